@@ -1,0 +1,60 @@
+# tradingsite: `make run` starts the platform, `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WEB_PORT ?= 8000
+export WEB_PORT
+
+# A production-like environment for `check --deploy` (random key, never stored).
+DEPLOY_ENV = DEBUG=False ALLOWED_HOSTS=tradingsite.example SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')
+
+.PHONY: setup services run test lint format bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' \
+	  || { echo "Python 3.11+ is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+services:
+	@scripts/services.sh
+
+setup: $(STAMP) services
+	@mkdir -p var
+	$(BIN)/python manage.py ensure_database
+	$(BIN)/python manage.py migrate --noinput
+
+run: setup
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@$(BIN)/python manage.py ensure_operator
+	@echo
+	@echo "  admin     http://127.0.0.1:$(WEB_PORT)/admin/"
+	@echo "  API docs  http://127.0.0.1:$(WEB_PORT)/api/docs/"
+	@echo "  health    http://127.0.0.1:$(WEB_PORT)/healthz"
+	@echo
+	$(BIN)/honcho start -f Procfile
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: setup lint
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(DEPLOY_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/run.py all
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -1,0 +1,1 @@
+"""Triangular arbitrage: strategies, reservations, cycles and their liquidation."""

@@ -1,0 +1,68 @@
+from django.contrib import admin
+
+from orders.admin import OrderInline
+from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
+
+from . import selectors
+from .models import Cycle, CycleLeg, Reservation, Strategy
+
+
+@admin.register(Strategy)
+class StrategyAdmin(admin.ModelAdmin):
+    list_display = (
+        "name", "exchange", "start_asset", "trade_amount", "min_profit_bps", "max_open_cycles", "open_cycles",
+        "enabled",
+    )  # fmt: skip
+    list_filter = ("enabled", "exchange", "start_asset")
+    search_fields = ("name",)
+    fieldsets = (
+        (None, {"fields": ("name", "exchange", "enabled")}),
+        ("Trading", {"fields": ("start_asset", "trade_amount", "min_profit_bps", "max_open_cycles",
+                                "reservation_ttl_s", "max_book_age_ms")}),
+        ("Order monitoring", {"fields": ("monitor_initial_delay_ms", "monitor_max_delay_ms",
+                                         "monitor_backoff_multiplier", "monitor_jitter_factor",
+                                         "monitor_cache_ttl_ms")}),
+        ("Panic sell", {"fields": ("panic_use_enhanced_routing", "panic_base_currencies",
+                                   "panic_preferred_intermediaries", "panic_max_total_slippage_bps",
+                                   "panic_max_hops")}),
+    )  # fmt: skip
+
+    def get_queryset(self, request):
+        return selectors.strategy_list()
+
+    @admin.display(description="open cycles", ordering="open_cycles")
+    def open_cycles(self, obj):
+        return obj.open_cycles
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "strategy", "created_at", "expires_at", "consumed_at")
+    list_filter = ("strategy",)
+
+
+class CycleLegInline(ReadOnlyTabularInline):
+    model = CycleLeg
+    fields = ("index", "market", "side", "expected_price", "order")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class CycleOrderInline(OrderInline):
+    fk_name = "cycle"
+
+
+@admin.register(Cycle)
+class CycleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id", "strategy", "state", "start_asset", "start_amount", "end_amount", "realized_pnl", "held_asset",
+        "held_amount", "created_at", "finished_at",
+    )  # fmt: skip
+    list_filter = ("state", "strategy")
+    search_fields = ("id", "error")
+    list_select_related = ("strategy",)
+    date_hierarchy = "created_at"
+    inlines = [CycleLegInline, CycleOrderInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,1 @@
+"""Venues: the only code that talks to an exchange, and the markets it lists."""

@@ -1,0 +1,64 @@
+from django import forms
+from django.contrib import admin
+
+from .models import Exchange, Market
+
+CREDENTIAL_FIELDS = ("api_key", "api_secret", "api_password")
+
+
+class ExchangeAdminForm(forms.ModelForm):
+    """Credentials are write-only: the form never renders them; blank keeps the stored value."""
+
+    api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    api_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    api_password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    clear_credentials = forms.BooleanField(required=False, help_text="Erase the stored credentials.")
+
+    class Meta:
+        model = Exchange
+        fields = ["name", "kind", "ccxt_id", "role", "mirror_of", "mirror_ratio", "enabled", *CREDENTIAL_FIELDS]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in CREDENTIAL_FIELDS:
+            self.initial[name] = ""
+            if self.instance.pk and getattr(self.instance, name):
+                self.fields[name].help_text = "Stored. Leave blank to keep it."
+
+    def clean(self):
+        data = super().clean()
+        stored = Exchange.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        for name in CREDENTIAL_FIELDS:
+            if data.get("clear_credentials"):
+                data[name] = ""
+            elif not data.get(name) and stored is not None:
+                data[name] = getattr(stored, name)
+            setattr(self.instance, name, data.get(name, ""))
+        return data
+
+
+@admin.register(Exchange)
+class ExchangeAdmin(admin.ModelAdmin):
+    form = ExchangeAdminForm
+    list_display = ("name", "kind", "ccxt_id", "role", "mirror_of", "mirror_ratio", "enabled", "has_credentials")
+    list_filter = ("kind", "role", "enabled")
+    search_fields = ("name", "ccxt_id")
+
+    @admin.display(boolean=True, description="credentials")
+    def has_credentials(self, obj):
+        return obj.has_credentials
+
+
+@admin.register(Market)
+class MarketAdmin(admin.ModelAdmin):
+    list_display = ("symbol", "exchange", "base", "quote", "price_step", "amount_step", "min_notional", "active")
+    list_filter = ("exchange", "active", "quote")
+    search_fields = ("symbol", "base", "quote")
+    list_select_related = ("exchange",)
+    readonly_fields = (
+        "exchange", "symbol", "base", "quote", "price_step", "amount_step", "min_amount", "min_notional",
+        "taker_fee", "maker_fee", "updated_at",
+    )  # fmt: skip
+
+    def has_add_permission(self, request):
+        return False  # markets come from sync_markets

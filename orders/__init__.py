@@ -1,0 +1,1 @@
+"""Every order the platform places, its fills, its state machine and its monitoring."""

@@ -1,0 +1,185 @@
+"""Orders and fills, normalized: one row an order, one row a venue trade."""
+
+from django.db import models
+from django.db.models import F, Q
+
+from exchanges.models import Side
+from tradingsite.fields import amount_field
+from tradingsite.statemachine import check_transition_map
+
+
+class OrderStatus(models.TextChoices):
+    NEW = "NEW"
+    PENDING_SUBMIT = "PENDING_SUBMIT"
+    OPEN = "OPEN"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    UNKNOWN = "UNKNOWN"
+
+
+S = OrderStatus
+TERMINAL_STATUSES = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED})
+LIVE_STATUSES = frozenset(set(S) - TERMINAL_STATUSES)
+
+# UNKNOWN means "submitted, outcome not known": it leaves only by looking the
+# order up on the venue, which may find it in any state, or declare it never
+# placed (REJECTED) after the grace window.
+ALLOWED_TRANSITIONS = {
+    S.NEW: {S.PENDING_SUBMIT, S.CANCELED, S.REJECTED},
+    S.PENDING_SUBMIT: {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.EXPIRED, S.CANCELED, S.UNKNOWN},
+    S.UNKNOWN: {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.EXPIRED, S.CANCELED},
+    S.OPEN: {S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED},
+    S.PARTIALLY_FILLED: {S.FILLED, S.PENDING_CANCEL, S.CANCELED, S.EXPIRED},
+    S.PENDING_CANCEL: {S.CANCELED, S.FILLED, S.PARTIALLY_FILLED, S.OPEN, S.EXPIRED},
+    S.FILLED: set(),
+    S.CANCELED: set(),
+    S.REJECTED: set(),
+    S.EXPIRED: set(),
+}
+check_transition_map(OrderStatus, ALLOWED_TRANSITIONS)
+
+
+class OrderType(models.TextChoices):
+    MARKET = "market"
+    LIMIT = "limit"
+    IOC = "ioc", "limit, immediate or cancel"
+
+
+class OrderPurpose(models.TextChoices):
+    CYCLE = "cycle"
+    POSITION = "position"
+    COPY = "copy"
+    MANUAL = "manual", "operator action"
+
+
+class Order(models.Model):
+    """One order on one venue.
+
+    `intent` names what the order is for (a cycle leg, a TP level, a copy);
+    `attempt` counts placements of that intent. The client order id is derived
+    from both, so the same attempt can never be placed twice, and a partial
+    unique constraint allows one live order per intent.
+    """
+
+    exchange = models.ForeignKey("exchanges.Exchange", on_delete=models.PROTECT, related_name="orders")
+    market = models.ForeignKey("exchanges.Market", on_delete=models.PROTECT, related_name="orders")
+    purpose = models.CharField(max_length=16, choices=OrderPurpose.choices)
+    cycle = models.ForeignKey("cycles.Cycle", null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    position = models.ForeignKey(
+        "positions.Position", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    copy_trade = models.ForeignKey(
+        "wallets.CopyTrade", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    intent = models.CharField(max_length=48)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    client_order_id = models.CharField(max_length=36)
+    # NULL until the venue answers; NULLs never collide in the unique constraint.
+    exchange_order_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    side = models.CharField(max_length=4, choices=Side.choices)
+    type = models.CharField(max_length=8, choices=OrderType.choices)
+    price = amount_field(null=True, blank=True)
+    amount = amount_field()
+    filled = amount_field(default=0)
+    average = amount_field(null=True, blank=True)
+    cost = amount_field(default=0)
+    fee = amount_field(default=0)
+    fee_asset = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    check_count = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    ALLOWED_TRANSITIONS = ALLOWED_TRANSITIONS
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "client_order_id"], name="order_unique_client_id"),
+            models.UniqueConstraint(
+                fields=["exchange", "exchange_order_id"],
+                condition=Q(exchange_order_id__isnull=False),
+                name="order_unique_exchange_id",
+            ),
+            models.UniqueConstraint(fields=["exchange", "intent", "attempt"], name="order_unique_intent_attempt"),
+            models.UniqueConstraint(
+                fields=["exchange", "intent"],
+                condition=Q(status__in=sorted(LIVE_STATUSES)),
+                name="order_one_live_per_intent",
+                violation_error_message="This intent already has a live order.",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(filled__gte=0) & Q(filled__lte=F("amount")), name="order_filled_within_amount"
+            ),
+            models.CheckConstraint(condition=Q(price__isnull=True) | Q(price__gt=0), name="order_price_positive"),
+            models.CheckConstraint(
+                condition=Q(type=OrderType.MARKET) | Q(price__isnull=False), name="order_limit_needs_price"
+            ),
+            models.CheckConstraint(condition=Q(cost__gte=0) & Q(fee__gte=0), name="order_cost_fee_not_negative"),
+            models.CheckConstraint(condition=Q(attempt__gte=1), name="order_attempt_from_one"),
+            models.CheckConstraint(
+                condition=(
+                    Q(purpose=OrderPurpose.CYCLE, cycle__isnull=False)
+                    | Q(purpose=OrderPurpose.POSITION, position__isnull=False)
+                    | Q(purpose=OrderPurpose.COPY, copy_trade__isnull=False)
+                    | Q(purpose=OrderPurpose.MANUAL)
+                ),
+                name="order_purpose_has_owner",
+            ),
+        ]
+        indexes = [
+            # The monitoring sweeper: live orders by due time.
+            models.Index(
+                fields=["next_check_at"],
+                condition=Q(status__in=sorted(LIVE_STATUSES)),
+                name="order_live_due",
+            ),
+            models.Index(fields=["exchange", "market", "status"], name="order_exchange_market_status"),
+            models.Index(fields=["status", "updated_at"], name="order_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} {self.side} {self.amount} {self.market_id} [{self.status}]"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class Fill(models.Model):
+    """One venue trade against one of our orders. Append-only (a trigger refuses UPDATE and DELETE)."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    exchange = models.ForeignKey("exchanges.Exchange", on_delete=models.PROTECT, related_name="fills")
+    trade_id = models.CharField(max_length=64)
+    price = amount_field()
+    amount = amount_field()
+    cost = amount_field()
+    fee = amount_field(default=0)
+    fee_asset = models.CharField(max_length=32, blank=True)
+    is_maker = models.BooleanField(default=False)
+    executed_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["executed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "trade_id"], name="fill_unique_trade_id"),
+            models.CheckConstraint(
+                condition=Q(price__gt=0) & Q(amount__gt=0) & Q(cost__gte=0) & Q(fee__gte=0),
+                name="fill_values_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"fill {self.trade_id} {self.amount}@{self.price}"

@@ -1,0 +1,1 @@
+"""Take-profit / stop-loss managed positions, on main and mirror accounts."""

@@ -1,0 +1,34 @@
+"""Map domain errors and database refusals to 4xx answers with a message a user can act on."""
+
+import logging
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        body = {"error": exc.code, "detail": exc.message}
+        if exc.details:
+            body["context"] = {k: str(v) for k, v in exc.details.items()}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, IntegrityError):
+        # A constraint caught what validation let through: refuse, say which rule.
+        cause = getattr(exc, "__cause__", None)
+        constraint = getattr(getattr(cause, "diag", None), "constraint_name", None)
+        log.warning("integrity error in API", extra={"constraint": constraint})
+        return Response(
+            {"error": "conflict", "detail": f"Refused by the database rule {constraint or 'integrity'}."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,26 @@
+"""The one API router: every app's viewsets under /api/."""
+
+from rest_framework.routers import DefaultRouter
+
+from cycles.api import CycleViewSet, ReservationViewSet, StrategyViewSet
+from exchanges.api import ExchangeViewSet, MarketViewSet
+from orders.api import FillViewSet, OrderViewSet
+from positions.api import PositionEventViewSet, PositionViewSet
+from wallets.api import CopyTradeViewSet, WalletTradeViewSet, WatchedWalletViewSet
+
+router = DefaultRouter()
+router.register("exchanges", ExchangeViewSet)
+router.register("markets", MarketViewSet)
+router.register("orders", OrderViewSet)
+router.register("fills", FillViewSet)
+router.register("strategies", StrategyViewSet)
+router.register("reservations", ReservationViewSet)
+router.register("cycles", CycleViewSet)
+router.register("positions", PositionViewSet)
+router.register("position-events", PositionEventViewSet)
+router.register("wallets", WatchedWalletViewSet)
+router.register("wallet-trades", WalletTradeViewSet)
+router.register("copy-trades", CopyTradeViewSet)
+
+app_name = "api"
+urlpatterns = router.urls

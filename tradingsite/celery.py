@@ -1,0 +1,22 @@
+"""The Celery application: configuration from Django settings, tasks from every app."""
+
+import os
+
+from celery import Celery
+from celery.signals import setup_logging
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
+
+app = Celery("tradingsite")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _use_django_logging(**kwargs) -> None:
+    """Workers and beat log through settings.LOGGING (one JSON object a line), like the web."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

@@ -1,0 +1,31 @@
+"""The root of every app's domain exceptions.
+
+A DomainError is a value a user can act on: the API maps it to a 4xx with its
+message, the admin shows it as an error message, commands print it.
+"""
+
+
+class DomainError(Exception):
+    """A refused operation with a message that says why."""
+
+    status_code = 400
+    code = "domain_error"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"

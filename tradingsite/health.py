@@ -1,0 +1,88 @@
+"""/healthz: PostgreSQL, Redis and the broker, checked concurrently, each with its latency."""
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+import redis
+from django.conf import settings
+from django.db import connections
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def check_postgres(timeout: float) -> None:
+    conn = connections["default"]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = %s", [int(timeout * 1000)])
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        conn.close()  # this thread's connection goes back to the pool
+
+
+def check_redis(timeout: float) -> None:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def check_broker(timeout: float) -> None:
+    from tradingsite.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
+        # Some transports connect lazily; a channel proves the broker answers.
+        conn.default_channel  # noqa: B018
+
+
+CHECKS: dict[str, Callable[[float], None]] = {
+    "postgres": check_postgres,
+    "redis": check_redis,
+    "broker": check_broker,
+}
+
+
+def _timed(check: Callable[[float], None], timeout: float) -> dict:
+    started = time.perf_counter()
+    try:
+        check(timeout)
+    except Exception as exc:  # a health check reports every failure, it never raises
+        return {
+            "ok": False,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+    return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def run_checks(timeout: float | None = None) -> dict:
+    timeout = timeout if timeout is not None else settings.HEALTHCHECK_TIMEOUT_S
+    results: dict[str, dict] = {}
+    pool = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="healthz")
+    futures = {name: pool.submit(_timed, check, timeout) for name, check in CHECKS.items()}
+    deadline = time.monotonic() + timeout + 1.0
+    for name, future in futures.items():
+        try:
+            results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            results[name] = {"ok": False, "latency_ms": None, "error": f"no answer within {timeout:.1f}s"}
+    pool.shutdown(wait=False, cancel_futures=True)
+    healthy = all(r["ok"] for r in results.values())
+    return {
+        "status": "ok" if healthy else "unavailable",
+        "failing": sorted(name for name, r in results.items() if not r["ok"]),
+        "components": results,
+    }
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    report = run_checks()
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

@@ -1,0 +1,1 @@
+"""Copy trading: watched wallets, their detected trades and our copies of them."""

@@ -1,0 +1,54 @@
+"""Writes for watched wallets and copy trades."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from tradingsite.services import model_create, model_update
+from tradingsite.statemachine import transition_locked
+
+from .addresses import InvalidAddress, to_checksum_address
+from .locks import copy_trades_for_update
+from .models import CopyTrade, WatchedWallet
+
+
+def _normalize(fields: dict) -> dict:
+    if "address" in fields:
+        try:
+            fields["address"] = to_checksum_address(fields["address"])
+        except InvalidAddress as exc:
+            raise ValidationError({"address": str(exc)}) from exc
+    ladder = fields.get("take_profit_ladder")
+    if ladder is not None:
+        _validate_ladder(ladder)
+    return fields
+
+
+def _validate_ladder(ladder) -> None:
+    if not isinstance(ladder, list):
+        raise ValidationError({"take_profit_ladder": 'Give a list like [{"pct": 5, "fraction": 0.5}].'})
+    total = 0.0
+    for i, level in enumerate(ladder):
+        try:
+            pct, fraction = float(level["pct"]), float(level["fraction"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValidationError({"take_profit_ladder": f"Level {i}: needs numeric pct and fraction."}) from exc
+        if pct <= 0 or not 0 < fraction <= 1:
+            raise ValidationError({"take_profit_ladder": f"Level {i}: pct must be > 0 and fraction in (0, 1]."})
+        total += fraction
+    if total > 1 + 1e-9:
+        raise ValidationError({"take_profit_ladder": f"Fractions add up to {total:.2%}; at most 100%."})
+
+
+@transaction.atomic
+def wallet_create(**fields) -> WatchedWallet:
+    return model_create(WatchedWallet, **_normalize(fields))
+
+
+@transaction.atomic
+def wallet_update(wallet: WatchedWallet, data: dict, /) -> WatchedWallet:
+    wallet, _ = model_update(wallet, _normalize(dict(data)))
+    return wallet
+
+
+def copy_trade_transition(*, copy_trade_id: int, to: str, **updates) -> tuple[CopyTrade, bool]:
+    return transition_locked(copy_trades_for_update(), pk=copy_trade_id, to=to, **updates)
