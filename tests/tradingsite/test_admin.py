@@ -59,3 +59,11 @@ def test_orders_cannot_be_edited_in_admin(client, operator):
     assert response.status_code == 403
     order.refresh_from_db()
     assert order.status == "NEW"
+
+
+def test_admin_is_branded_and_links_docs_and_health(client, operator):
+    client.force_login(operator)
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "tradingsite operations" in page
+    assert 'href="/api/docs/"' in page
+    assert 'href="/healthz"' in page
