@@ -108,3 +108,130 @@ class Market(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol}@{self.exchange_id}"
+
+
+class PaperBalance(models.Model):
+    """The paper venue's ledger: one row per account and asset; never negative."""
+
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="paper_balances")
+    asset = models.CharField(max_length=32)
+    free = amount_field(default=0)
+    locked = amount_field(default=0)
+
+    class Meta:
+        ordering = ["exchange_id", "asset"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "asset"], name="paper_balance_unique_asset"),
+            models.CheckConstraint(
+                condition=Q(free__gte=0) & Q(locked__gte=0),
+                name="paper_balance_not_negative",
+                violation_error_message="A balance can never go negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset} {self.free} (+{self.locked} locked)"
+
+
+class PaperOrderStatus(models.TextChoices):
+    OPEN = "OPEN"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+
+
+class PaperOrder(models.Model):
+    """An order as the paper venue holds it (its id is the venue order id)."""
+
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="paper_orders")
+    client_order_id = models.CharField(max_length=36)
+    symbol = models.CharField(max_length=64)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    type = models.CharField(max_length=8)
+    price = amount_field(null=True, blank=True)
+    amount = amount_field()
+    filled = amount_field(default=0)
+    cost = amount_field(default=0)
+    fee = amount_field(default=0)
+    fee_asset = models.CharField(max_length=32, blank=True)
+    reserved = amount_field(default=0, help_text="balance this resting order holds locked")
+    status = models.CharField(max_length=20, choices=PaperOrderStatus.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "client_order_id"], name="paper_order_unique_client_id"),
+            models.CheckConstraint(
+                condition=Q(amount__gt=0) & Q(filled__gte=0) & Q(filled__lte=F("amount")),
+                name="paper_order_filled_within_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["exchange", "symbol"],
+                condition=Q(status__in=["OPEN", "PARTIALLY_FILLED"]),
+                name="paper_order_resting",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"paper {self.pk} {self.client_order_id} [{self.status}]"
+
+
+class PaperTrade(models.Model):
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE, related_name="paper_trades")
+    order = models.ForeignKey(PaperOrder, on_delete=models.CASCADE, related_name="trades")
+    price = amount_field()
+    amount = amount_field()
+    cost = amount_field()
+    fee = amount_field()
+    fee_asset = models.CharField(max_length=32)
+    is_maker = models.BooleanField(default=False)
+    executed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["exchange", "executed_at"], name="paper_trade_time")]
+
+    def __str__(self) -> str:
+        return f"paper trade {self.pk} {self.amount}@{self.price}"
+
+
+class VenueFaults(models.Model):
+    """Faults the paper venue injects, each with a probability; editable at run time."""
+
+    exchange = models.OneToOneField(Exchange, on_delete=models.CASCADE, related_name="faults")
+    enabled = models.BooleanField(default=False)
+    latency_ms = models.PositiveIntegerField(default=0, help_text="added to every call")
+    rate_limit_p = models.FloatField(default=0, help_text="429 with Retry-After")
+    retry_after_s = models.FloatField(default=1.0)
+    ban_p = models.FloatField(default=0, help_text="418: banned for ban_s")
+    ban_s = models.FloatField(default=60.0)
+    server_error_p = models.FloatField(default=0, help_text="5xx")
+    timeout_after_accept_p = models.FloatField(
+        default=0, help_text="create_order: the order is placed, the answer is lost"
+    )
+    partial_fill_p = models.FloatField(default=0, help_text="market/IOC fill only part of the amount")
+    partial_fill_ratio = models.FloatField(default=0.5)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "venue faults"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rate_limit_p__gte=0, rate_limit_p__lte=1)
+                & Q(ban_p__gte=0, ban_p__lte=1)
+                & Q(server_error_p__gte=0, server_error_p__lte=1)
+                & Q(timeout_after_accept_p__gte=0, timeout_after_accept_p__lte=1)
+                & Q(partial_fill_p__gte=0, partial_fill_p__lte=1)
+                & Q(partial_fill_ratio__gt=0, partial_fill_ratio__lt=1),
+                name="venue_faults_probabilities",
+                violation_error_message="Probabilities lie between 0 and 1; the partial ratio strictly inside.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"faults of {self.exchange_id}"

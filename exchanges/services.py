@@ -24,3 +24,42 @@ def exchange_update(exchange: Exchange, data: dict, /) -> Exchange:
     _check_mirror_target(role=data.get("role", exchange.role), mirror_of=data.get("mirror_of", exchange.mirror_of))
     exchange, _ = model_update(exchange, data)
     return exchange
+
+
+def markets_sync(*, exchange: Exchange, markets: list) -> dict[str, list[str]]:
+    """Make the Market rows of `exchange` match `markets` (MarketInfo, trading only).
+
+    New symbols are created, changed ones updated, symbols no longer listed
+    deactivated (never deleted: orders reference them). Idempotent.
+    """
+    from .models import Market
+
+    fields = ("base", "quote", "price_step", "amount_step", "min_amount", "min_notional", "taker_fee", "maker_fee")
+    report: dict[str, list[str]] = {"created": [], "updated": [], "deactivated": [], "unchanged": []}
+    with transaction.atomic():
+        existing = {m.symbol: m for m in Market.objects.select_for_update().filter(exchange=exchange)}
+        to_create, to_update = [], []
+        for info in markets:
+            row = existing.pop(info.symbol, None)
+            values = {f: getattr(info, f) for f in fields}
+            if row is None:
+                to_create.append(Market(exchange=exchange, symbol=info.symbol, active=True, **values))
+                report["created"].append(info.symbol)
+                continue
+            changed = [f for f, v in values.items() if getattr(row, f) != v] + ([] if row.active else ["active"])
+            if changed:
+                for f, v in values.items():
+                    setattr(row, f, v)
+                row.active = True
+                to_update.append(row)
+                report["updated"].append(info.symbol)
+            else:
+                report["unchanged"].append(info.symbol)
+        for row in existing.values():
+            if row.active:
+                row.active = False
+                to_update.append(row)
+                report["deactivated"].append(row.symbol)
+        Market.objects.bulk_create(to_create, batch_size=500)
+        Market.objects.bulk_update(to_update, [*fields, "active"], batch_size=500)
+    return report

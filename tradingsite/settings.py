@@ -241,3 +241,15 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
+
+# --- Paper venue ----------------------------------------------------------------
+PAPER_EXCHANGE_INFO = Path(
+    env.str("PAPER_EXCHANGE_INFO", default=str(SHARED_DATA_DIR / "binance" / "exchange_info_2020-10-09.json"))
+)
+PAPER_TICKERS = Path(env.str("PAPER_TICKERS", default=str(SHARED_DATA_DIR / "binance" / "ticker_24hr_2020-10-09.json")))
+PAPER_DEPTH_PROFILE = Path(
+    env.str("PAPER_DEPTH_PROFILE", default=str(SHARED_DATA_DIR / "binance" / "depth" / "btcusdt_20240808.gz"))
+)
+PAPER_BOOK_MAX_AGE_MS = env.int("PAPER_BOOK_MAX_AGE_MS", default=5000)
+PAPER_FAULTS_CACHE_S = env.float("PAPER_FAULTS_CACHE_S", default=1.0)
+PAPER_STARTING_BALANCES = env.dict("PAPER_STARTING_BALANCES", default={"USDT": "10000"})

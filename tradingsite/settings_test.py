@@ -16,3 +16,4 @@ CELERY_TASK_EAGER_PROPAGATES = True
 LOGGING_CONFIG = None
 # Static files are not collected for tests; whitenoise would warn on every request.
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]
+PAPER_FAULTS_CACHE_S = 0.0

@@ -1,0 +1,144 @@
+"""The market-data snapshot in Redis: every ticker and top-N books per venue, with an age gate.
+
+Writers: the simulator (paper venue) or a market-data feed. Readers: the
+paper venue, the scanner, positions. Hits, misses and ages are counted for
+/api/cache-stats/.
+"""
+
+import json
+import time
+from decimal import Decimal
+
+import redis
+from django.conf import settings
+
+from .types import OrderBook, Ticker
+
+STATS_KEY = "md:stats"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def redis_client() -> redis.Redis:
+    """One pooled client per process and URL."""
+    url = settings.REDIS_URL
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return _clients[url]
+
+
+class MarketDataSnapshot:
+    def __init__(self, venue: str, client: redis.Redis | None = None) -> None:
+        self.venue = venue
+        self.r = client or redis_client()
+        self._tickers_key = f"md:{venue}:tickers"
+        self._wanted_key = f"md:{venue}:wanted"
+
+    def _book_key(self, symbol: str) -> str:
+        return f"md:{self.venue}:book:{symbol}"
+
+    # --- writing -------------------------------------------------------------
+    def put_tickers(self, tickers: list[Ticker]) -> None:
+        if not tickers:
+            return
+        mapping = {t.symbol: f"{t.bid}|{t.bid_size}|{t.ask}|{t.ask_size}|{t.ts_ms}" for t in tickers}
+        self.r.hset(self._tickers_key, mapping=mapping)
+
+    def put_books(self, books: list[OrderBook], ttl_s: int = 60) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for book in books:
+            body = json.dumps(
+                {"b": [[str(p), str(q)] for p, q in book.bids], "a": [[str(p), str(q)] for p, q in book.asks],
+                 "ts": book.ts_ms}
+            )  # fmt: skip
+            pipe.set(self._book_key(book.symbol), body, ex=ttl_s)
+        pipe.execute()
+
+    def want_books(self, symbols: list[str]) -> None:
+        """Ask the writer to keep top-N books for these symbols."""
+        if symbols:
+            self.r.sadd(self._wanted_key, *symbols)
+
+    def wanted_books(self) -> set[str]:
+        return {s.decode() for s in self.r.smembers(self._wanted_key)}
+
+    # --- reading -------------------------------------------------------------
+    @staticmethod
+    def _parse_ticker(symbol: str, raw: bytes) -> Ticker:
+        bid, bid_size, ask, ask_size, ts = raw.decode().split("|")
+        return Ticker(symbol, Decimal(bid), Decimal(bid_size), Decimal(ask), Decimal(ask_size), int(ts))
+
+    def _count(self, *, hits: int = 0, misses: int = 0, stale: int = 0, age_ms: int = 0) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        if hits:
+            pipe.hincrby(STATS_KEY, "hits", hits)
+            pipe.hincrby(STATS_KEY, "age_ms_total", age_ms)
+        if misses:
+            pipe.hincrby(STATS_KEY, "misses", misses)
+        if stale:
+            pipe.hincrby(STATS_KEY, "stale", stale)
+        pipe.execute()
+
+    def tickers(self, symbols: list[str] | None = None) -> dict[str, Ticker]:
+        """Every ticker (one HGETALL), or those of `symbols` (one HMGET)."""
+        if symbols is None:
+            raw = {k.decode(): v for k, v in self.r.hgetall(self._tickers_key).items()}
+        else:
+            raw = {s: v for s, v in zip(symbols, self.r.hmget(self._tickers_key, symbols), strict=True) if v}
+        result = {s: self._parse_ticker(s, v) for s, v in raw.items()}
+        now = now_ms()
+        missing = (len(symbols) - len(result)) if symbols is not None else (0 if result else 1)
+        self._count(hits=len(result), misses=missing, age_ms=sum(max(0, now - t.ts_ms) for t in result.values()))
+        return result
+
+    def ticker(self, symbol: str) -> Ticker | None:
+        return self.tickers([symbol]).get(symbol)
+
+    def book(self, symbol: str, *, max_age_ms: int | None = None) -> OrderBook | None:
+        raw = self.r.get(self._book_key(symbol))
+        if raw is None:
+            self._count(misses=1)
+            return None
+        body = json.loads(raw)
+        book = OrderBook(
+            symbol=symbol,
+            bids=tuple((Decimal(p), Decimal(q)) for p, q in body["b"]),
+            asks=tuple((Decimal(p), Decimal(q)) for p, q in body["a"]),
+            ts_ms=int(body["ts"]),
+        )
+        age = max(0, now_ms() - book.ts_ms)
+        if max_age_ms is not None and age > max_age_ms:
+            self._count(stale=1)
+            return None
+        self._count(hits=1, age_ms=age)
+        return book
+
+    def is_fresh(self, symbol: str, max_age_ms: int) -> bool:
+        raw = self.r.hget(self._tickers_key, symbol)
+        if raw is None:
+            return False
+        return now_ms() - self._parse_ticker(symbol, raw).ts_ms <= max_age_ms
+
+    def clear(self) -> None:
+        keys = list(self.r.scan_iter(f"md:{self.venue}:*"))
+        if keys:
+            self.r.delete(*keys)
+
+
+def snapshot_stats(client: redis.Redis | None = None) -> dict:
+    r = client or redis_client()
+    raw = {k.decode(): int(v) for k, v in r.hgetall(STATS_KEY).items()}
+    hits, misses, stale = raw.get("hits", 0), raw.get("misses", 0), raw.get("stale", 0)
+    lookups = hits + misses + stale
+    return {
+        "hits": hits,
+        "misses": misses,
+        "stale_refused": stale,
+        "hit_rate": round(hits / lookups, 4) if lookups else None,
+        "mean_age_ms": round(raw.get("age_ms_total", 0) / hits, 1) if hits else None,
+    }

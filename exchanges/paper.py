@@ -1,0 +1,446 @@
+"""The paper venue: a simulated exchange whose ledger lives in PostgreSQL.
+
+Every worker sees one exchange. Market and IOC orders walk the book; limit
+orders take what crosses and rest, filling later as makers when the market
+reaches them. Fees are charged in the asset received, as Binance does. Faults
+(latency, 429, 418, 5xx, timeouts after acceptance, partial fills) are
+injected with the probabilities in the account's VenueFaults row.
+"""
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from .depth_profile import DepthProfile, load_profile, shape_book
+from .errors import (
+    Banned,
+    DuplicateClientOrderId,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    RateLimited,
+    RequestTimeout,
+    VenueUnavailable,
+)
+from .marketdata import MarketDataSnapshot
+from .models import Exchange, Market, PaperBalance, PaperOrder, PaperOrderStatus, PaperTrade, VenueFaults
+from .rules import check_order, floor_to_step, fmt, ledger, walk_book
+from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
+from .venue import ORDER_TYPES, Venue
+
+ZERO = Decimal(0)
+RESTING = (PaperOrderStatus.OPEN, PaperOrderStatus.PARTIALLY_FILLED)
+
+
+class MarketDataSource(Protocol):
+    def tickers(self) -> dict[str, Ticker]: ...
+    def book(self, symbol: str, depth: int) -> OrderBook | None: ...
+
+
+class SnapshotSource:
+    """Prices from the Redis snapshot; books from it, or shaped from the ticker."""
+
+    def __init__(self, venue: str, *, price_steps: dict[str, Decimal], profile: DepthProfile) -> None:
+        self.snapshot = MarketDataSnapshot(venue)
+        self.price_steps = price_steps
+        self.profile = profile
+
+    def tickers(self) -> dict[str, Ticker]:
+        return self.snapshot.tickers()
+
+    def book(self, symbol: str, depth: int) -> OrderBook | None:
+        book = self.snapshot.book(symbol, max_age_ms=settings.PAPER_BOOK_MAX_AGE_MS)
+        if book is not None:
+            return OrderBook(symbol, book.bids[:depth], book.asks[:depth], book.ts_ms)
+        ticker = self.snapshot.ticker(symbol)
+        if ticker is None or symbol not in self.price_steps:
+            return None
+        return shape_book(ticker, self.profile, price_step=self.price_steps[symbol], depth=depth)
+
+
+class StaticSource:
+    """Fixed tickers and books (tests, benchmarks, offline runs)."""
+
+    def __init__(self, tickers: dict[str, Ticker] | None = None, books: dict[str, OrderBook] | None = None) -> None:
+        self._tickers = dict(tickers or {})
+        self._books = dict(books or {})
+
+    def set_book(self, book: OrderBook) -> None:
+        self._books[book.symbol] = book
+        if book.bids and book.asks:
+            self._tickers[book.symbol] = Ticker(
+                book.symbol, book.bids[0][0], book.bids[0][1], book.asks[0][0], book.asks[0][1], book.ts_ms
+            )
+
+    def tickers(self) -> dict[str, Ticker]:
+        return dict(self._tickers)
+
+    def book(self, symbol: str, depth: int) -> OrderBook | None:
+        book = self._books.get(symbol)
+        return OrderBook(symbol, book.bids[:depth], book.asks[:depth], book.ts_ms) if book else None
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+class PaperVenue(Venue):
+    def __init__(
+        self,
+        exchange: Exchange,
+        *,
+        market_data: MarketDataSource | None = None,
+        rng: random.Random | None = None,
+        book_depth: int = 50,
+    ) -> None:
+        self.exchange = exchange
+        self.name = exchange.name
+        self.rng = rng or random.Random()
+        self.book_depth = book_depth
+        self._markets: dict[str, MarketInfo] | None = None
+        self._market_data = market_data
+        self._faults: tuple[float, VenueFaults | None] = (0.0, None)
+
+    # --- plumbing ------------------------------------------------------------
+    @property
+    def markets(self) -> dict[str, MarketInfo]:
+        if self._markets is None:
+            self._markets = {
+                m.symbol: MarketInfo(
+                    m.symbol, m.base, m.quote, m.price_step, m.amount_step, m.min_amount, m.min_notional,
+                    m.taker_fee, m.maker_fee, m.active,
+                )
+                for m in Market.objects.filter(exchange=self.exchange, active=True)
+            }  # fmt: skip
+        return self._markets
+
+    @property
+    def market_data(self) -> MarketDataSource:
+        if self._market_data is None:
+            self._market_data = SnapshotSource(
+                self.name,
+                price_steps={s: m.price_step for s, m in self.markets.items()},
+                profile=load_profile(str(settings.PAPER_DEPTH_PROFILE)),
+            )
+        return self._market_data
+
+    def faults(self) -> VenueFaults | None:
+        fetched_at, faults = self._faults
+        if time.monotonic() - fetched_at > settings.PAPER_FAULTS_CACHE_S:
+            faults = VenueFaults.objects.filter(exchange=self.exchange, enabled=True).first()
+            self._faults = (time.monotonic(), faults)
+        return faults
+
+    def _inject(self) -> VenueFaults | None:
+        """Faults that strike before the venue does anything."""
+        faults = self.faults()
+        if faults is None:
+            return None
+        if faults.latency_ms:
+            time.sleep(faults.latency_ms / 1000)
+        roll = self.rng.random()
+        if roll < faults.ban_p:
+            raise Banned(
+                f"{self.name}: HTTP 418, IP banned for {faults.ban_s:.0f}s",
+                until=datetime.now(UTC) + timedelta(seconds=faults.ban_s),
+            )
+        roll -= faults.ban_p
+        if roll < faults.rate_limit_p:
+            raise RateLimited(f"{self.name}: HTTP 429, too many requests", retry_after=faults.retry_after_s)
+        roll -= faults.rate_limit_p
+        if roll < faults.server_error_p:
+            raise VenueUnavailable(f"{self.name}: HTTP 503, service unavailable")
+        return faults
+
+    def _market(self, symbol: str) -> MarketInfo:
+        market = self.markets.get(symbol)
+        if market is None:
+            raise InvalidOrder(f"{symbol} is not a trading market on {self.name}.", rule="symbol")
+        return market
+
+    def _book(self, symbol: str, depth: int) -> OrderBook:
+        book = self.market_data.book(symbol, depth)
+        if book is None or not book.bids or not book.asks:
+            raise VenueUnavailable(f"{self.name}: no market data for {symbol} (is the simulator running?)")
+        return book
+
+    # --- market data ---------------------------------------------------------
+    def load_markets(self) -> list[MarketInfo]:
+        import json
+
+        from .binance_format import parse_exchange_info
+
+        self._inject()
+        path = settings.PAPER_EXCHANGE_INFO
+        with open(path) as fh:
+            return parse_exchange_info(json.load(fh))
+
+    def fetch_tickers(self) -> dict[str, Ticker]:
+        self._inject()
+        return self.market_data.tickers()
+
+    def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        self._inject()
+        self._market(symbol)
+        return self._book(symbol, depth)
+
+    # --- trading -------------------------------------------------------------
+    def create_order(self, *, symbol, side, type, amount, price=None, client_order_id) -> VenueOrder:
+        faults = self._inject()
+        market = self._market(symbol)
+        if side not in ("buy", "sell"):
+            raise InvalidOrder(f"Side must be buy or sell, not {side!r}.", rule="side")
+        if type not in ORDER_TYPES:
+            raise InvalidOrder(f"Order type must be one of {', '.join(ORDER_TYPES)}, not {type!r}.", rule="type")
+        if type != "market" and price is None:
+            raise InvalidOrder(f"A {type} order needs a price.", rule="price")
+        amount = Decimal(amount)
+        price = Decimal(price) if price is not None and type != "market" else None
+        book = self._book(symbol, self.book_depth)
+        touch = book.asks[0][0] if side == "buy" else book.bids[0][0]
+        check_order(market, amount=amount, price=price, reference_price=touch)
+
+        target = amount
+        if faults is not None and type != "limit" and self.rng.random() < faults.partial_fill_p:
+            target = floor_to_step(amount * Decimal(str(faults.partial_fill_ratio)), market.amount_step)
+        levels = book.asks if side == "buy" else book.bids
+        fills = walk_book(levels, target, limit=price, side=side)
+
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    order = PaperOrder.objects.create(
+                        exchange=self.exchange, client_order_id=client_order_id, symbol=symbol, side=side,
+                        type=type, price=price, amount=amount, status=PaperOrderStatus.OPEN,
+                    )  # fmt: skip
+            except IntegrityError as exc:
+                raise DuplicateClientOrderId(
+                    f"{self.name}: client order id {client_order_id} was already used.",
+                ) from exc
+            balances = self._lock_balances(market)
+            if side == "sell" and amount > balances[market.base].free:
+                raise InsufficientFunds(
+                    f"{self.name}: selling {fmt(amount)} {market.base}; only {fmt(balances[market.base].free)} is free."
+                )
+            self._take(order, market, balances, fills, is_maker=False)
+            remaining = order.amount - order.filled
+            if remaining > 0 and type == "limit":
+                self._reserve(order, market, balances, remaining)
+            elif remaining > 0:
+                order.status = PaperOrderStatus.EXPIRED
+            order.save()
+            self._save_balances(balances)
+        result = self._to_venue_order(order)
+        if faults is not None and self.rng.random() < faults.timeout_after_accept_p:
+            raise RequestTimeout(f"{self.name}: no answer within the read timeout (the order may be placed)")
+        return result
+
+    def _lock_balances(self, market: MarketInfo) -> dict[str, PaperBalance]:
+        assets = sorted({market.base, market.quote})
+        for asset in assets:
+            PaperBalance.objects.get_or_create(exchange=self.exchange, asset=asset)
+        rows = PaperBalance.objects.filter(exchange=self.exchange, asset__in=assets).order_by("asset")
+        return {b.asset: b for b in rows.select_for_update(of=("self",))}
+
+    @staticmethod
+    def _save_balances(balances: dict[str, PaperBalance]) -> None:
+        for balance in balances.values():
+            balance.save(update_fields=["free", "locked"])
+
+    def _take(self, order, market, balances, fills, *, is_maker: bool) -> None:
+        """Book `fills` to the order and the ledger, or refuse the whole order for lack of funds."""
+        if not fills:
+            return
+        fee_rate = market.maker_fee if is_maker else market.taker_fee
+        base, quote = balances[market.base], balances[market.quote]
+        now = datetime.now(UTC)
+        amounts = [(p, q, ledger(p * q)) for p, q in fills]
+        total_qty = sum((q for _, q, _ in amounts), ZERO)
+        total_cost = sum((c for _, _, c in amounts), ZERO)
+        if order.side == "buy":
+            pay_from_locked = is_maker
+            available = quote.locked if pay_from_locked else quote.free
+            if total_cost > available:
+                raise InsufficientFunds(
+                    f"{self.name}: buying {fmt(total_qty)} {market.base} costs {fmt(total_cost)} {market.quote}; "
+                    f"only {fmt(quote.free)} {market.quote} is free."
+                )
+        trades = []
+        for p, q, cost in amounts:
+            if order.side == "buy":
+                fee = ledger(q * fee_rate)
+                if is_maker:
+                    quote.locked -= cost
+                    order.reserved -= cost
+                else:
+                    quote.free -= cost
+                base.free += q - fee
+                fee_asset = market.base
+            else:
+                fee = ledger(cost * fee_rate)
+                if is_maker:
+                    base.locked -= q
+                    order.reserved -= q
+                else:
+                    base.free -= q
+                quote.free += cost - fee
+                fee_asset = market.quote
+            order.filled += q
+            order.cost += cost
+            order.fee += fee
+            order.fee_asset = fee_asset
+            trades.append(
+                PaperTrade(
+                    exchange=self.exchange, order=order, price=p, amount=q, cost=cost, fee=fee,
+                    fee_asset=fee_asset, is_maker=is_maker, executed_at=now,
+                )
+            )  # fmt: skip
+        PaperTrade.objects.bulk_create(trades)
+        order.status = PaperOrderStatus.FILLED if order.filled == order.amount else PaperOrderStatus.PARTIALLY_FILLED
+
+    def _reserve(self, order, market, balances, remaining: Decimal) -> None:
+        if order.side == "buy":
+            need, balance, asset = ledger(remaining * order.price), balances[market.quote], market.quote
+        else:
+            need, balance, asset = remaining, balances[market.base], market.base
+        if need > balance.free:
+            raise InsufficientFunds(
+                f"{self.name}: the order needs {fmt(need)} {asset}; only {fmt(balance.free)} is free."
+            )
+        balance.free -= need
+        balance.locked += need
+        order.reserved += need
+
+    def _release(self, order, market, balances) -> None:
+        asset = market.quote if order.side == "buy" else market.base
+        balances[asset].locked -= order.reserved
+        balances[asset].free += order.reserved
+        order.reserved = ZERO
+
+    def match_resting(self, symbols: list[str] | None = None) -> int:
+        """Fill resting limit orders the market has reached, as makers at their price. Returns fills made."""
+        orders = PaperOrder.objects.filter(exchange=self.exchange, status__in=RESTING, type="limit")
+        if symbols is not None:
+            orders = orders.filter(symbol__in=symbols)
+        candidates = list(orders.values_list("pk", "symbol"))
+        if not candidates:
+            return 0
+        tickers = self.market_data.tickers()
+        made = 0
+        for pk, symbol in candidates:
+            ticker = tickers.get(symbol)
+            if ticker is None:
+                continue
+            with transaction.atomic():
+                order = (
+                    PaperOrder.objects.filter(pk=pk, status__in=RESTING)
+                    .select_for_update(of=("self",), skip_locked=True)
+                    .first()
+                )
+                if order is None:
+                    continue
+                crossed = (order.side == "buy" and ticker.ask <= order.price) or (
+                    order.side == "sell" and ticker.bid >= order.price
+                )
+                if not crossed:
+                    continue
+                market = self._market(symbol)
+                size = ticker.ask_size if order.side == "buy" else ticker.bid_size
+                qty = floor_to_step(min(order.amount - order.filled, size), market.amount_step)
+                if qty <= 0:
+                    continue
+                balances = self._lock_balances(market)
+                self._take(order, market, balances, [(order.price, qty)], is_maker=True)
+                if order.status == PaperOrderStatus.FILLED and order.reserved:
+                    self._release(order, market, balances)
+                order.save()
+                self._save_balances(balances)
+                made += 1
+        return made
+
+    def _get(self, *, order_id=None, client_order_id=None) -> PaperOrder:
+        if order_id is None and client_order_id is None:
+            raise OrderNotFound("Give a venue order id or a client order id.")
+        query = Q(exchange=self.exchange)
+        query &= Q(pk=int(order_id)) if order_id is not None else Q(client_order_id=client_order_id)
+        order = PaperOrder.objects.filter(query).first()
+        if order is None:
+            raise OrderNotFound(f"{self.name}: no order {order_id or client_order_id}.")
+        return order
+
+    def fetch_order(self, *, symbol, order_id=None, client_order_id=None) -> VenueOrder:
+        self._inject()
+        self.match_resting([symbol])
+        return self._to_venue_order(self._get(order_id=order_id, client_order_id=client_order_id), with_trades=True)
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        self._inject()
+        self.match_resting([symbol] if symbol else None)
+        orders = PaperOrder.objects.filter(exchange=self.exchange, status__in=RESTING)
+        if symbol:
+            orders = orders.filter(symbol=symbol)
+        return [self._to_venue_order(o) for o in orders]
+
+    def cancel_order(self, *, symbol, order_id=None, client_order_id=None) -> VenueOrder:
+        self._inject()
+        with transaction.atomic():
+            found = self._get(order_id=order_id, client_order_id=client_order_id)
+            order = PaperOrder.objects.select_for_update(of=("self",)).get(pk=found.pk)
+            if order.status not in RESTING:
+                raise OrderNotFound(f"{self.name}: order {order.pk} is {order.status}; nothing to cancel.")
+            market = self._market(order.symbol)
+            balances = self._lock_balances(market)
+            self._release(order, market, balances)
+            order.status = PaperOrderStatus.CANCELED
+            order.save()
+            self._save_balances(balances)
+        return self._to_venue_order(order)
+
+    def fetch_balance(self) -> dict[str, BalanceEntry]:
+        self._inject()
+        return {
+            b.asset: BalanceEntry(b.asset, b.free, b.locked)
+            for b in PaperBalance.objects.filter(exchange=self.exchange)
+        }
+
+    def fetch_my_trades(self, *, symbol=None, since_ms=None) -> list[VenueTrade]:
+        self._inject()
+        trades = PaperTrade.objects.filter(exchange=self.exchange).select_related("order")
+        if symbol:
+            trades = trades.filter(order__symbol=symbol)
+        if since_ms is not None:
+            trades = trades.filter(executed_at__gte=datetime.fromtimestamp(since_ms / 1000, tz=UTC))
+        return [self._to_venue_trade(t) for t in trades.order_by("id")[:1000]]
+
+    # --- conversion ----------------------------------------------------------
+    @staticmethod
+    def _to_venue_trade(t: PaperTrade) -> VenueTrade:
+        o = t.order
+        return VenueTrade(
+            id=str(t.pk), order_id=str(o.pk), client_order_id=o.client_order_id, symbol=o.symbol, side=o.side,
+            price=t.price, amount=t.amount, cost=t.cost, fee=t.fee, fee_asset=t.fee_asset, is_maker=t.is_maker,
+            ts_ms=_ms(t.executed_at),
+        )  # fmt: skip
+
+    def _to_venue_order(self, o: PaperOrder, *, with_trades: bool = False) -> VenueOrder:
+        trades = tuple(self._to_venue_trade(t) for t in o.trades.all()) if with_trades else ()
+        return VenueOrder(
+            id=str(o.pk), client_order_id=o.client_order_id, symbol=o.symbol, side=o.side, type=o.type,
+            price=o.price, amount=o.amount, filled=o.filled, cost=o.cost, fee=o.fee, fee_asset=o.fee_asset,
+            status=o.status, ts_ms=_ms(o.created_at), trades=trades,
+        )  # fmt: skip
+
+
+def paper_deposit(*, exchange: Exchange, asset: str, amount: Decimal) -> PaperBalance:
+    """Credit a paper balance (demo funding, tests)."""
+    with transaction.atomic():
+        balance, _ = PaperBalance.objects.select_for_update().get_or_create(exchange=exchange, asset=asset)
+        balance.free += Decimal(amount)
+        balance.save(update_fields=["free"])
+    return balance

@@ -1,0 +1,89 @@
+"""Plain values that cross the Venue interface (no Django, no venue-specific shapes)."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class MarketInfo:
+    symbol: str
+    base: str
+    quote: str
+    price_step: Decimal
+    amount_step: Decimal
+    min_amount: Decimal
+    min_notional: Decimal
+    taker_fee: Decimal = Decimal("0.001")
+    maker_fee: Decimal = Decimal("0.001")
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    symbol: str
+    bid: Decimal
+    bid_size: Decimal
+    ask: Decimal
+    ask_size: Decimal
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBook:
+    """Bids best (highest) first, asks best (lowest) first; each level (price, amount)."""
+
+    symbol: str
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class VenueTrade:
+    id: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    price: Decimal
+    amount: Decimal
+    cost: Decimal
+    fee: Decimal
+    fee_asset: str
+    is_maker: bool
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """An order as the venue sees it; `status` uses orders.models.OrderStatus values."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    price: Decimal | None
+    amount: Decimal
+    filled: Decimal
+    cost: Decimal
+    fee: Decimal
+    fee_asset: str
+    status: str
+    ts_ms: int
+    trades: tuple[VenueTrade, ...] = field(default=())
+
+    @property
+    def average(self) -> Decimal | None:
+        return self.cost / self.filled if self.filled else None
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceEntry:
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked

@@ -1,0 +1,55 @@
+"""The Venue interface: everything the platform may ask of an exchange."""
+
+from abc import ABC, abstractmethod
+from decimal import Decimal
+
+from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
+
+ORDER_TYPES = ("market", "limit", "ioc")
+
+
+class Venue(ABC):
+    """One venue account. Every method may raise an exchanges.errors.VenueError."""
+
+    name: str
+
+    @abstractmethod
+    def load_markets(self) -> list[MarketInfo]: ...
+
+    @abstractmethod
+    def fetch_tickers(self) -> dict[str, Ticker]:
+        """Every symbol's best bid and ask, in one call."""
+
+    @abstractmethod
+    def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook: ...
+
+    @abstractmethod
+    def create_order(
+        self,
+        *,
+        symbol: str,
+        side: str,
+        type: str,
+        amount: Decimal,
+        price: Decimal | None = None,
+        client_order_id: str,
+    ) -> VenueOrder: ...
+
+    @abstractmethod
+    def fetch_order(
+        self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None
+    ) -> VenueOrder:
+        """By venue id, or by our client order id; raises OrderNotFound."""
+
+    @abstractmethod
+    def fetch_open_orders(self, symbol: str | None = None) -> list[VenueOrder]: ...
+
+    @abstractmethod
+    def cancel_order(self, *, symbol: str, order_id: str | None = None, client_order_id: str | None = None):
+        """Returns the order as it stands after the cancel."""
+
+    @abstractmethod
+    def fetch_balance(self) -> dict[str, BalanceEntry]: ...
+
+    @abstractmethod
+    def fetch_my_trades(self, *, symbol: str | None = None, since_ms: int | None = None) -> list[VenueTrade]: ...
