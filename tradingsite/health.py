@@ -41,6 +41,27 @@ def check_broker(timeout: float) -> None:
         conn.default_channel  # noqa: B018
 
 
+def venue_components() -> dict[str, dict]:
+    """Each enabled venue: banned (418) or circuit open means it takes no orders now."""
+    from exchanges.models import Exchange
+    from exchanges.registry import venue_breaker, venue_limiter
+
+    components = {}
+    try:
+        for exchange in Exchange.objects.filter(enabled=True):
+            banned_until = venue_limiter(exchange).banned_until()
+            circuit = venue_breaker(exchange).state()
+            entry = {"ok": banned_until is None and circuit != "open", "circuit": circuit}
+            if banned_until is not None:
+                entry["error"] = f"banned by the venue until {banned_until.isoformat()}"
+            elif circuit == "open":
+                entry["error"] = "circuit open after repeated failures"
+            components[f"venue:{exchange.name}"] = entry
+    finally:
+        connections["default"].close()
+    return components
+
+
 CHECKS: dict[str, Callable[[float], None]] = {
     "postgres": check_postgres,
     "redis": check_redis,
@@ -64,14 +85,19 @@ def _timed(check: Callable[[float], None], timeout: float) -> dict:
 def run_checks(timeout: float | None = None) -> dict:
     timeout = timeout if timeout is not None else settings.HEALTHCHECK_TIMEOUT_S
     results: dict[str, dict] = {}
-    pool = ThreadPoolExecutor(max_workers=len(CHECKS), thread_name_prefix="healthz")
+    pool = ThreadPoolExecutor(max_workers=len(CHECKS) + 1, thread_name_prefix="healthz")
     futures = {name: pool.submit(_timed, check, timeout) for name, check in CHECKS.items()}
+    venues = pool.submit(venue_components)
     deadline = time.monotonic() + timeout + 1.0
     for name, future in futures.items():
         try:
             results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             results[name] = {"ok": False, "latency_ms": None, "error": f"no answer within {timeout:.1f}s"}
+    try:
+        results.update(venues.result(timeout=max(0.0, deadline - time.monotonic())))
+    except Exception as exc:  # PostgreSQL or Redis down: already reported above
+        results["venues"] = {"ok": False, "latency_ms": None, "error": f"{type(exc).__name__}: {exc}"}
     pool.shutdown(wait=False, cancel_futures=True)
     healthy = all(r["ok"] for r in results.values())
     return {

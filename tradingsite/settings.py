@@ -253,3 +253,11 @@ PAPER_DEPTH_PROFILE = Path(
 PAPER_BOOK_MAX_AGE_MS = env.int("PAPER_BOOK_MAX_AGE_MS", default=5000)
 PAPER_FAULTS_CACHE_S = env.float("PAPER_FAULTS_CACHE_S", default=1.0)
 PAPER_STARTING_BALANCES = env.dict("PAPER_STARTING_BALANCES", default={"USDT": "10000"})
+
+# --- Venue guards (shared by every process through Redis) ---------------------
+VENUE_RATE_CAPACITY = env.float("VENUE_RATE_CAPACITY", default=6000.0)  # request weight a minute
+VENUE_BREAKER_THRESHOLD = env.int("VENUE_BREAKER_THRESHOLD", default=5)
+VENUE_BREAKER_COOLDOWN_S = env.float("VENUE_BREAKER_COOLDOWN_S", default=30.0)
+VENUE_CONNECT_TIMEOUT_S = env.float("VENUE_CONNECT_TIMEOUT_S", default=8.0)
+VENUE_READ_TIMEOUT_S = env.float("VENUE_READ_TIMEOUT_S", default=18.0)
+VENUE_POOL_SIZE = env.int("VENUE_POOL_SIZE", default=10)

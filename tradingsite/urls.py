@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from .cache_stats import CacheStatsView
 from .health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/cache-stats/", CacheStatsView.as_view(), name="cache-stats"),
     path("api/", include("tradingsite.api_router")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

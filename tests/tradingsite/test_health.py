@@ -31,8 +31,8 @@ def test_redis_unreachable_answers_503_naming_redis(client, settings):
 
 
 def test_broker_unreachable_answers_503_naming_the_broker(client, monkeypatch):
-    monkeypatch.setattr(celery_app.conf, "broker_url", UNREACHABLE)
-    monkeypatch.setattr(celery_app.conf, "broker_write_url", None)
+    # The check connects for writing; Celery derives that URL from broker_url when unset.
+    monkeypatch.setattr(celery_app.conf, "broker_write_url", UNREACHABLE)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert "broker" in response.json()["failing"]
@@ -52,3 +52,18 @@ def test_checks_run_concurrently(client, settings, monkeypatch):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_banned_venue_is_named_with_the_end_of_its_ban(client):
+    from datetime import UTC, datetime, timedelta
+
+    from exchanges.registry import venue_limiter
+    from tests.factories import ExchangeFactory
+
+    exchange = ExchangeFactory(name="banned-venue")
+    venue_limiter(exchange).ban(datetime.now(UTC) + timedelta(minutes=5))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["venue:banned-venue"], body
+    assert "banned by the venue until" in body["components"]["venue:banned-venue"]["error"]
