@@ -6,6 +6,7 @@ depth recordings (REST snapshot plus `depth@100ms` diffs, synced by Binance's
 """
 
 import gzip
+import heapq
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -135,10 +136,12 @@ class LocalBook:
         return True
 
     def snapshot(self, depth: int | None = None) -> OrderBook:
-        bids = sorted(self.bids.items(), key=lambda lv: lv[0], reverse=True)
-        asks = sorted(self.asks.items(), key=lambda lv: lv[0])
-        if depth is not None:
-            bids, asks = bids[:depth], asks[:depth]
+        if depth is None:
+            bids = sorted(self.bids.items(), key=lambda lv: lv[0], reverse=True)
+            asks = sorted(self.asks.items(), key=lambda lv: lv[0])
+        else:  # the top levels only: no need to sort a thousand
+            bids = heapq.nlargest(depth, self.bids.items(), key=lambda lv: lv[0])
+            asks = heapq.nsmallest(depth, self.asks.items(), key=lambda lv: lv[0])
         return OrderBook(symbol=self.symbol, bids=tuple(bids), asks=tuple(asks), ts_ms=self.ts_ms)
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 import redis
 from django.conf import settings
 
+from .rules import fmt
 from .types import OrderBook, Ticker
 
 STATS_KEY = "md:stats"
@@ -46,14 +47,16 @@ class MarketDataSnapshot:
     def put_tickers(self, tickers: list[Ticker]) -> None:
         if not tickers:
             return
-        mapping = {t.symbol: f"{t.bid}|{t.bid_size}|{t.ask}|{t.ask_size}|{t.ts_ms}" for t in tickers}
+        mapping = {
+            t.symbol: f"{fmt(t.bid)}|{fmt(t.bid_size)}|{fmt(t.ask)}|{fmt(t.ask_size)}|{t.ts_ms}" for t in tickers
+        }
         self.r.hset(self._tickers_key, mapping=mapping)
 
     def put_books(self, books: list[OrderBook], ttl_s: int = 60) -> None:
         pipe = self.r.pipeline(transaction=False)
         for book in books:
             body = json.dumps(
-                {"b": [[str(p), str(q)] for p, q in book.bids], "a": [[str(p), str(q)] for p, q in book.asks],
+                {"b": [[fmt(p), fmt(q)] for p, q in book.bids], "a": [[fmt(p), fmt(q)] for p, q in book.asks],
                  "ts": book.ts_ms}
             )  # fmt: skip
             pipe.set(self._book_key(book.symbol), body, ex=ttl_s)

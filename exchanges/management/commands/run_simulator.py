@@ -1,0 +1,131 @@
+"""manage.py run_simulator: move the paper venue's market and publish it to the Redis snapshot."""
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from exchanges.binance_format import parse_tickers, replay_recording
+from exchanges.depth_profile import load_profile, shape_book
+from exchanges.marketdata import MarketDataSnapshot, now_ms
+from exchanges.models import Exchange, ExchangeKind, PaperTrade
+from exchanges.paper import PaperVenue
+from exchanges.simulator import MarketSimulator, SimulatorConfig
+
+log = logging.getLogger("exchanges.simulator")
+
+
+class Command(BaseCommand):
+    help = "Simulate the paper venue's market from the real 2020 snapshot (or replay recorded books)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--exchange", default="paper")
+        parser.add_argument("--interval", type=float, default=0.5, help="seconds between ticks")
+        parser.add_argument("--ticks", type=int, default=0, help="stop after this many ticks (0: run until stopped)")
+        parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--tickers", default=str(settings.PAPER_TICKERS), help="a Binance ticker/24hr file")
+        parser.add_argument("--mispricing-rate", type=float, default=2.0, help="mispricings opened a minute")
+        parser.add_argument("--mispricing-bps", type=float, nargs=2, default=(30.0, 80.0), metavar=("MIN", "MAX"))
+        parser.add_argument("--mispricing-lifetime", type=float, default=20.0, help="seconds")
+        parser.add_argument("--book-depth", type=int, default=20)
+        parser.add_argument("--replay", nargs="*", metavar="FILE", help="replay depth recordings instead")
+        parser.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = recorded pace)")
+
+    def handle(self, *args, **opts):
+        exchange = Exchange.objects.filter(name=opts["exchange"], kind=ExchangeKind.PAPER).first()
+        if exchange is None:
+            raise CommandError(f"No paper exchange named {opts['exchange']!r}; run `make run` or setup_demo first.")
+        snapshot = MarketDataSnapshot(exchange.name)
+        if opts["replay"] is not None:
+            return self.replay(exchange, snapshot, opts)
+        venue = PaperVenue(exchange)
+        markets = venue.markets
+        if not markets:
+            raise CommandError(f"{exchange.name} has no markets; run `manage.py sync_markets {exchange.name}`.")
+        with open(opts["tickers"]) as fh:
+            tickers = parse_tickers(json.load(fh))
+        config = SimulatorConfig(
+            mispricing_rate_per_min=opts["mispricing_rate"],
+            mispricing_bps=tuple(opts["mispricing_bps"]),
+            mispricing_lifetime_s=opts["mispricing_lifetime"],
+        )
+        sim = MarketSimulator.from_snapshot(list(markets.values()), tickers, config=config, seed=opts["seed"])
+        profile = load_profile(str(settings.PAPER_DEPTH_PROFILE))
+        self.stdout.write(
+            f"simulating {len(sim.markets)} markets of {exchange.name} every {opts['interval']}s "
+            f"(books shaped by {profile.source})"
+        )
+        last_trade_id = (
+            PaperTrade.objects.filter(exchange=exchange).order_by("-id").values_list("id", flat=True).first()
+        )
+        last_trade_id = last_trade_id or 0
+        started = time.monotonic()
+        tick = 0
+        while not opts["ticks"] or tick < opts["ticks"]:
+            loop_started = time.monotonic()
+            now = loop_started - started
+            sim.step(opts["interval"] if tick else 0.0, now)
+            # Fills on mispriced markets use the opportunity up.
+            for symbol, amount, trade_id in (
+                PaperTrade.objects.filter(exchange=exchange, id__gt=last_trade_id)
+                .values_list("order__symbol", "amount", "id")
+                .order_by("id")
+            ):
+                sim.consume(symbol, amount)
+                last_trade_id = trade_id
+            stamp = now_ms()
+            published = sim.tickers(now, stamp)
+            snapshot.put_tickers(published)
+            wanted = snapshot.wanted_books() | set(sim.mispricings)
+            by_symbol = {t.symbol: t for t in published}
+            snapshot.put_books(
+                [
+                    shape_book(by_symbol[s], profile, price_step=markets[s].price_step, depth=opts["book_depth"])
+                    for s in wanted
+                    if s in by_symbol
+                ]
+            )
+            venue.match_resting()
+            if tick % 20 == 0:
+                log.info(
+                    "simulator tick",
+                    extra={"tick": tick, "mispricings": {s: round(m.bps, 1) for s, m in sim.mispricings.items()}},
+                )
+            tick += 1
+            time.sleep(max(0.0, opts["interval"] - (time.monotonic() - loop_started)))
+
+    def replay(self, exchange, snapshot: MarketDataSnapshot, opts):
+        """Play recorded books (snapshot + diffs, Binance's sequence rules) at recorded or faster pace."""
+        paths = opts["replay"] or [
+            str(settings.SHARED_DATA_DIR / "binance" / "depth" / name)
+            for name in ("btcusdt_20240808.gz", "ethusdt_20240808.gz")
+        ]
+        streams = [replay_recording(__import__("pathlib").Path(p)) for p in paths]
+        pending = [next(s, None) for s in streams]
+        first_ts = min(item[0] for item in pending if item)
+        wall_start = time.monotonic()
+        published = 0
+        while any(pending):
+            i = min((k for k, item in enumerate(pending) if item), key=lambda k: pending[k][0])
+            ts, book = pending[i]
+            delay = (ts - first_ts) / 1e9 / opts["speed"] - (time.monotonic() - wall_start)
+            if delay > 0:
+                time.sleep(delay)
+            top = book.snapshot(opts["book_depth"])
+            stamp = now_ms()
+            snapshot.put_books([type(top)(top.symbol, top.bids, top.asks, stamp)])
+            bid, ask = top.bids[0], top.asks[0]
+            snapshot.put_tickers([_ticker(top.symbol, bid, ask, stamp)])
+            published += 1
+            pending[i] = next(streams[i], None)
+        self.stdout.write(f"replayed {published} book updates at {opts['speed']}x ({datetime.now(UTC):%H:%M:%S})")
+
+
+def _ticker(symbol: str, bid: tuple[Decimal, Decimal], ask: tuple[Decimal, Decimal], stamp: int):
+    from exchanges.types import Ticker
+
+    return Ticker(symbol, bid[0], bid[1], ask[0], ask[1], stamp)
