@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from .models import Exchange, Market
+from .models import Exchange, Market, PaperBalance, VenueFaults
 
 CREDENTIAL_FIELDS = ("api_key", "api_secret", "api_password")
 
@@ -37,9 +37,28 @@ class ExchangeAdminForm(forms.ModelForm):
         return data
 
 
+class VenueFaultsInline(admin.StackedInline):
+    model = VenueFaults
+    can_delete = False
+    extra = 0
+    verbose_name_plural = "injected faults (paper venue)"
+
+
+class PaperBalanceInline(admin.TabularInline):
+    model = PaperBalance
+    fields = ("asset", "free", "locked")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Exchange)
 class ExchangeAdmin(admin.ModelAdmin):
     form = ExchangeAdminForm
+    inlines = [VenueFaultsInline, PaperBalanceInline]
     list_display = ("name", "kind", "ccxt_id", "role", "mirror_of", "mirror_ratio", "enabled", "has_credentials")
     list_filter = ("kind", "role", "enabled")
     search_fields = ("name", "ccxt_id")

@@ -1,11 +1,14 @@
 """API for venue accounts (credentials write-only) and markets."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from tradingsite.api import ServiceWriteViewSet
 
 from . import selectors, services
-from .models import Exchange, Market
+from .models import Exchange, Market, VenueFaults
 
 
 class ExchangeSerializer(serializers.ModelSerializer):
@@ -27,6 +30,16 @@ class ExchangeSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
 
+class VenueFaultsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VenueFaults
+        fields = [
+            "enabled", "latency_ms", "rate_limit_p", "retry_after_s", "ban_p", "ban_s", "server_error_p",
+            "timeout_after_accept_p", "partial_fill_p", "partial_fill_ratio", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["updated_at"]
+
+
 class ExchangeViewSet(ServiceWriteViewSet):
     queryset = selectors.exchange_list()
     serializer_class = ExchangeSerializer
@@ -35,6 +48,25 @@ class ExchangeViewSet(ServiceWriteViewSet):
 
     create_service = staticmethod(services.exchange_create)
     update_service = staticmethod(services.exchange_update)
+
+    @extend_schema(
+        request=VenueFaultsSerializer,
+        responses=VenueFaultsSerializer,
+        description="Faults the paper venue injects (probabilities 0 to 1). Changing them needs "
+        "the permission exchanges.change_venuefaults.",
+    )
+    @action(detail=True, methods=["get", "put", "patch"])
+    def faults(self, request, pk=None):
+        exchange = self.get_object()
+        if request.method == "GET":
+            faults = VenueFaults.objects.filter(exchange=exchange).first() or VenueFaults(exchange=exchange)
+            return Response(VenueFaultsSerializer(faults).data)
+        if not request.user.has_perm("exchanges.change_venuefaults"):
+            self.permission_denied(request, message="Changing venue faults needs exchanges.change_venuefaults.")
+        serializer = VenueFaultsSerializer(data=request.data, partial=request.method == "PATCH")
+        serializer.is_valid(raise_exception=True)
+        faults = services.venue_faults_update(exchange, serializer.validated_data)
+        return Response(VenueFaultsSerializer(faults).data)
 
 
 class MarketSerializer(serializers.ModelSerializer):

@@ -63,3 +63,15 @@ def markets_sync(*, exchange: Exchange, markets: list) -> dict[str, list[str]]:
         Market.objects.bulk_create(to_create, batch_size=500)
         Market.objects.bulk_update(to_update, [*fields, "active"], batch_size=500)
     return report
+
+
+def venue_faults_update(exchange: Exchange, data: dict, /):
+    """Switch a paper venue's injected faults; takes effect in every worker within a second."""
+    from .models import ExchangeKind, VenueFaults
+
+    if exchange.kind != ExchangeKind.PAPER:
+        raise ValidationError({"exchange": f"{exchange.name} is a real venue; faults are injected on paper only."})
+    with transaction.atomic():
+        faults, _ = VenueFaults.objects.select_for_update().get_or_create(exchange=exchange)
+        faults, _ = model_update(faults, data)
+    return faults

@@ -259,3 +259,30 @@ def test_concurrent_buyers_never_overdraw_the_balance(paper, books):
     assert outcomes.count("filled") == 5
     assert balance(paper, "USDT") == 0
     assert balance(paper, "ETH") == D("50") - D("50") * D("0.001")
+
+
+def test_faults_switched_through_the_api_take_effect(paper, api):
+    url = f"/api/exchanges/{paper.exchange.pk}/faults/"
+    assert api.get(url).json()["enabled"] is False
+    response = api.put(url, {"enabled": True, "server_error_p": 1}, format="json")
+    assert response.status_code == 200, response.content
+    with pytest.raises(VenueUnavailable):
+        paper.fetch_tickers()
+    assert api.patch(url, {"enabled": False}, format="json").status_code == 200
+    assert "BTCUSDT" in paper.fetch_tickers()
+
+
+def test_fault_probabilities_out_of_range_are_400(paper, api):
+    response = api.patch(f"/api/exchanges/{paper.exchange.pk}/faults/", {"ban_p": 2}, format="json")
+    assert response.status_code == 400
+    assert "between 0 and 1" in str(response.json())
+
+
+def test_changing_faults_needs_the_permission(paper, viewer):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(viewer)
+    url = f"/api/exchanges/{paper.exchange.pk}/faults/"
+    assert client.get(url).status_code == 200
+    assert client.patch(url, {"enabled": True}, format="json").status_code == 403

@@ -45,7 +45,10 @@ def test_admin_never_renders_credentials_and_blank_keeps_them(client, operator):
     response = client.post(
         url,
         {"name": "cx", "kind": "ccxt", "ccxt_id": "binance", "role": "main", "mirror_ratio": "1", "enabled": "on",
-         "api_key": "", "api_secret": "", "api_password": ""},
+         "api_key": "", "api_secret": "", "api_password": "",
+         # the inline formsets (faults, paper balances), unchanged
+         "faults-TOTAL_FORMS": "0", "faults-INITIAL_FORMS": "0",
+         "paper_balances-TOTAL_FORMS": "0", "paper_balances-INITIAL_FORMS": "0"},
     )  # fmt: skip
     assert response.status_code == 302
     exchange.refresh_from_db()
