@@ -26,7 +26,7 @@ def parse_exchange_info(payload: dict, *, taker_fee: Decimal = Decimal("0.001"),
     """Every spot symbol that is TRADING, as MarketInfo. BREAK and others are skipped."""
     markets: list[MarketInfo] = []
     for symbol in payload.get("symbols", []):
-        if symbol.get("status") != "TRADING" or symbol.get("isSpotTradingAllowed") is False:
+        if symbol.get("status") != "TRADING":
             continue
         filters = _filters(symbol)
         price = filters.get("PRICE_FILTER", {})

@@ -1,0 +1,245 @@
+"""The ccxt adapter: a real exchange behind the Venue interface.
+
+ccxt's own rate limiter is off; our shared Redis limiter (in GuardedVenue)
+paces every call and learns from the venue's used-weight header, read here by
+a response hook on our pooled session. Client order ids pass through as
+Binance's newClientOrderId / origClientOrderId.
+"""
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import ccxt
+
+from .errors import (
+    Banned,
+    DuplicateClientOrderId,
+    InsufficientFunds,
+    InvalidOrder,
+    OrderNotFound,
+    RateLimited,
+    RequestTimeout,
+    VenueError,
+    VenueUnavailable,
+)
+from .http import VenueHttp
+from .limiter import RateLimiter
+from .models import Exchange
+from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
+from .venue import Venue
+
+STATUS = {"open": "OPEN", "closed": "FILLED", "canceled": "CANCELED", "expired": "EXPIRED", "rejected": "REJECTED"}
+WEIGHT_WINDOW_LIMIT = 6000  # Binance REQUEST_WEIGHT per minute
+
+
+def _d(value) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+class CcxtVenue(Venue):
+    def __init__(
+        self,
+        exchange: Exchange,
+        *,
+        limiter: RateLimiter | None = None,
+        http: VenueHttp | None = None,
+        client: ccxt.Exchange | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.name = exchange.name
+        self.limiter = limiter
+        self.http = http or VenueHttp(exchange.name)
+        self._last = threading.local()
+        self.http.session.hooks["response"].append(self._observe)
+        if client is None:
+            factory = getattr(ccxt, exchange.ccxt_id, None)
+            if factory is None:
+                raise VenueError(f"ccxt has no exchange {exchange.ccxt_id!r}.")
+            client = factory(
+                {
+                    "apiKey": exchange.api_key,
+                    "secret": exchange.api_secret,
+                    "password": exchange.api_password or None,
+                    "enableRateLimit": False,  # ours is shared by every worker
+                    "timeout": int(self.http.timeout[1] * 1000),
+                    "options": {
+                        "defaultType": "spot",
+                        "fetchMarkets": {"types": ["spot"]},
+                        "fetchMargins": False,
+                        "fetchCurrencies": False,
+                    },
+                }
+            )
+        client.session = self.http.session
+        self.client = client
+
+    # --- plumbing ------------------------------------------------------------
+    def _observe(self, response, *args, **kwargs):
+        self._last.status = response.status_code
+        self._last.headers = response.headers
+        used = response.headers.get("x-mbx-used-weight-1m")
+        if used is not None and self.limiter is not None:
+            self.limiter.observe_used_weight(float(used), WEIGHT_WINDOW_LIMIT)
+        return response
+
+    def _retry_after(self, default: float) -> float:
+        headers = getattr(self._last, "headers", None) or {}
+        try:
+            return float(headers.get("Retry-After", default))
+        except ValueError:
+            return default
+
+    def _call(self, method, *args, **kwargs):
+        self._last.status = None
+        try:
+            return method(*args, **kwargs)
+        except ccxt.InsufficientFunds as exc:
+            raise InsufficientFunds(f"{self.name}: {exc}") from exc
+        except ccxt.DuplicateOrderId as exc:
+            raise DuplicateClientOrderId(f"{self.name}: {exc}") from exc
+        except ccxt.OrderNotFound as exc:
+            raise OrderNotFound(f"{self.name}: {exc}") from exc
+        except ccxt.InvalidOrder as exc:
+            raise InvalidOrder(f"{self.name}: {exc}", rule=_filter_rule(str(exc))) from exc
+        except (ccxt.DDoSProtection, ccxt.RateLimitExceeded) as exc:
+            if getattr(self._last, "status", None) == 418:
+                seconds = self._retry_after(120.0)
+                until = datetime.now(UTC) + timedelta(seconds=seconds)
+                raise Banned(f"{self.name}: HTTP 418, banned for {seconds:.0f}s", until=until) from exc
+            raise RateLimited(f"{self.name}: {exc}", retry_after=self._retry_after(1.0)) from exc
+        except ccxt.RequestTimeout as exc:
+            raise RequestTimeout(f"{self.name}: no answer in time; the outcome is unknown") from exc
+        except (ccxt.ExchangeNotAvailable, ccxt.NetworkError) as exc:
+            raise VenueUnavailable(f"{self.name}: {exc}") from exc
+        except RequestTimeout:
+            raise
+        except ccxt.BaseError as exc:
+            raise VenueError(f"{self.name}: {exc}") from exc
+
+    def _unified(self, symbol_id: str) -> str:
+        if not self.client.markets:
+            self._call(self.client.load_markets)
+        market = self.client.markets_by_id.get(symbol_id)
+        if not market:
+            raise InvalidOrder(f"{symbol_id} is not a market on {self.name}.", rule="symbol")
+        return market[0]["symbol"]
+
+    def _market_id(self, unified: str) -> str:
+        return self.client.markets[unified]["id"]
+
+    # --- the interface -------------------------------------------------------
+    def load_markets(self) -> list[MarketInfo]:
+        markets = self._call(self.client.load_markets, True)
+        result = []
+        for m in markets.values():
+            if not m.get("spot") or not m.get("active"):
+                continue
+            limits = m.get("limits") or {}
+            result.append(
+                MarketInfo(
+                    symbol=m["id"], base=m["base"], quote=m["quote"],
+                    price_step=_d(m["precision"]["price"]), amount_step=_d(m["precision"]["amount"]),
+                    min_amount=_d((limits.get("amount") or {}).get("min")) or Decimal(0),
+                    min_notional=_d((limits.get("cost") or {}).get("min")) or Decimal(0),
+                    taker_fee=_d(m.get("taker")) or Decimal("0.001"), maker_fee=_d(m.get("maker")) or Decimal("0.001"),
+                )
+            )  # fmt: skip
+        return result
+
+    def fetch_tickers(self) -> dict[str, Ticker]:
+        raw = self._call(self.client.fetch_tickers)
+        result = {}
+        for unified, t in raw.items():
+            if unified not in self.client.markets or t.get("bid") is None or t.get("ask") is None:
+                continue
+            symbol = self._market_id(unified)
+            result[symbol] = Ticker(
+                symbol, _d(t["bid"]), _d(t.get("bidVolume")) or Decimal(0), _d(t["ask"]),
+                _d(t.get("askVolume")) or Decimal(0), int(t.get("timestamp") or 0),
+            )  # fmt: skip
+        return result
+
+    def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        raw = self._call(self.client.fetch_order_book, self._unified(symbol), depth)
+        return OrderBook(
+            symbol,
+            tuple((_d(p), _d(q)) for p, q, *_ in raw["bids"]),
+            tuple((_d(p), _d(q)) for p, q, *_ in raw["asks"]),
+            int(raw.get("timestamp") or 0),
+        )
+
+    def create_order(self, *, symbol, side, type, amount, price=None, client_order_id) -> VenueOrder:
+        params = {"newClientOrderId": client_order_id}
+        ccxt_type = type
+        if type == "ioc":
+            ccxt_type, params["timeInForce"] = "limit", "IOC"
+        raw = self._call(
+            self.client.create_order, self._unified(symbol), ccxt_type, side, float(amount),
+            None if price is None else float(price), params,
+        )  # fmt: skip
+        return self._order(raw, symbol)
+
+    def fetch_order(self, *, symbol, order_id=None, client_order_id=None) -> VenueOrder:
+        unified = self._unified(symbol)
+        if order_id is not None:
+            raw = self._call(self.client.fetch_order, order_id, unified)
+        else:
+            raw = self._call(self.client.fetch_order, None, unified, {"origClientOrderId": client_order_id})
+        return self._order(raw, symbol)
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[VenueOrder]:
+        raw = self._call(self.client.fetch_open_orders, self._unified(symbol) if symbol else None)
+        return [self._order(o, self._market_id(o["symbol"])) for o in raw]
+
+    def cancel_order(self, *, symbol, order_id=None, client_order_id=None) -> VenueOrder:
+        params = {} if order_id is not None else {"origClientOrderId": client_order_id}
+        raw = self._call(self.client.cancel_order, order_id, self._unified(symbol), params)
+        return self._order(raw, symbol)
+
+    def fetch_balance(self) -> dict[str, BalanceEntry]:
+        raw = self._call(self.client.fetch_balance)
+        return {
+            asset: BalanceEntry(
+                asset, _d(raw["free"].get(asset)) or Decimal(0), _d(raw["used"].get(asset)) or Decimal(0)
+            )
+            for asset in raw.get("total", {})
+        }
+
+    def fetch_my_trades(self, *, symbol=None, since_ms=None) -> list[VenueTrade]:
+        raw = self._call(self.client.fetch_my_trades, self._unified(symbol) if symbol else None, since_ms)
+        return [self._trade(t) for t in raw]
+
+    # --- conversion ----------------------------------------------------------
+    def _trade(self, t: dict) -> VenueTrade:
+        fee = t.get("fee") or {}
+        return VenueTrade(
+            id=str(t["id"]), order_id=str(t.get("order") or ""), client_order_id="",
+            symbol=self._market_id(t["symbol"]), side=t["side"], price=_d(t["price"]), amount=_d(t["amount"]),
+            cost=_d(t.get("cost")) or Decimal(0), fee=_d(fee.get("cost")) or Decimal(0),
+            fee_asset=fee.get("currency") or "", is_maker=t.get("takerOrMaker") == "maker",
+            ts_ms=int(t.get("timestamp") or 0),
+        )  # fmt: skip
+
+    def _order(self, o: dict, symbol: str) -> VenueOrder:
+        filled = _d(o.get("filled")) or Decimal(0)
+        amount = _d(o.get("amount")) or Decimal(0)
+        status = STATUS.get(o.get("status") or "open", "OPEN")
+        if status == "OPEN" and filled > 0:
+            status = "PARTIALLY_FILLED"
+        fee = o.get("fee") or {}
+        return VenueOrder(
+            id=str(o["id"]), client_order_id=o.get("clientOrderId") or "", symbol=symbol, side=o["side"],
+            type="ioc" if o.get("timeInForce") == "IOC" and o.get("type") == "limit" else o["type"],
+            price=_d(o.get("price")) or None, amount=amount, filled=filled, cost=_d(o.get("cost")) or Decimal(0),
+            fee=_d(fee.get("cost")) or Decimal(0), fee_asset=fee.get("currency") or "", status=status,
+            ts_ms=int(o.get("timestamp") or 0),
+            trades=tuple(self._trade(t) for t in o.get("trades") or ()),
+        )  # fmt: skip
+
+
+def _filter_rule(message: str) -> str:
+    for marker, rule in (("PRICE_FILTER", "tick_size"), ("LOT_SIZE", "lot_size"), ("NOTIONAL", "min_notional")):
+        if marker in message:
+            return rule
+    return ""
