@@ -25,7 +25,7 @@ class DepthProfile:
     source: str
 
 
-def _side_profile(levels, *, touch: Decimal, is_bid: bool) -> tuple[tuple[float, float], ...]:
+def _side_profile(levels, *, touch: Decimal) -> tuple[tuple[float, float], ...]:
     top_size = float(levels[0][1])
     buckets = [0.0] * (len(BUCKET_EDGES_BPS) - 1)
     for price, size in levels[1:]:
@@ -44,8 +44,8 @@ def _side_profile(levels, *, touch: Decimal, is_bid: bool) -> tuple[tuple[float,
 
 def profile_from_book(book: OrderBook, source: str) -> DepthProfile:
     return DepthProfile(
-        bids=_side_profile(book.bids, touch=book.bids[0][0], is_bid=True),
-        asks=_side_profile(book.asks, touch=book.asks[0][0], is_bid=False),
+        bids=_side_profile(book.bids, touch=book.bids[0][0]),
+        asks=_side_profile(book.asks, touch=book.asks[0][0]),
         source=source,
     )
 

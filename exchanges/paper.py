@@ -39,7 +39,7 @@ RESTING = (PaperOrderStatus.OPEN, PaperOrderStatus.PARTIALLY_FILLED)
 
 
 class MarketDataSource(Protocol):
-    def tickers(self) -> dict[str, Ticker]: ...
+    def tickers(self, symbols: list[str] | None = None) -> dict[str, Ticker]: ...
     def book(self, symbol: str, depth: int) -> OrderBook | None: ...
 
 
@@ -51,8 +51,8 @@ class SnapshotSource:
         self.price_steps = price_steps
         self.profile = profile
 
-    def tickers(self) -> dict[str, Ticker]:
-        return self.snapshot.tickers()
+    def tickers(self, symbols: list[str] | None = None) -> dict[str, Ticker]:
+        return self.snapshot.tickers(symbols)
 
     def book(self, symbol: str, depth: int) -> OrderBook | None:
         book = self.snapshot.book(symbol, max_age_ms=settings.PAPER_BOOK_MAX_AGE_MS)
@@ -78,8 +78,10 @@ class StaticSource:
                 book.symbol, book.bids[0][0], book.bids[0][1], book.asks[0][0], book.asks[0][1], book.ts_ms
             )
 
-    def tickers(self) -> dict[str, Ticker]:
-        return dict(self._tickers)
+    def tickers(self, symbols: list[str] | None = None) -> dict[str, Ticker]:
+        if symbols is None:
+            return dict(self._tickers)
+        return {s: self._tickers[s] for s in symbols if s in self._tickers}
 
     def book(self, symbol: str, depth: int) -> OrderBook | None:
         book = self._books.get(symbol)
@@ -243,8 +245,9 @@ class PaperVenue(Venue):
 
     def _lock_balances(self, market: MarketInfo) -> dict[str, PaperBalance]:
         assets = sorted({market.base, market.quote})
-        for asset in assets:
-            PaperBalance.objects.get_or_create(exchange=self.exchange, asset=asset)
+        PaperBalance.objects.bulk_create(
+            [PaperBalance(exchange=self.exchange, asset=a) for a in assets], ignore_conflicts=True
+        )
         rows = PaperBalance.objects.filter(exchange=self.exchange, asset__in=assets).order_by("asset")
         return {b.asset: b for b in rows.select_for_update(of=("self",))}
 
@@ -331,7 +334,7 @@ class PaperVenue(Venue):
         candidates = list(orders.values_list("pk", "symbol"))
         if not candidates:
             return 0
-        tickers = self.market_data.tickers()
+        tickers = self.market_data.tickers(sorted({symbol for _, symbol in candidates}))
         made = 0
         for pk, symbol in candidates:
             ticker = tickers.get(symbol)

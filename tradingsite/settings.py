@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from celery.schedules import crontab  # noqa: F401  (available to beat entries)
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
