@@ -18,6 +18,9 @@ from .marketdata import redis_client
 
 # Numbers are written with string.format: Lua's tostring keeps 14 digits, which
 # would round a µs timestamp and credit refills for time that never passed.
+# The bucket's clock never runs backwards: if the server's wall clock steps back,
+# time stands still at the last grant, so no grant is stamped before the one it
+# followed and the grant record stays in the order the bucket saw it.
 # KEYS: bucket hash, backoff key, ban key. ARGV: capacity, refill per second, weight.
 # Returns {status, wait_ms_or_ban_end_ms, granted_at_us, tokens_left_milli}; status 0 granted, 1 wait, 2 banned.
 _ACQUIRE = """
@@ -35,6 +38,7 @@ local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1])
 local ts = tonumber(state[2])
 if tokens == nil then tokens = capacity; ts = now_us end
+if now_us < ts then now_us = ts end
 tokens = math.min(capacity, tokens + (now_us - ts) / 1000000 * rate)
 if tokens >= weight then
   tokens = tokens - weight
@@ -57,6 +61,7 @@ local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(state[1])
 local ts = tonumber(state[2])
 if tokens == nil then tokens = capacity; ts = now_us end
+if now_us < ts then now_us = ts end
 tokens = math.min(capacity, tokens + (now_us - ts) / 1000000 * rate)
 if left < tokens then tokens = left end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%d', now_us))
@@ -170,13 +175,16 @@ def bucket_violations(grants_us: list[int], *, capacity: float, refill_per_s: fl
 
     For grants sorted by time, grant j breaks it if some i <= j has
     (j - i + 1) * weight > capacity + rate * (t_j - t_i); tracking the minimum
-    of (i * weight - rate * t_i) makes this one pass.
+    of (i * weight - rate * t_i) makes this one pass. Times are taken relative
+    to the first grant: rate * (seconds since 1970) is ~1e12, where a double's
+    rounding (~1e-4) is larger than the tolerance and would flag grants that
+    sat exactly on the bucket's edge.
     """
     times = sorted(grants_us)
     violations = 0
     best = float("inf")
     for j, t in enumerate(times):
-        seconds = t / 1_000_000
+        seconds = (t - times[0]) / 1_000_000
         best = min(best, j * weight - refill_per_s * seconds)
         if (j + 1) * weight - refill_per_s * seconds - best > capacity + 1e-6:
             violations += 1

@@ -1,9 +1,11 @@
 """The shared limiter and circuit breaker, against real Redis and real processes."""
 
 import multiprocessing
+import random
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 import redis
@@ -40,6 +42,32 @@ def test_violation_counter_catches_an_overdrawn_bucket():
     burst = [1_000_000 + i for i in range(20)]  # 20 grants within 20 µs
     assert bucket_violations(burst, capacity=10, refill_per_s=1) == 10
     assert bucket_violations(burst, capacity=20, refill_per_s=1) == 0
+
+
+def test_violation_counter_accepts_grants_on_the_buckets_edge_at_real_timestamps():
+    # An exact (rational) bucket drained as fast as it refills, stamped with
+    # present-day µs times: every grant is legal, many sit exactly on the edge.
+    rng = random.Random(7)
+    capacity, rate = 100, 500
+    tokens, last, now, grants = Fraction(capacity), 1_763_700_000_123_457, 1_763_700_000_123_457, []
+    for _ in range(50_000):
+        now += rng.randint(0, 700)
+        tokens = min(Fraction(capacity), tokens + Fraction(now - last) * rate / 1_000_000)
+        last = now
+        if tokens >= 1:
+            tokens -= 1
+            grants.append(now)
+    assert bucket_violations(grants, capacity=capacity, refill_per_s=rate) == 0
+
+
+def test_bucket_clock_never_runs_backwards(r):
+    limiter = RateLimiter("clock", capacity=10, refill_per_s=1, client=r, jitter=0.0)
+    limiter.acquire(1)
+    future_us = (time.time() + 60) * 1_000_000  # as if the server clock had since stepped back a minute
+    r.hset(limiter.keys[0], mapping={"tokens": "0", "ts": f"{future_us:.0f}"})
+    status, _, granted_at_us, _ = limiter.try_acquire(1)
+    assert status == 1  # no refill for time that has not passed on the bucket's clock
+    assert granted_at_us >= int(future_us)
 
 
 def test_weights_spend_more_tokens(r):
