@@ -3,13 +3,13 @@
 from django.db import models
 from django.db.models import Q
 
-from exchanges.models import Side
+from exchanges.models import OrderMonitoringSettings, Side
 from tradingsite.fields import amount_field
 from tradingsite.statemachine import check_transition_map
 
 
-class Strategy(models.Model):
-    """A triangular-arbitrage strategy; the fields mirror the strategy YAML."""
+class Strategy(OrderMonitoringSettings):
+    """A triangular-arbitrage strategy; the fields mirror the strategy YAML (order.monitoring from the base)."""
 
     name = models.SlugField(max_length=64, unique=True)
     exchange = models.ForeignKey("exchanges.Exchange", on_delete=models.PROTECT, related_name="strategies")
@@ -19,12 +19,6 @@ class Strategy(models.Model):
     max_open_cycles = models.PositiveIntegerField(default=3)
     reservation_ttl_s = models.PositiveIntegerField(default=30)
     max_book_age_ms = models.PositiveIntegerField(default=1500)
-    # order.monitoring
-    monitor_initial_delay_ms = models.PositiveIntegerField(default=100)
-    monitor_max_delay_ms = models.PositiveIntegerField(default=5000)
-    monitor_backoff_multiplier = models.DecimalField(max_digits=5, decimal_places=2, default=2)
-    monitor_jitter_factor = models.DecimalField(max_digits=4, decimal_places=3, default="0.3")
-    monitor_cache_ttl_ms = models.PositiveIntegerField(default=500)
     # panic_sell
     panic_use_enhanced_routing = models.BooleanField(default=True)
     panic_base_currencies = models.JSONField(default=list)
@@ -45,17 +39,7 @@ class Strategy(models.Model):
             models.CheckConstraint(
                 condition=Q(panic_max_hops__gte=1, panic_max_hops__lte=6), name="strategy_max_hops_1_to_6"
             ),
-            models.CheckConstraint(
-                condition=Q(monitor_initial_delay_ms__lte=models.F("monitor_max_delay_ms")),
-                name="strategy_monitor_delays_ordered",
-            ),
-            models.CheckConstraint(
-                condition=Q(monitor_backoff_multiplier__gte=1), name="strategy_backoff_multiplier_min_1"
-            ),
-            models.CheckConstraint(
-                condition=Q(monitor_jitter_factor__gte=0, monitor_jitter_factor__lt=1),
-                name="strategy_jitter_in_range",
-            ),
+            *OrderMonitoringSettings.monitoring_constraints("strategy"),
         ]
 
     def __str__(self) -> str:

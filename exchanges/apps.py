@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class ExchangesConfig(AppConfig):
     name = "exchanges"
+
+    def ready(self) -> None:
+        from tradingsite.cache_stats import cache_stats_register
+
+        from .marketdata import snapshot_stats
+
+        cache_stats_register("market_data", snapshot_stats)

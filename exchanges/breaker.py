@@ -6,8 +6,9 @@ passes; its success closes the circuit, its failure opens it again.
 
 import redis
 
-from .errors import VenueUnavailable
-from .marketdata import redis_client
+from tradingsite.redis_client import redis_client
+
+from .errors import CircuitOpen
 
 # KEYS: state hash, probe key. ARGV: cooldown_ms. Returns 0 allowed, 1 allowed as the probe, 2 refused (ms left).
 _BEFORE = """
@@ -55,7 +56,7 @@ class CircuitBreaker:
     def before_call(self) -> None:
         status, wait_ms = self._before(keys=self.keys, args=[self.cooldown_ms])
         if int(status) == 2:
-            raise VenueUnavailable(
+            raise CircuitOpen(
                 f"{self.venue}: circuit open after repeated failures; next probe in {int(wait_ms) / 1000:.1f}s."
             )
 

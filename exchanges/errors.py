@@ -62,6 +62,12 @@ class VenueUnavailable(VenueError):
     code = "venue_unavailable"
 
 
+class CircuitOpen(VenueUnavailable):
+    """Refused locally by the circuit breaker: the request never went out."""
+
+    code = "circuit_open"
+
+
 class RequestTimeout(VenueError):
     """No answer in time: the request may or may not have taken effect."""
 

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 
 import redis
 
+from tradingsite.redis_client import redis_client
+
 from .errors import Banned, RateLimited
-from .marketdata import redis_client
 
 # Numbers are written with string.format: Lua's tostring keeps 14 digits, which
 # would round a µs timestamp and credit refills for time that never passed.

@@ -10,7 +10,8 @@ import time
 from decimal import Decimal
 
 import redis
-from django.conf import settings
+
+from tradingsite.redis_client import redis_client
 
 from .rules import fmt
 from .types import OrderBook, Ticker
@@ -20,17 +21,6 @@ STATS_KEY = "md:stats"
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-_clients: dict[str, redis.Redis] = {}
-
-
-def redis_client() -> redis.Redis:
-    """One pooled client per process and URL."""
-    url = settings.REDIS_URL
-    if url not in _clients:
-        _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    return _clients[url]
 
 
 class MarketDataSnapshot:

@@ -21,7 +21,43 @@ class AccountRole(models.TextChoices):
     MIRROR = "mirror", "mirror"
 
 
-class Exchange(models.Model):
+class OrderMonitoringSettings(models.Model):
+    """How closely open orders are watched (the strategy YAML's `order.monitoring` block; see orders.policy).
+
+    Strategies set it for their cycles' orders; an account sets it for every other order placed on it.
+    """
+
+    monitor_initial_delay_ms = models.PositiveIntegerField(default=100)
+    monitor_max_delay_ms = models.PositiveIntegerField(default=5000)
+    monitor_backoff_multiplier = models.DecimalField(max_digits=5, decimal_places=2, default=2)
+    monitor_jitter_factor = models.DecimalField(max_digits=4, decimal_places=3, default="0.3")
+    monitor_cache_ttl_ms = models.PositiveIntegerField(default=500)
+
+    class Meta:
+        abstract = True
+
+    @staticmethod
+    def monitoring_constraints(prefix: str) -> list[models.CheckConstraint]:
+        return [
+            models.CheckConstraint(
+                condition=Q(monitor_initial_delay_ms__gte=1, monitor_initial_delay_ms__lte=F("monitor_max_delay_ms")),
+                name=f"{prefix}_monitor_delays_ordered",
+                violation_error_message="The initial delay must be at least 1 ms and at most the maximum delay.",
+            ),
+            models.CheckConstraint(
+                condition=Q(monitor_backoff_multiplier__gte=1),
+                name=f"{prefix}_backoff_multiplier_min_1",
+                violation_error_message="The backoff multiplier must be at least 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(monitor_jitter_factor__gte=0, monitor_jitter_factor__lt=1),
+                name=f"{prefix}_jitter_in_range",
+                violation_error_message="The jitter factor must be at least 0 and below 1.",
+            ),
+        ]
+
+
+class Exchange(OrderMonitoringSettings):
     """One venue account. Credentials are encrypted and never shown."""
 
     name = models.SlugField(max_length=64, unique=True)
@@ -60,6 +96,7 @@ class Exchange(models.Model):
                 name="exchange_ccxt_needs_id",
                 violation_error_message="A ccxt exchange needs its ccxt id (e.g. binance).",
             ),
+            *OrderMonitoringSettings.monitoring_constraints("exchange"),
         ]
 
     def __str__(self) -> str:

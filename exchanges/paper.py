@@ -238,7 +238,7 @@ class PaperVenue(Venue):
                 order.status = PaperOrderStatus.EXPIRED
             order.save()
             self._save_balances(balances)
-        result = self._to_venue_order(order)
+        result = self._to_venue_order(order, with_trades=True)  # as Binance's FULL response carries its fills
         if faults is not None and self.rng.random() < faults.timeout_after_accept_p:
             raise RequestTimeout(f"{self.name}: no answer within the read timeout (the order may be placed)")
         return result
@@ -392,6 +392,7 @@ class PaperVenue(Venue):
 
     def cancel_order(self, *, symbol, order_id=None, client_order_id=None) -> VenueOrder:
         self._inject()
+        self.match_resting([symbol])  # a real book would have filled it before the cancel arrived
         with transaction.atomic():
             found = self._get(order_id=order_id, client_order_id=client_order_id)
             order = PaperOrder.objects.select_for_update(of=("self",)).get(pk=found.pk)

@@ -1,7 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from exchanges.errors import VenueError
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from tradingsite.errors import DomainError
 
+from . import services
 from .models import Fill, Order
 
 
@@ -32,6 +35,34 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("exchange", "market")
     date_hierarchy = "created_at"
     inlines = [FillInline]
+    actions = ["cancel_orders", "recheck_orders"]
+
+    def _run(self, request, queryset, service, done: str) -> None:
+        ok, failed = 0, []
+        for order in queryset.order_by("pk"):
+            try:
+                service(order_id=order.pk, requested_by=f"admin:{request.user.get_username()}")
+                ok += 1
+            except (DomainError, VenueError) as exc:
+                failed.append(f"{order.client_order_id}: {exc}" if order.client_order_id not in str(exc) else str(exc))
+        if ok:
+            self.message_user(request, f"{ok} order(s) {done}.", messages.SUCCESS)
+        for line in failed:
+            self.message_user(request, line, messages.ERROR)
+
+    @admin.action(description="Cancel selected orders on the venue", permissions=["cancel"])
+    def cancel_orders(self, request, queryset):
+        self._run(request, queryset, services.order_cancel, "cancelled or settled")
+
+    @admin.action(description="Re-check selected orders with the venue now", permissions=["recheck"])
+    def recheck_orders(self, request, queryset):
+        self._run(request, queryset, services.order_recheck, "re-checked")
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("orders.cancel_order")
+
+    def has_recheck_permission(self, request) -> bool:
+        return request.user.has_perm("orders.recheck_order")
 
 
 @admin.register(Fill)

@@ -1,9 +1,14 @@
 """API for orders and fills (read-only: orders are placed by the services)."""
 
 import django_filters
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
-from . import selectors
+from tradingsite.permissions import HasActionPermission
+
+from . import selectors, services
 from .models import Fill, Order
 
 
@@ -25,7 +30,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "id", "exchange", "market", "symbol", "purpose", "cycle", "position", "copy_trade", "intent",
             "attempt", "client_order_id", "exchange_order_id", "side", "type", "price", "amount", "filled",
             "average", "cost", "fee", "fee_asset", "status", "next_check_at", "check_count", "last_checked_at",
-            "last_error", "created_at", "updated_at", "submitted_at", "closed_at",
+            "lookup_misses", "last_error", "created_at", "updated_at", "submitted_at", "closed_at",
         ]  # fmt: skip
 
 
@@ -40,10 +45,37 @@ class OrderFilter(django_filters.FilterSet):
 
 
 class OrderViewSet(viewsets.ReadOnlyModelViewSet):
+    """Orders are placed by the services; operators may cancel one or have it re-checked now."""
+
     queryset = selectors.order_list()
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
     ordering_fields = ["created_at", "updated_at", "next_check_at"]
+    action_permissions = {"cancel": "orders.cancel_order", "recheck": "orders.recheck_order"}
+
+    def _requested_by(self) -> str:
+        return f"api:{self.request.user.get_username()}"
+
+    @extend_schema(
+        request=None,
+        responses=OrderSerializer,
+        description="Cancel the order on the venue (needs orders.cancel_order). Returns what the venue did: "
+        "CANCELED, or FILLED if it filled first. 409 if the order has ended or its placement is not settled.",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated, HasActionPermission])
+    def cancel(self, request, pk=None):
+        order = services.order_cancel(order_id=self.get_object().pk, requested_by=self._requested_by())
+        return Response(OrderSerializer(order).data)
+
+    @extend_schema(
+        request=None,
+        responses=OrderSerializer,
+        description="Ask the venue about the order now, bypassing the status cache (needs orders.recheck_order).",
+    )
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated, HasActionPermission])
+    def recheck(self, request, pk=None):
+        order = services.order_recheck(order_id=self.get_object().pk, requested_by=self._requested_by())
+        return Response(OrderSerializer(order).data)
 
 
 class FillViewSet(viewsets.ReadOnlyModelViewSet):

@@ -92,6 +92,8 @@ class Order(models.Model):
     status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW)
     next_check_at = models.DateTimeField(null=True, blank=True)
     check_count = models.PositiveIntegerField(default=0)
+    # UNKNOWN orders: venue lookups that found nothing; enough of them, past the grace window, mean "not placed".
+    lookup_misses = models.PositiveSmallIntegerField(default=0)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -103,6 +105,10 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("cancel_order", "Can cancel orders on the venue"),
+            ("recheck_order", "Can re-check orders with the venue now"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["exchange", "client_order_id"], name="order_unique_client_id"),
             models.UniqueConstraint(

@@ -1,9 +1,19 @@
-"""Shared fixtures: real PostgreSQL (pytest-django) and real Redis."""
+"""Shared fixtures: real PostgreSQL (pytest-django), real Redis, and a paper venue on fixed books."""
+
+import random
+from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
+from exchanges.models import Exchange, VenueFaults
+from exchanges.paper import PaperVenue, StaticSource, paper_deposit
+from exchanges.services import markets_sync
+from exchanges.types import MarketInfo, OrderBook
 from tests.factories import UserFactory
+
+D = Decimal
 
 
 @pytest.fixture
@@ -41,3 +51,50 @@ def _clean_test_redis(settings):
         pass  # tests that need Redis fail on their own with a clear error
     finally:
         client.close()
+
+
+MARKETS = [
+    MarketInfo("BTCUSDT", "BTC", "USDT", D("0.01"), D("0.000001"), D("0.000001"), D("10")),
+    MarketInfo("ETHUSDT", "ETH", "USDT", D("0.01"), D("0.00001"), D("0.00001"), D("10")),
+    MarketInfo("ETHBTC", "ETH", "BTC", D("0.000001"), D("0.001"), D("0.001"), D("0.0001")),
+]
+
+
+def ladder(symbol: str, bid: str, ask: str, step: str, sizes=("1", "2", "3", "4", "5")) -> OrderBook:
+    b, a, s = D(bid), D(ask), D(step)
+    return OrderBook(
+        symbol,
+        bids=tuple((b - i * s, D(q)) for i, q in enumerate(sizes)),
+        asks=tuple((a + i * s, D(q)) for i, q in enumerate(sizes)),
+        ts_ms=0,
+    )
+
+
+@pytest.fixture
+def books():
+    source = StaticSource()
+    source.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00"))
+    source.set_book(ladder("ETHUSDT", "3000.00", "3000.10", "0.50", sizes=("10", "20", "30", "40", "50")))
+    source.set_book(ladder("ETHBTC", "0.050000", "0.050010", "0.000010", sizes=("10", "20", "30", "40", "50")))
+    return source
+
+
+@pytest.fixture
+def paper(db, books):
+    exchange = Exchange.objects.create(name="paper-test")
+    markets_sync(exchange=exchange, markets=MARKETS)
+    paper_deposit(exchange=exchange, asset="USDT", amount=D("100000"))
+    return PaperVenue(exchange, market_data=books, rng=random.Random(7))
+
+
+@pytest.fixture
+def faults(paper):
+    return VenueFaults.objects.create(exchange=paper.exchange, enabled=True)
+
+
+@pytest.fixture
+def shared_data():
+    path = settings.SHARED_DATA_DIR
+    if not (path / "binance").exists():
+        pytest.skip(f"reference data not found at {path} (../shared/data)")
+    return path

@@ -260,3 +260,35 @@ VENUE_BREAKER_COOLDOWN_S = env.float("VENUE_BREAKER_COOLDOWN_S", default=30.0)
 VENUE_CONNECT_TIMEOUT_S = env.float("VENUE_CONNECT_TIMEOUT_S", default=8.0)
 VENUE_READ_TIMEOUT_S = env.float("VENUE_READ_TIMEOUT_S", default=18.0)
 VENUE_POOL_SIZE = env.int("VENUE_POOL_SIZE", default=10)
+
+# --- Orders -------------------------------------------------------------------
+# Client order ids are "<prefix>-<intent>-a<attempt>"; give each deployment
+# sharing a venue account its own prefix.
+ORDER_CLIENT_ID_PREFIX = env.str("ORDER_CLIENT_ID_PREFIX", default="ts")
+# An UNKNOWN order is declared "not placed" only after this many lookups found
+# nothing and this long after submission: longer than the venue's receive
+# window (Binance refuses requests older than recvWindow, 5 s by default).
+ORDER_UNKNOWN_MIN_MISSES = env.int("ORDER_UNKNOWN_MIN_MISSES", default=3)
+ORDER_UNKNOWN_GRACE_S = env.float("ORDER_UNKNOWN_GRACE_S", default=10.0)
+# A PENDING_SUBMIT row this old lost its placing worker mid-call: it becomes UNKNOWN.
+ORDER_SUBMIT_STALE_S = env.float("ORDER_SUBMIT_STALE_S", default=VENUE_CONNECT_TIMEOUT_S + VENUE_READ_TIMEOUT_S + 4)
+# Orders claimed by a monitor tick are leased this long; a tick that dies is retried by the sweeper after it.
+ORDER_MONITOR_LEASE_S = env.float("ORDER_MONITOR_LEASE_S", default=30.0)
+# The sweeper re-dispatches orders whose check is this much overdue (their task was lost).
+ORDER_SWEEP_GRACE_S = env.float("ORDER_SWEEP_GRACE_S", default=2.0)
+
+# --- Write-behind buffer ----------------------------------------------------------
+WRITEBEHIND_FLUSH_S = env.float("WRITEBEHIND_FLUSH_S", default=1.0)
+
+CELERY_BEAT_SCHEDULE |= {
+    "orders-sweep-overdue": {
+        "task": "orders.sweep_overdue",
+        "schedule": timedelta(seconds=5),
+        "options": {"queue": "monitoring", "expires": 5},
+    },
+    "writebehind-flush": {
+        "task": "tradingsite.writebehind_flush",
+        "schedule": timedelta(seconds=WRITEBEHIND_FLUSH_S),
+        "options": {"queue": "maintenance", "expires": WRITEBEHIND_FLUSH_S},
+    },
+}

@@ -21,8 +21,7 @@ from exchanges.errors import (
 )
 from exchanges.models import PaperBalance, PaperOrder
 from exchanges.paper import PaperVenue, StaticSource, paper_deposit
-
-from .conftest import ladder
+from tests.conftest import ladder
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -146,6 +145,7 @@ def test_limit_order_rests_then_fills_as_maker_when_crossed_and_cancel_releases(
     assert now.trades[0].is_maker is True
     assert now.trades[0].price == D("59000.00")  # a maker fills at its own price
 
+    books.set_book(ladder("BTCUSDT", "58990.00", "59500.00", "1.00"))  # the market moves away
     canceled = paper.cancel_order(symbol="BTCUSDT", client_order_id="lim")
     assert canceled.status == "CANCELED"
     entry = paper.fetch_balance()["USDT"]

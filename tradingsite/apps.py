@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class TradingsiteConfig(AppConfig):
+    name = "tradingsite"
+    verbose_name = "platform"
+
+    def ready(self) -> None:
+        from .cache_stats import cache_stats_register
+        from .writebehind import writebehind_stats
+
+        cache_stats_register("writebehind", writebehind_stats)
