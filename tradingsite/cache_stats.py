@@ -5,8 +5,9 @@ Each app registers its sources from AppConfig.ready with `cache_stats_register`.
 
 from collections.abc import Callable
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,7 +26,7 @@ class CacheStatsView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
-        responses=serializers.DictField(child=serializers.DictField()),
+        responses={200: OpenApiTypes.OBJECT},
         description=(
             "Figures of every cache and buffer the platform keeps, by source: market_data (snapshot hits, misses, "
             "ages), order_status (venue status cache hits and misses), writebehind (updates buffered, flushes, "

@@ -83,3 +83,12 @@ def test_a_flush_that_died_before_committing_is_applied_by_the_next(orders, monk
 def test_only_registered_columns_may_be_buffered(orders):
     with pytest.raises(ValueError, match="status"):
         buffer_update(Order, orders[0].pk, set={"status": S.FILLED})
+
+
+def test_cache_stats_serve_the_buffer_beside_the_other_caches(api, orders):
+    buffer_update(Order, orders[0].pk, add={"check_count": 1})
+    writebehind_flush()
+    body = api.get("/api/cache-stats/").json()
+    assert set(body) >= {"market_data", "order_status", "writebehind"}
+    assert body["writebehind"]["flushes"] == 1
+    assert body["writebehind"]["rows_per_flush"] == 1
