@@ -17,57 +17,61 @@ from tradingsite.redis_client import redis_client
 
 from .errors import Banned, RateLimited
 
-# Numbers are written with string.format: Lua's tostring keeps 14 digits, which
-# would round a µs timestamp and credit refills for time that never passed.
-# The bucket's clock never runs backwards: if the server's wall clock steps back,
-# time stands still at the last grant, so no grant is stamped before the one it
+# Both scripts start by refilling the bucket to the present. Numbers are
+# written with string.format: Lua's tostring keeps 14 digits, which would round
+# a µs timestamp and credit refills for time that never passed. The bucket's
+# clock never runs backwards: if the server's wall clock steps back, time
+# stands still at the last grant, so no grant is stamped before the one it
 # followed and the grant record stays in the order the bucket saw it.
-# KEYS: bucket hash, backoff key, ban key. ARGV: capacity, refill per second, weight.
-# Returns {status, wait_ms_or_ban_end_ms, granted_at_us, tokens_left_milli}; status 0 granted, 1 wait, 2 banned.
-_ACQUIRE = """
+# KEYS[1]: bucket hash. ARGV[1]: capacity, ARGV[2]: refill per second.
+_REFILL = """
 local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now_ms = math.floor(now_us / 1000)
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil then tokens = capacity; ts = now_us end
+if now_us < ts then now_us = ts end
+tokens = math.min(capacity, tokens + (now_us - ts) / 1000000 * rate)
+local function save()
+  redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%d', now_us))
+end
+"""
+
+# KEYS: bucket hash, backoff key, ban key. ARGV: capacity, refill per second, weight.
+# Returns {status, wait_ms_or_ban_end_ms, granted_at_us, tokens_left_milli}; status 0 granted, 1 wait, 2 banned.
+_ACQUIRE = (
+    _REFILL
+    + """
 local ban_until = tonumber(redis.call('GET', KEYS[3]) or '0')
 if ban_until > now_ms then return {2, ban_until, now_us, 0} end
 local backoff_until = tonumber(redis.call('GET', KEYS[2]) or '0')
 if backoff_until > now_ms then return {1, backoff_until - now_ms, now_us, 0} end
-local capacity = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
 local weight = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil then tokens = capacity; ts = now_us end
-if now_us < ts then now_us = ts end
-tokens = math.min(capacity, tokens + (now_us - ts) / 1000000 * rate)
 if tokens >= weight then
   tokens = tokens - weight
-  redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%d', now_us))
+  save()
   redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 60000)
   return {0, 0, now_us, math.floor(tokens * 1000)}
 end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%d', now_us))
+save()
 return {1, math.ceil((weight - tokens) / rate * 1000), now_us, math.floor(tokens * 1000)}
 """
+)
 
-# Lower the bucket to what the venue says is left (its used-weight header).
-_OBSERVE = """
-local t = redis.call('TIME')
-local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local capacity = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
+# Lower the bucket to what the venue says is left (its used-weight header). ARGV[3]: tokens left.
+_OBSERVE = (
+    _REFILL
+    + """
 local left = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil then tokens = capacity; ts = now_us end
-if now_us < ts then now_us = ts end
-tokens = math.min(capacity, tokens + (now_us - ts) / 1000000 * rate)
 if left < tokens then tokens = left end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%d', now_us))
+save()
 return math.floor(tokens * 1000)
 """
+)
 
 # Binance spot request weights (docs: /api/v3 endpoints) as our method names.
 DEFAULT_WEIGHTS = {
