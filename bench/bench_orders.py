@@ -50,6 +50,8 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 
+from exchanges.venue import Venue
+
 BENCH_EXCHANGE = "bench-orders"
 D = Decimal
 
@@ -63,8 +65,26 @@ class Clock:
         return self.t
 
 
-class ScriptedVenue:
-    """Orders fill completely at scripted virtual times; counts every call by method."""
+class ScriptedVenue(Venue):
+    """Orders fill completely at scripted virtual times; counts every call by method.
+
+    Only what order placement and monitoring ask is scripted.
+    """
+
+    def load_markets(self):
+        raise NotImplementedError
+
+    def fetch_tickers(self):
+        raise NotImplementedError
+
+    def fetch_order_book(self, symbol, depth=20):
+        raise NotImplementedError
+
+    def cancel_order(self, *, symbol, order_id=None, client_order_id=None):
+        raise NotImplementedError
+
+    def fetch_balance(self):
+        raise NotImplementedError
 
     def __init__(self, clock: Clock, fill_after_s: dict[str, float]) -> None:
         self.clock = clock

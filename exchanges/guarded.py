@@ -38,6 +38,12 @@ class GuardedVenue(Venue):
         self.breaker.record_success()
         return result
 
+    def request_weight(self, endpoint: str) -> int:
+        return self.limiter.weight(endpoint)
+
+    def budget_left(self) -> float:
+        return self.limiter.budget_fraction()
+
     def __getattr__(self, name):
         return getattr(self.inner, name)  # venue-specific extras (e.g. the paper venue's match_resting)
 

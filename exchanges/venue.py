@@ -3,6 +3,7 @@
 from abc import ABC, abstractmethod
 from decimal import Decimal
 
+from .limiter import DEFAULT_WEIGHTS
 from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
 
 ORDER_TYPES = ("market", "limit", "ioc")
@@ -12,6 +13,14 @@ class Venue(ABC):
     """One venue account. Every method may raise an exchanges.errors.VenueError."""
 
     name: str
+
+    def request_weight(self, endpoint: str) -> int:
+        """What one call to `endpoint` costs against the rate budget (Binance's weights by default)."""
+        return DEFAULT_WEIGHTS.get(endpoint, 1)
+
+    def budget_left(self) -> float:
+        """Share of the shared rate budget left now (1.0 full); callers stretch their delays as it runs low."""
+        return 1.0
 
     @abstractmethod
     def load_markets(self) -> list[MarketInfo]: ...

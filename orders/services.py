@@ -26,8 +26,6 @@ from exchanges.errors import (
     RateLimited,
     VenueError,
 )
-from exchanges.guarded import GuardedVenue
-from exchanges.limiter import DEFAULT_WEIGHTS
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.types import VenueOrder, VenueTrade
@@ -311,12 +309,11 @@ def orders_monitor_tick(
     orders = _load(due)
     exchange = orders[0].exchange
     venue = venue or get_venue(exchange)
-    budget = venue_budget_left(venue)
+    budget = venue.budget_left()
     orders = _promote_stale_submissions(orders, now)
-    weights = venue.limiter.weights if isinstance(venue, GuardedVenue) else DEFAULT_WEIGHTS
     live_count = Order.objects.filter(exchange_id=exchange_id, market_id=market_id, status__in=CHECKED).count()
     answers: dict[int, VenueOrder] = {}
-    if live_count * weights.get("fetch_order", 4) > weights.get("fetch_open_orders", 6):
+    if live_count * venue.request_weight("fetch_order") > venue.request_weight("fetch_open_orders"):
         # The batch answer covers every live order of the market: claim the not-yet-due ones too.
         more = _claim(exchange_id=exchange_id, market_id=market_id, now=now, due_only=False, exclude=due)
         orders += _load(more)
@@ -439,13 +436,6 @@ def _reschedule_after_error(orders: list[Order], exc: Exception, now: datetime, 
         order.next_check_at = now + timedelta(milliseconds=delay_ms)
         order.last_error = f"{type(exc).__name__}: {exc}"
     Order.objects.bulk_update(orders, ["next_check_at", "last_error"], batch_size=1000)
-
-
-def venue_budget_left(venue: Venue) -> float:
-    """Share of the shared rate budget left (1.0 for an unguarded venue)."""
-    if isinstance(venue, GuardedVenue):
-        return venue.limiter.budget_fraction()
-    return 1.0
 
 
 def order_resolve_unknown(
