@@ -260,6 +260,8 @@ VENUE_BREAKER_COOLDOWN_S = env.float("VENUE_BREAKER_COOLDOWN_S", default=30.0)
 VENUE_CONNECT_TIMEOUT_S = env.float("VENUE_CONNECT_TIMEOUT_S", default=8.0)
 VENUE_READ_TIMEOUT_S = env.float("VENUE_READ_TIMEOUT_S", default=18.0)
 VENUE_POOL_SIZE = env.int("VENUE_POOL_SIZE", default=10)
+# A process reuses its venue object (session, loaded markets) this long before rebuilding it.
+VENUE_INSTANCE_TTL_S = env.float("VENUE_INSTANCE_TTL_S", default=60.0)
 
 # --- Orders -------------------------------------------------------------------
 # Client order ids are "<prefix>-<intent>-a<attempt>"; give each deployment
