@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Min, Sum
+from django.db.models import Min, Sum
 from django.utils import timezone
 
 from exchanges.errors import (
@@ -165,7 +165,7 @@ def _order_submit(order: Order, venue: Venue) -> Order:
         orders_monitor_schedule(exchange_id=order.exchange_id, market_id=order.market_id, at=order.next_check_at)
         return order
     try:
-        trades = _trades_for(venue, order, answer, [])
+        answer, trades = _with_trades(venue, order, answer, [], fresh=True)
     except VenueError as exc:
         log.warning("order %s: placed, its trades not fetched yet: %s", order.client_order_id, exc)
         trades = []  # the order stays live until they are: monitoring fetches them
@@ -207,7 +207,7 @@ def order_record_answer(
                 ],
                 ignore_conflicts=True,
             )  # fmt: skip
-        totals = order.fills.aggregate(filled=Sum("amount"), cost=Sum("cost"), fee=Sum("fee"), n=Count("id"))
+        totals = order.fills.aggregate(filled=Sum("amount"), cost=Sum("cost"), fee=Sum("fee"))
         filled, cost, fee = totals["filled"] or ZERO, totals["cost"] or ZERO, totals["fee"] or ZERO
         changed_fields = []
         if (filled, cost, fee) != (order.filled, order.cost, order.fee):
@@ -267,16 +267,33 @@ def _answer_differs(order: Order, answer: VenueOrder) -> bool:
     )
 
 
-def _trades_for(venue: Venue, order: Order, answer: VenueOrder, calls: list[str]) -> list[VenueTrade]:
-    """The trades behind `answer`: from it when it carries them, else from the account's recent trades."""
+def _with_trades(
+    venue: Venue, order: Order, answer: VenueOrder, calls: list[str], *, fresh: bool
+) -> tuple[VenueOrder, list[VenueTrade]]:
+    """`answer` and the trades behind it, with as few calls as the venue allows.
+
+    A venue answer that was not a fresh single-order fetch (a batch, the
+    cache, a cancel) is refetched once when its filled amount moved, since
+    a fresh fetch carries the trades on venues that give them; otherwise
+    they come from the account's recent trades.
+    """
     if answer.trades or answer.filled <= order.filled:
-        return list(answer.trades)
+        return answer, list(answer.trades)
+    if not fresh:
+        answer = _fetch_one(venue, order, calls)
+        if answer.trades or answer.filled <= order.filled:
+            return answer, list(answer.trades)
+    return answer, _recent_trades(venue, order, calls, venue_order_id=answer.id)
+
+
+def _recent_trades(venue: Venue, order: Order, calls: list[str], *, venue_order_id: str | None) -> list[VenueTrade]:
+    """The account's trades of the order's market since just before it was submitted, that are the order's."""
     since = int(order.submitted_at.timestamp() * 1000) - 60_000 if order.submitted_at else None
     calls.append("fetch_my_trades")
     return [
         t
         for t in venue.fetch_my_trades(symbol=order.market.symbol, since_ms=since)
-        if t.order_id == answer.id or t.client_order_id == order.client_order_id
+        if t.client_order_id == order.client_order_id or (venue_order_id and t.order_id == venue_order_id)
     ]
 
 
@@ -339,20 +356,20 @@ def orders_monitor_tick(
                 order_resolve_unknown(order=order, venue=venue, now=now, budget_left=budget, calls=result.venue_calls)
                 result.changed += 1
                 continue
+            fresh = False
             if answer is None:
-                answer = _fetch_one(venue, order, result.venue_calls, use_cache=True)
+                answer = status_cache_get(order.exchange_id, order.client_order_id)
+            if answer is None:
+                answer, fresh = _fetch_one(venue, order, result.venue_calls), True
             if not _answer_differs(order, answer):
                 unchanged.append(order)
                 continue
-            if answer.filled > order.filled and not answer.trades:
-                answer = _fetch_one(venue, order, result.venue_calls, use_cache=False)  # with its trades if it has them
-            trades = _trades_for(venue, order, answer, result.venue_calls)
+            answer, trades = _with_trades(venue, order, answer, result.venue_calls, fresh=fresh)
             order_record_answer(order_id=order.pk, answer=answer, trades=trades, now=now, budget_left=budget)
             result.changed += 1
         except VenueError as exc:
             _reschedule_after_error([order], exc, now, budget)
     _reschedule_unchanged(unchanged, now, budget)
-    result.claimed = len(orders)
     return _finish(result, exchange_id, market_id, len(orders))
 
 
@@ -402,11 +419,8 @@ def _promote_stale_submissions(orders: list[Order], now: datetime) -> list[Order
     return result
 
 
-def _fetch_one(venue: Venue, order: Order, calls: list[str], *, use_cache: bool) -> VenueOrder:
-    if use_cache:
-        cached = status_cache_get(order.exchange_id, order.client_order_id)
-        if cached is not None:
-            return cached
+def _fetch_one(venue: Venue, order: Order, calls: list[str]) -> VenueOrder:
+    """The order as the venue has it now (its answer is cached for the next readers)."""
     calls.append("fetch_order")
     answer = venue.fetch_order(
         symbol=order.market.symbol, order_id=order.exchange_order_id, client_order_id=order.client_order_id
@@ -456,13 +470,9 @@ def order_resolve_unknown(
     except OrderNotFound:
         answer = None
     if answer is not None:
-        trades = _trades_for(venue, order, answer, calls)
+        answer, trades = _with_trades(venue, order, answer, calls, fresh=True)
         return order_record_answer(order_id=order.pk, answer=answer, trades=trades, now=now, budget_left=budget_left)
-    since = int(order.submitted_at.timestamp() * 1000) - 60_000
-    calls.append("fetch_my_trades")
-    trades = [
-        t for t in venue.fetch_my_trades(symbol=symbol, since_ms=since) if t.client_order_id == order.client_order_id
-    ]
+    trades = _recent_trades(venue, order, calls, venue_order_id=None)
     if trades:
         return order_record_answer(
             order_id=order.pk,
@@ -584,11 +594,11 @@ def order_cancel(*, order_id: int, requested_by: str, venue: Venue | None = None
             answer = venue.cancel_order(
                 symbol=order.market.symbol, order_id=order.exchange_order_id, client_order_id=order.client_order_id
             )
+            fresh = False
         except OrderNotFound:
-            answer = _fetch_one(venue, order, calls, use_cache=False)  # it ended on its own: find out how
-        if answer.filled > order.filled and not answer.trades:
-            answer = _fetch_one(venue, order, calls, use_cache=False)
-        trades = _trades_for(venue, order, answer, calls)
+            answer = _fetch_one(venue, order, calls)  # it ended on its own: find out how
+            fresh = True
+        answer, trades = _with_trades(venue, order, answer, calls, fresh=fresh)
     except VenueError as exc:
         # Refused or unanswered: monitoring keeps looking (PENDING_CANCEL is checked like an open order).
         Order.objects.filter(pk=order.pk).update(last_error=f"cancel: {exc}", next_check_at=now)
@@ -611,6 +621,6 @@ def order_recheck(*, order_id: int, requested_by: str, venue: Venue | None = Non
     if order.status == S.UNKNOWN:
         return order_resolve_unknown(order=order, venue=venue, now=now)
     calls: list[str] = []
-    answer = _fetch_one(venue, order, calls, use_cache=False)
-    trades = _trades_for(venue, order, answer, calls)
+    answer = _fetch_one(venue, order, calls)
+    answer, trades = _with_trades(venue, order, answer, calls, fresh=True)
     return order_record_answer(order_id=order.pk, answer=answer, trades=trades, now=now)

@@ -15,7 +15,6 @@ from exchanges.limiter import RateLimiter
 from orders.models import Order, OrderStatus
 from orders.services import (
     _claim,
-    _fetch_one,
     order_place,
     orders_monitor_tick,
     orders_sweep_overdue,
@@ -167,11 +166,13 @@ def test_a_cancel_that_did_not_take_returns_the_order_to_open(venue, btc):
 
 def test_repeated_reads_within_the_ttl_cost_one_venue_call(venue, btc):
     [order] = rest(venue, btc, 1)
-    venue.calls.clear()
-    calls = []
-    first = _fetch_one(venue, order, calls, use_cache=True)
-    second = _fetch_one(venue, order, calls, use_cache=True)
-    assert (second.id, second.status, second.filled) == (first.id, first.status, first.filled)
+    now = timezone.now() + timedelta(seconds=1)
+    seen = []
+    for _ in range(2):  # the order is due twice within the cache's 500 ms
+        make_due([order], now)
+        orders_monitor_tick(exchange_id=btc.exchange_id, market_id=btc.pk, now=now, venue=venue)
+        seen.append(Order.objects.values_list("status", "filled", "exchange_order_id").get(pk=order.pk))
+    assert seen[1] == seen[0]
     assert venue.calls["fetch_order"] == 1
     assert status_cache_stats()["hits"] == 1
 
@@ -214,3 +215,25 @@ def test_concurrent_ticks_never_claim_the_same_order(paper, btc):
         t.join()
     every = [pk for batch in claimed for pk in batch]
     assert sorted(every) == sorted(o.pk for o in orders)  # each exactly once
+
+
+def test_a_venue_whose_order_answers_carry_no_trades_is_asked_once_then_for_trades(paper, btc, books):
+    """Like ccxt's Binance: fetch_order has no trades; the fill comes from the account's trades, no refetch."""
+    from dataclasses import replace
+
+    from tests.orders.conftest import CountingVenue
+
+    class NoTradesVenue(CountingVenue):
+        def fetch_order(self, **kwargs):
+            return replace(super().fetch_order(**kwargs), trades=())
+
+    venue = NoTradesVenue(paper)
+    [order] = rest(venue, btc, 1)
+    books.set_book(ladder("BTCUSDT", "59900.00", "59980.00", "1.00"))
+    now = timezone.now() + timedelta(seconds=1)
+    make_due([order], now)
+    tick(venue, btc, now)
+    assert dict(venue.calls) == {"fetch_order": 1, "fetch_my_trades": 1}
+    order.refresh_from_db()
+    assert order.status == S.FILLED
+    assert order.fills.count() == 1
