@@ -330,7 +330,8 @@ def orders_monitor_tick(
     orders = _promote_stale_submissions(orders, now)
     live_count = Order.objects.filter(exchange_id=exchange_id, market_id=market_id, status__in=CHECKED).count()
     answers: dict[int, VenueOrder] = {}
-    if live_count * venue.request_weight("fetch_order") > venue.request_weight("fetch_open_orders"):
+    batched = live_count * venue.request_weight("fetch_order") > venue.request_weight("fetch_open_orders")
+    if batched:
         # The batch answer covers every live order of the market: claim the not-yet-due ones too.
         more = _claim(exchange_id=exchange_id, market_id=market_id, now=now, due_only=False, exclude=due)
         orders += _load(more)
@@ -357,7 +358,8 @@ def orders_monitor_tick(
                 result.changed += 1
                 continue
             fresh = False
-            if answer is None:
+            if answer is None and not batched:
+                # Missing from a batch answer means it has changed: only the venue can say how.
                 answer = status_cache_get(order.exchange_id, order.client_order_id)
             if answer is None:
                 answer, fresh = _fetch_one(venue, order, result.venue_calls), True

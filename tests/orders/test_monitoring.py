@@ -237,3 +237,15 @@ def test_a_venue_whose_order_answers_carry_no_trades_is_asked_once_then_for_trad
     order.refresh_from_db()
     assert order.status == S.FILLED
     assert order.fills.count() == 1
+
+
+def test_an_order_gone_from_the_batch_answer_is_fetched_not_read_from_the_cache(venue, btc, books):
+    orders = rest(venue, btc, 2)
+    now = timezone.now() + timedelta(seconds=1)
+    make_due(orders, now)
+    tick(venue, btc, now)  # both open: the answer is cached
+    books.set_book(ladder("BTCUSDT", "59900.00", "59985.00", "1.00"))  # the first fills
+    make_due(orders, now)
+    tick(venue, btc, now)  # within the cache's TTL
+    assert dict(venue.calls) == {"fetch_open_orders": 1, "fetch_order": 1}
+    assert Order.objects.get(pk=orders[0].pk).status == S.FILLED
