@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import redis
 
-from tradingsite.redis_client import redis_client
+from tradingsite.redis_client import counters_add, counters_read, redis_client
 
 from .rules import fmt
 from .types import OrderBook, Ticker
@@ -67,15 +67,8 @@ class MarketDataSnapshot:
         return Ticker(symbol, Decimal(bid), Decimal(bid_size), Decimal(ask), Decimal(ask_size), int(ts))
 
     def _count(self, *, hits: int = 0, misses: int = 0, stale: int = 0, age_ms: int = 0) -> None:
-        pipe = self.r.pipeline(transaction=False)
-        if hits:
-            pipe.hincrby(STATS_KEY, "hits", hits)
-            pipe.hincrby(STATS_KEY, "age_ms_total", age_ms)
-        if misses:
-            pipe.hincrby(STATS_KEY, "misses", misses)
-        if stale:
-            pipe.hincrby(STATS_KEY, "stale", stale)
-        pipe.execute()
+        counts = {"hits": hits, "age_ms_total": age_ms if hits else 0, "misses": misses, "stale": stale}
+        counters_add(STATS_KEY, counts, client=self.r)
 
     def tickers(self, symbols: list[str] | None = None) -> dict[str, Ticker]:
         """Every ticker (one HGETALL), or those of `symbols` (one HMGET)."""
@@ -124,14 +117,13 @@ class MarketDataSnapshot:
 
 
 def snapshot_stats(client: redis.Redis | None = None) -> dict:
-    r = client or redis_client()
-    raw = {k.decode(): int(v) for k, v in r.hgetall(STATS_KEY).items()}
-    hits, misses, stale = raw.get("hits", 0), raw.get("misses", 0), raw.get("stale", 0)
+    raw = counters_read(STATS_KEY, client=client)
+    hits, misses, stale = raw["hits"], raw["misses"], raw["stale"]
     lookups = hits + misses + stale
     return {
         "hits": hits,
         "misses": misses,
         "stale_refused": stale,
         "hit_rate": round(hits / lookups, 4) if lookups else None,
-        "mean_age_ms": round(raw.get("age_ms_total", 0) / hits, 1) if hits else None,
+        "mean_age_ms": round(raw["age_ms_total"] / hits, 1) if hits else None,
     }

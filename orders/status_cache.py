@@ -15,7 +15,7 @@ from decimal import Decimal
 import redis
 
 from exchanges.types import VenueOrder
-from tradingsite.redis_client import redis_client
+from tradingsite.redis_client import counters_add, counters_read, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,8 @@ def status_cache_put(exchange_id: int, orders: list[VenueOrder], *, ttl_ms: int)
 
 def status_cache_get(exchange_id: int, client_order_id: str) -> VenueOrder | None:
     try:
-        r = redis_client()
-        raw = r.get(_key(exchange_id, client_order_id))
-        r.hincrby(STATS_KEY, "misses" if raw is None else "hits", 1)
+        raw = redis_client().get(_key(exchange_id, client_order_id))
+        counters_add(STATS_KEY, {"misses" if raw is None else "hits": 1})
     except redis.RedisError:
         return None
     return None if raw is None else _decode(raw)
@@ -67,6 +66,6 @@ def status_cache_forget(exchange_id: int, client_order_id: str) -> None:
 
 
 def status_cache_stats() -> dict:
-    raw = {k.decode(): int(v) for k, v in redis_client().hgetall(STATS_KEY).items()}
-    hits, misses = raw.get("hits", 0), raw.get("misses", 0)
+    raw = counters_read(STATS_KEY)
+    hits, misses = raw["hits"], raw["misses"]
     return {"hits": hits, "misses": misses, "hit_rate": round(hits / (hits + misses), 4) if hits + misses else 0.0}

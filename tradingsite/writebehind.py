@@ -23,7 +23,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.db.models import F
 
-from .redis_client import redis_client
+from .redis_client import counters_add, counters_read, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _write_direct(entry: Buffered, updates: list[Update]) -> None:
         values.update({name: F(name) + amount for name, amount in update.add.items()})
         entry.model.objects.filter(pk=update.pk).update(**values)
     with contextlib.suppress(redis.RedisError):
-        redis_client().hincrby(STATS_KEY, "direct_writes", len(updates))
+        counters_add(STATS_KEY, {"direct_writes": len(updates)})
 
 
 # Move the pending hash aside for one flush. If an earlier flush died before
@@ -194,11 +194,7 @@ def writebehind_flush() -> FlushResult:
             result.rows += len(rows)
             result.statements += statements
         if result.rows:
-            pipe = r.pipeline()
-            pipe.hincrby(STATS_KEY, "flushes", 1)
-            pipe.hincrby(STATS_KEY, "rows_flushed", result.rows)
-            pipe.hincrby(STATS_KEY, "statements", result.statements)
-            pipe.execute()
+            counters_add(STATS_KEY, {"flushes": 1, "rows_flushed": result.rows, "statements": result.statements})
     except redis.RedisError as exc:
         log.warning("write-behind flush interrupted, Redis unavailable: %s", exc)
         result.skipped = "redis unavailable"
@@ -276,19 +272,18 @@ def _db_value(meta, column: str, value: object) -> object:
 
 def writebehind_stats() -> dict:
     """Figures for /api/cache-stats/."""
-    raw = {k.decode(): int(v) for k, v in redis_client().hgetall(STATS_KEY).items()}
-    buffered = raw.get("updates_buffered", 0)
-    flushes = raw.get("flushes", 0)
-    statements = raw.get("statements", 0)
-    pending = 0
+    raw = counters_read(STATS_KEY)
+    buffered, flushes, statements = raw["updates_buffered"], raw["flushes"], raw["statements"]
+    pipe = redis_client().pipeline(transaction=False)
     for entry in _registry.values():
-        pending += redis_client().hlen(entry.pending_key)
+        pipe.hlen(entry.pending_key)
+    pending = sum(pipe.execute())
     return {
         "updates_buffered": buffered,
-        "direct_writes": raw.get("direct_writes", 0),
+        "direct_writes": raw["direct_writes"],
         "flushes": flushes,
-        "rows_flushed": raw.get("rows_flushed", 0),
-        "rows_per_flush": round(raw.get("rows_flushed", 0) / flushes, 2) if flushes else 0.0,
+        "rows_flushed": raw["rows_flushed"],
+        "rows_per_flush": round(raw["rows_flushed"] / flushes, 2) if flushes else 0.0,
         "statements": statements,
         "statements_saved": max(0, buffered - statements),
         "pending_fields": pending,
