@@ -98,7 +98,7 @@ class ScriptedVenue(Venue):
         return o["placed"] + timedelta(seconds=self.fill_after_s[client_id])
 
     def _view(self, client_id: str, *, with_trades: bool):
-        from exchanges.types import VenueOrder, VenueTrade
+        from exchanges.types import VenueOrder, VenueTrade, to_ms
 
         o = self.orders[client_id]
         done = self.clock.now() >= self.fill_at(client_id)
@@ -108,7 +108,7 @@ class ScriptedVenue(Venue):
                 VenueTrade(
                     id=f"t{o['id']}", order_id=o["id"], client_order_id=client_id, symbol=o["symbol"], side="buy",
                     price=o["price"], amount=o["amount"], cost=o["price"] * o["amount"], fee=D(0), fee_asset="BTC",
-                    is_maker=True, ts_ms=int(self.fill_at(client_id).timestamp() * 1000),
+                    is_maker=True, ts_ms=to_ms(self.fill_at(client_id)),
                 ),
             )  # fmt: skip
         filled = o["amount"] if done else D(0)

@@ -16,6 +16,7 @@ import redis
 from tradingsite.redis_client import redis_client
 
 from .errors import Banned, RateLimited
+from .types import from_ms, to_ms
 
 # Both scripts start by refilling the bucket to the present. Numbers are
 # written with string.format: Lua's tostring keeps 14 digits, which would round
@@ -131,7 +132,7 @@ class RateLimiter:
             if status == 0:
                 return Grant(time.monotonic() - started, now_us, left)
             if status == 2:
-                until = datetime.fromtimestamp(value / 1000, tz=UTC)
+                until = from_ms(value)
                 raise Banned(f"{self.venue} is banned until {until.isoformat()}; no request goes out.", until=until)
             wait = value / 1000 * (1 + random.uniform(0, self.jitter))
             if time.monotonic() - started + wait > timeout:
@@ -154,7 +155,7 @@ class RateLimiter:
 
     def ban(self, until: datetime) -> None:
         """After a 418: halt the venue until the ban ends."""
-        until_ms = int(until.timestamp() * 1000)
+        until_ms = to_ms(until)
         ttl = until_ms - int(time.time() * 1000)
         if ttl > 0:
             self.r.set(self.keys[2], until_ms, px=ttl)
@@ -163,7 +164,7 @@ class RateLimiter:
         raw = self.r.get(self.keys[2])
         if raw is None:
             return None
-        until = datetime.fromtimestamp(int(raw) / 1000, tz=UTC)
+        until = from_ms(int(raw))
         return until if until > datetime.now(UTC) else None
 
     def budget_fraction(self) -> float:

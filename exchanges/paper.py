@@ -31,7 +31,7 @@ from .errors import (
 from .marketdata import MarketDataSnapshot
 from .models import Exchange, Market, PaperBalance, PaperOrder, PaperOrderStatus, PaperTrade, VenueFaults
 from .rules import check_order, floor_to_step, fmt, ledger, walk_book
-from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
+from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade, from_ms, to_ms
 from .venue import ORDER_TYPES, Venue
 
 ZERO = Decimal(0)
@@ -86,10 +86,6 @@ class StaticSource:
     def book(self, symbol: str, depth: int) -> OrderBook | None:
         book = self._books.get(symbol)
         return OrderBook(symbol, book.bids[:depth], book.asks[:depth], book.ts_ms) if book else None
-
-
-def _ms(dt: datetime) -> int:
-    return int(dt.timestamp() * 1000)
 
 
 class PaperVenue(Venue):
@@ -419,7 +415,7 @@ class PaperVenue(Venue):
         if symbol:
             trades = trades.filter(order__symbol=symbol)
         if since_ms is not None:
-            trades = trades.filter(executed_at__gte=datetime.fromtimestamp(since_ms / 1000, tz=UTC))
+            trades = trades.filter(executed_at__gte=from_ms(since_ms))
         return [self._to_venue_trade(t) for t in trades.order_by("id")[:1000]]
 
     # --- conversion ----------------------------------------------------------
@@ -429,7 +425,7 @@ class PaperVenue(Venue):
         return VenueTrade(
             id=str(t.pk), order_id=str(o.pk), client_order_id=o.client_order_id, symbol=o.symbol, side=o.side,
             price=t.price, amount=t.amount, cost=t.cost, fee=t.fee, fee_asset=t.fee_asset, is_maker=t.is_maker,
-            ts_ms=_ms(t.executed_at),
+            ts_ms=to_ms(t.executed_at),
         )  # fmt: skip
 
     def _to_venue_order(self, o: PaperOrder, *, with_trades: bool = False) -> VenueOrder:
@@ -437,7 +433,7 @@ class PaperVenue(Venue):
         return VenueOrder(
             id=str(o.pk), client_order_id=o.client_order_id, symbol=o.symbol, side=o.side, type=o.type,
             price=o.price, amount=o.amount, filled=o.filled, cost=o.cost, fee=o.fee, fee_asset=o.fee_asset,
-            status=o.status, ts_ms=_ms(o.created_at), trades=trades,
+            status=o.status, ts_ms=to_ms(o.created_at), trades=trades,
         )  # fmt: skip
 
 

@@ -28,7 +28,7 @@ from exchanges.errors import (
 )
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
-from exchanges.types import VenueOrder, VenueTrade
+from exchanges.types import VenueOrder, VenueTrade, from_ms, to_ms
 from exchanges.venue import Venue
 from tradingsite.errors import Conflict, DomainError
 from tradingsite.statemachine import transition_locked
@@ -201,7 +201,7 @@ def order_record_answer(
                     Fill(
                         order=order, exchange_id=order.exchange_id, trade_id=t.id, price=t.price, amount=t.amount,
                         cost=t.cost, fee=t.fee, fee_asset=t.fee_asset, is_maker=t.is_maker,
-                        executed_at=datetime.fromtimestamp(t.ts_ms / 1000, tz=UTC),
+                        executed_at=from_ms(t.ts_ms),
                     )
                     for t in mine
                 ],
@@ -288,7 +288,7 @@ def _with_trades(
 
 def _recent_trades(venue: Venue, order: Order, calls: list[str], *, venue_order_id: str | None) -> list[VenueTrade]:
     """The account's trades of the order's market since just before it was submitted, that are the order's."""
-    since = int(order.submitted_at.timestamp() * 1000) - 60_000 if order.submitted_at else None
+    since = to_ms(order.submitted_at) - 60_000 if order.submitted_at else None
     calls.append("fetch_my_trades")
     return [
         t
