@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 import redis
 from django.core.serializers.json import DjangoJSONEncoder
@@ -153,6 +154,12 @@ return 0
 """
 
 
+@cache
+def _script(client: redis.Redis, source: str):
+    """A Lua script registered once per client, not on every flush."""
+    return client.register_script(source)
+
+
 @dataclass
 class FlushResult:
     rows: int = 0
@@ -176,7 +183,7 @@ def writebehind_flush() -> FlushResult:
         result.skipped = "redis unavailable"
         return result
     try:
-        take = r.register_script(_TAKE)
+        take = _script(r, _TAKE)
         for entry in list(_registry.values()):
             leftover = r.hget(entry.flushing_key, "__gen")
             if (
@@ -200,7 +207,7 @@ def writebehind_flush() -> FlushResult:
         result.skipped = "redis unavailable"
     finally:
         with contextlib.suppress(redis.RedisError):  # else the lock expires by itself
-            r.register_script(_RELEASE)(keys=[LOCK_KEY], args=[token])
+            _script(r, _RELEASE)(keys=[LOCK_KEY], args=[token])
     return result
 
 
