@@ -328,9 +328,15 @@ def orders_monitor_tick(
     venue = venue or get_venue(exchange)
     budget = venue.budget_left()
     orders = _promote_stale_submissions(orders, now)
-    live_count = Order.objects.filter(exchange_id=exchange_id, market_id=market_id, status__in=CHECKED).count()
     answers: dict[int, VenueOrder] = {}
-    batched = live_count * venue.request_weight("fetch_order") > venue.request_weight("fetch_open_orders")
+
+    def worth_a_batch(n: int) -> bool:
+        return n * venue.request_weight("fetch_order") > venue.request_weight("fetch_open_orders")
+
+    # Counting the market's live orders is needed only when the due ones alone do not decide it.
+    batched = worth_a_batch(len(orders)) or worth_a_batch(
+        Order.objects.filter(exchange_id=exchange_id, market_id=market_id, status__in=CHECKED).count()
+    )
     if batched:
         # The batch answer covers every live order of the market: claim the not-yet-due ones too.
         more = _claim(exchange_id=exchange_id, market_id=market_id, now=now, due_only=False, exclude=due)
