@@ -1,16 +1,46 @@
-"""Writes for strategies, reservations and cycles."""
+"""Writes for strategies, reservations, cycles and panic sells."""
 
-from datetime import datetime
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from exchanges.errors import VenueError
+from exchanges.models import Exchange, Market
+from exchanges.registry import get_venue
+from exchanges.rules import floor_to_step
+from exchanges.venue import Venue
+from orders.errors import OrderRejected
+from orders.models import Order, OrderPurpose
+from orders.services import order_place
+from tradingsite.errors import Conflict, DomainError
 from tradingsite.services import model_create, model_update
 from tradingsite.statemachine import transition_locked
 
-from .locks import cycles_for_update, reservations_for_update
-from .models import TERMINAL_STATES, Cycle, CycleState, Reservation, Strategy
+from .conversion import Conversion, convert, floor_decimal
+from .errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled
+from .locks import cycles_for_update, reservations_for_update, strategies_for_update
+from .models import (
+    OPEN_STATES,
+    TERMINAL_STATES,
+    Cycle,
+    CycleLeg,
+    CycleState,
+    PanicSell,
+    PanicSellState,
+    Reservation,
+    Strategy,
+)
+from .routing import RoutePolicy, Router
+from .strategy_config import parse_strategy
+
+log = logging.getLogger(__name__)
 
 
 def _validate_asset_list(name: str, value, *, required: bool) -> list[str]:
@@ -73,3 +103,422 @@ def reservation_expire_stale(*, now: datetime | None = None, batch: int = 500) -
             return 0
         deleted, _ = Reservation.objects.filter(pk__in=ids).delete()
     return deleted
+
+
+# --- strategies from YAML -------------------------------------------------------------
+def strategy_load(data) -> tuple[Strategy, bool]:
+    """Create or update the strategy the YAML mapping describes (matched by name); returns (strategy, created)."""
+    exchange_name, fields = parse_strategy(data)
+    exchange = Exchange.objects.filter(name=exchange_name).first()
+    if exchange is None:
+        known = ", ".join(Exchange.objects.order_by("name").values_list("name", flat=True)) or "none yet"
+        raise DomainError(f"exchange: no exchange account named {exchange_name!r} (known: {known})")
+    with transaction.atomic():
+        existing = strategies_for_update().filter(name=fields["name"]).first()
+        if existing is None:
+            return strategy_create(exchange=exchange, **fields), True
+        return strategy_update(existing, {"exchange": exchange, **fields}), False
+
+
+# --- slot reservations ----------------------------------------------------------------
+def cycle_reserve(*, strategy_id: int, now: datetime | None = None) -> Reservation:
+    """Hold one of the strategy's `max_open_cycles` slots for `reservation_ttl_s`.
+
+    The strategy row is locked while open cycles and live reservations are
+    counted, so concurrent scanners can never hold more slots than the limit.
+    """
+    with transaction.atomic():
+        strategy = strategies_for_update().get(pk=strategy_id)
+        now = now or timezone.now()
+        if not strategy.enabled:
+            raise StrategyDisabled(f"Strategy {strategy.name} is disabled; it opens no cycle.")
+        open_cycles = Cycle.objects.filter(strategy_id=strategy_id, state__in=OPEN_STATES).count()
+        live = Reservation.objects.filter(strategy_id=strategy_id, consumed_at__isnull=True, expires_at__gt=now).count()
+        if open_cycles + live >= strategy.max_open_cycles:
+            raise ReservationLimitReached(
+                f"Strategy {strategy.name} is at its limit of {strategy.max_open_cycles} open cycles "
+                f"({open_cycles} open, {live} reserved).",
+                open_cycles=open_cycles, reserved=live,
+            )  # fmt: skip
+        return Reservation.objects.create(
+            strategy_id=strategy_id, created_at=now, expires_at=now + timedelta(seconds=strategy.reservation_ttl_s)
+        )
+
+
+def reservation_release(*, reservation_id: int) -> bool:
+    """Give an unconsumed slot back (the opportunity did not survive the depth walk)."""
+    deleted, _ = Reservation.objects.filter(pk=reservation_id, consumed_at__isnull=True).delete()
+    return bool(deleted)
+
+
+@dataclass(frozen=True)
+class PlannedLeg:
+    market_id: int
+    side: str
+    expected_price: Decimal
+
+
+def cycle_create(
+    *, reservation_id: int, legs: list[PlannedLeg], start_amount: Decimal, expected_net_rate: Decimal
+) -> Cycle:
+    """Open a cycle on a reserved slot (consuming it) and hand it to the execution queue on commit."""
+    if len(legs) != 3:
+        raise DomainError(f"A triangular cycle has three legs, not {len(legs)}.")
+    with transaction.atomic():
+        reservation = reservations_for_update().select_related("strategy").get(pk=reservation_id)
+        now = timezone.now()
+        if reservation.consumed_at is not None:
+            raise ReservationUnusable(f"Reservation {reservation_id} was already used by a cycle.")
+        if reservation.expires_at <= now:
+            raise ReservationUnusable(f"Reservation {reservation_id} expired at {reservation.expires_at:%H:%M:%S}.")
+        strategy = reservation.strategy
+        cycle = Cycle.objects.create(
+            strategy=strategy, reservation=reservation, start_asset=strategy.start_asset, start_amount=start_amount,
+            expected_net_rate=expected_net_rate,
+        )  # fmt: skip
+        CycleLeg.objects.bulk_create(
+            [
+                CycleLeg(
+                    cycle=cycle, index=i, market_id=leg.market_id, side=leg.side, expected_price=leg.expected_price
+                )
+                for i, leg in enumerate(legs)
+            ]
+        )
+        reservation.consumed_at = now
+        reservation.save(update_fields=["consumed_at"])
+        cycle_execute_schedule(cycle_id=cycle.pk)
+    return cycle
+
+
+def cycle_execute_schedule(*, cycle_id: int, countdown: float = 0.0) -> None:
+    from .tasks import execute
+
+    transaction.on_commit(lambda: execute.apply_async((cycle_id,), countdown=countdown))
+
+
+# --- execution -------------------------------------------------------------------------
+def _received(order: Order) -> Decimal:
+    """What an order's fills gave us, net of fees taken in that asset."""
+    got, asset = (order.filled, order.market.base) if order.side == "buy" else (order.cost, order.market.quote)
+    return got - (order.fee if order.fee_asset == asset else 0)
+
+
+def _spent(order: Order) -> Decimal:
+    return order.cost if order.side == "buy" else order.filled
+
+
+def _to_asset(market: Market, side: str) -> str:
+    return market.base if side == "buy" else market.quote
+
+
+def _from_asset(market: Market, side: str) -> str:
+    return market.quote if side == "buy" else market.base
+
+
+def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
+    """The order for spending `held` on this market now: lot-floored, inside the minimums, fee-aware.
+
+    A buy is sized from the current asks with a small buffer, so a price that
+    moves a little between sizing and filling still fits in what we hold.
+    """
+    info = market.info()
+    if side == "buy":
+        book = venue.fetch_order_book(market.symbol, 20)
+        budget = held * (1 - Decimal(settings.CYCLE_BUY_BUFFER_BPS) / 10_000)
+        return convert(
+            book.asks, budget, side="buy", amount_step=info.amount_step, min_amount=info.min_amount,
+            min_notional=info.min_notional, fee=info.taker_fee, floor=floor_decimal, zero=Decimal(0),
+        )  # fmt: skip
+    amount = floor_to_step(held, info.amount_step)
+    if amount <= 0 or amount < info.min_amount:
+        return Conversion(False, Decimal(0), Decimal(0), amount, Decimal(0), "under the market's minimum amount")
+    book = venue.fetch_order_book(market.symbol, 20)
+    touch = book.bids[0][0] if book.bids else Decimal(0)
+    if info.min_notional and amount * touch < info.min_notional:
+        return Conversion(False, Decimal(0), Decimal(0), amount, amount * touch, "under the market's minimum notional")
+    return Conversion(True, amount, Decimal(0), amount, amount * touch)
+
+
+def _add_residual(residuals: dict, asset: str, amount: Decimal) -> dict:
+    if amount > 0:
+        residuals = dict(residuals)
+        residuals[asset] = str(Decimal(residuals.get(asset, "0")) + amount)
+    return residuals
+
+
+def cycle_advance(*, cycle_id: int, venue: Venue | None = None) -> str:
+    """Take the cycle's next step; returns what it did. Safe to call any number of times.
+
+    Every step is committed before the venue is called: legs run in order,
+    each sized from the actual fills of the one before; a leg that trades
+    nothing ends the cycle (CANCELED on leg 1, since nothing was spent) or
+    hands what it holds to a panic sell; a partly filled leg places its rest as
+    the next attempt.
+    """
+    cycle = Cycle.objects.select_related("strategy__exchange").get(pk=cycle_id)
+    if cycle.state not in OPEN_STATES:
+        return "done"
+    if cycle.state == CycleState.LIQUIDATING:
+        panic = cycle.panic_sells.filter(state=PanicSellState.ACTIVE).first()
+        return panic_sell_advance(panic_sell_id=panic.pk, venue=venue) if panic else "done"
+    if cycle.state == CycleState.PENDING:
+        cycle, _ = cycle_transition(cycle_id=cycle_id, to=CycleState.EXECUTING)
+    venue = venue or get_venue(cycle.strategy.exchange)
+    legs = list(cycle.legs.select_related("market").order_by("index"))
+    by_intent: dict[str, list[Order]] = {}
+    for order in Order.objects.filter(cycle_id=cycle_id).select_related("market").order_by("attempt"):
+        by_intent.setdefault(order.intent, []).append(order)
+    held_asset, held = cycle.start_asset, cycle.start_amount
+    spent_start = Decimal(0)
+    residuals: dict = {}
+    for leg in legs:
+        intent = f"c{cycle_id}-l{leg.index}"
+        attempts = by_intent.get(intent, [])
+        if attempts and not attempts[-1].is_terminal:
+            return "waiting"
+        spent = sum((_spent(o) for o in attempts), Decimal(0))
+        received = sum((_received(o) for o in attempts), Decimal(0))
+        if leg.index == 0:
+            spent_start = spent
+        left = held - spent
+        if len(attempts) < settings.CYCLE_LEG_MAX_ATTEMPTS:
+            try:
+                size = _size(venue, leg.market, leg.side, left)
+            except VenueError as exc:
+                size = Conversion(False, Decimal(0), Decimal(0), Decimal(0), Decimal(0), f"no book to size it: {exc}")
+            if size.ok:
+                return _place_leg(cycle, leg, intent, len(attempts) + 1, size.base_amount, venue)
+            if not attempts:
+                return _leg_failed(cycle, leg, held_asset, held, residuals, f"leg {leg.index + 1}: {size.reason}")
+        if received <= 0:
+            last = attempts[-1] if attempts else None
+            why = f"{last.status}: {last.last_error}" if last else "no order could be placed"
+            return _leg_failed(cycle, leg, held_asset, held, residuals, f"leg {leg.index + 1} traded nothing ({why})")
+        if leg.index > 0 or left > 0:
+            residuals = _add_residual(residuals, held_asset, left if leg.index > 0 else Decimal(0))
+        held_asset, held = _to_asset(leg.market, leg.side), received
+    pnl = held - spent_start
+    cycle_transition(
+        cycle_id=cycle_id, to=CycleState.COMPLETED, end_amount=held, realized_pnl=pnl, held_asset="",
+        held_amount=Decimal(0), residuals=residuals,
+    )  # fmt: skip
+    log.info("cycle %s completed: pnl %s %s", cycle_id, pnl, cycle.start_asset)
+    return "completed"
+
+
+def _place_leg(cycle: Cycle, leg: CycleLeg, intent: str, attempt: int, amount: Decimal, venue: Venue) -> str:
+    try:
+        order = order_place(
+            exchange=cycle.strategy.exchange, market=leg.market, side=leg.side, type="market", amount=amount,
+            purpose=OrderPurpose.CYCLE, intent=intent, attempt=attempt, cycle=cycle, venue=venue,
+        )  # fmt: skip
+    except OrderRejected as exc:
+        CycleLeg.objects.filter(pk=leg.pk).update(order_id=exc.details["order_id"])
+        if exc.details.get("retryable") and attempt < settings.CYCLE_LEG_MAX_ATTEMPTS and leg.index > 0:
+            cycle_execute_schedule(cycle_id=cycle.pk, countdown=min(30.0, exc.details.get("retry_after") or 1.0))
+            return "retrying"
+        return cycle_advance(cycle_id=cycle.pk, venue=venue)  # the rejected attempt is terminal: decide again
+    CycleLeg.objects.filter(pk=leg.pk).update(order=order)
+    if order.is_terminal:
+        return cycle_advance(cycle_id=cycle.pk, venue=venue)
+    return "placed"
+
+
+def _leg_failed(cycle, leg, held_asset: str, held: Decimal, residuals: dict, why: str) -> str:
+    if leg.index == 0:
+        cycle_transition(cycle_id=cycle.pk, to=CycleState.CANCELED, error=why, end_amount=Decimal(0),
+                         realized_pnl=Decimal(0))  # fmt: skip
+        return "canceled"
+    strategy = cycle.strategy
+    with transaction.atomic():
+        cycle, changed = cycle_transition(
+            cycle_id=cycle.pk, to=CycleState.LIQUIDATING, error=why, held_asset=held_asset, held_amount=held,
+            residuals=residuals,
+        )  # fmt: skip
+        if changed:
+            panic = PanicSell.objects.create(
+                exchange=strategy.exchange, strategy=strategy, cycle=cycle, asset=held_asset, amount=held,
+                held_asset=held_asset, held_amount=held, requested_by="system", reason=why[:200],
+                **_policy_fields(strategy),
+            )  # fmt: skip
+            panic_sell_schedule(panic_sell_id=panic.pk)
+    log.warning("cycle %s liquidating %s %s: %s", cycle.pk, held, held_asset, why)
+    return "liquidating"
+
+
+# --- panic sell ------------------------------------------------------------------------
+def _policy_fields(strategy: Strategy | None) -> dict:
+    if strategy is None:
+        return {
+            "base_currencies": list(settings.PANIC_BASE_CURRENCIES), "preferred_intermediaries": [],
+            "max_hops": settings.PANIC_MAX_HOPS, "max_total_slippage_bps": settings.PANIC_MAX_SLIPPAGE_BPS,
+        }  # fmt: skip
+    return {
+        "base_currencies": strategy.panic_base_currencies, "preferred_intermediaries":
+        strategy.panic_preferred_intermediaries, "max_hops": strategy.panic_max_hops,
+        "max_total_slippage_bps": strategy.panic_max_total_slippage_bps,
+    }  # fmt: skip
+
+
+def route_policy(panic: PanicSell, *, hops_left: int) -> RoutePolicy:
+    return RoutePolicy(
+        base_currencies=panic.base_currencies, max_hops=hops_left,
+        preferred_intermediaries=panic.preferred_intermediaries,
+        max_total_slippage_bps=float(panic.max_total_slippage_bps), volatility_k=settings.PANIC_VOLATILITY_K,
+        max_slippage_cap_bps=settings.PANIC_SLIPPAGE_CAP_BPS,
+    )  # fmt: skip
+
+
+def venue_router(exchange: Exchange, venue: Venue) -> Router:
+    """A router over the account's markets: one tickers call for the bound, books fetched as explored."""
+    router = Router(
+        [m.info() for m in Market.objects.filter(exchange=exchange, active=True)],
+        book_loader=lambda symbol: venue.fetch_order_book(symbol, 20),
+    )
+    router.set_tickers(venue.fetch_tickers().values())
+    return router
+
+
+def panic_sell_start(
+    *, exchange: Exchange, asset: str, amount: Decimal, requested_by: str, cycle: Cycle | None = None,
+    strategy: Strategy | None = None, base_currencies: list[str] | None = None,
+) -> PanicSell:  # fmt: skip
+    """Liquidate `amount` of `asset` (an operator's balance, or what a cycle holds) to a base currency."""
+    asset = asset.strip().upper()
+    if amount <= 0:
+        raise DomainError(f"The amount to sell must be above zero, not {amount}.")
+    if not Market.objects.filter(exchange=exchange, active=True).filter(Q(base=asset) | Q(quote=asset)).exists():
+        raise DomainError(f"{exchange.name} has no market trading {asset}.")
+    policy = _policy_fields(strategy or (cycle.strategy if cycle else None))
+    if base_currencies:
+        policy["base_currencies"] = [c.strip().upper() for c in base_currencies]
+    with transaction.atomic():
+        if cycle is not None:
+            cycle = cycles_for_update().get(pk=cycle.pk)
+            if cycle.panic_sells.filter(state=PanicSellState.ACTIVE).exists():
+                raise Conflict(f"Cycle {cycle.pk} is already being liquidated.")
+            if cycle.state == CycleState.FAILED:
+                cycle_transition(cycle_id=cycle.pk, to=CycleState.LIQUIDATING, error=f"panic sell by {requested_by}")
+            elif cycle.state != CycleState.LIQUIDATING:
+                raise Conflict(
+                    f"Cycle {cycle.pk} is {cycle.state}; a panic sell takes a FAILED cycle (an executing one "
+                    "liquidates by itself when a leg fails)."
+                )
+        panic = PanicSell.objects.create(
+            exchange=exchange, strategy=strategy or (cycle.strategy if cycle else None), cycle=cycle, asset=asset,
+            amount=amount, held_asset=asset, held_amount=amount, requested_by=requested_by,
+            reason=f"requested by {requested_by}", **policy,
+        )  # fmt: skip
+        panic_sell_schedule(panic_sell_id=panic.pk)
+    log.warning("panic sell %s of %s %s requested by %s", panic.pk, amount, asset, requested_by)
+    return panic
+
+
+def panic_sell_schedule(*, panic_sell_id: int, countdown: float = 0.0) -> None:
+    from .tasks import panic_sell_advance as task
+
+    transaction.on_commit(lambda: task.apply_async((panic_sell_id,), countdown=countdown))
+
+
+def panic_sell_advance(*, panic_sell_id: int, venue: Venue | None = None) -> str:
+    """Account for the last hop, then route what is held again and place the next hop (one at a time)."""
+    panic = PanicSell.objects.select_related("exchange", "cycle").get(pk=panic_sell_id)
+    if panic.state != PanicSellState.ACTIVE:
+        return "done"
+    hops = list(Order.objects.filter(exchange=panic.exchange, intent__startswith=f"ps{panic.pk}-h")
+                .select_related("market").order_by("pk"))  # fmt: skip
+    if hops and not hops[-1].is_terminal:
+        return "waiting"
+    if len(hops) > panic.hops_done:
+        panic = _panic_account(panic, hops[panic.hops_done :])
+    if panic.held_asset in panic.base_currencies:
+        return _panic_finish(panic)
+    succeeded = sum(1 for o in hops if o.filled > 0)
+    failed = len(hops) - succeeded
+    if succeeded >= panic.max_hops or failed >= settings.PANIC_MAX_FAILED_HOPS:
+        return _panic_fail(panic, f"still holding {panic.held_amount} {panic.held_asset} after {len(hops)} hops")
+    venue = venue or get_venue(panic.exchange)
+    router = venue_router(panic.exchange, venue)
+    policy = route_policy(panic, hops_left=panic.max_hops - succeeded)
+    result = router.route(
+        panic.held_asset, float(panic.held_amount), policy, volatility_bps=router.spread_bps(panic.held_asset)
+    )
+    if not result.ok:
+        return _panic_fail(panic, f"no route for {panic.held_amount} {panic.held_asset}: {result.reason}")
+    hop = result.route.hops[0]
+    market = Market.objects.get(exchange=panic.exchange, symbol=hop.symbol)
+    if hop.side == "sell":
+        amount = floor_to_step(panic.held_amount, market.amount_step)
+    else:
+        buffer = 1 - Decimal(settings.CYCLE_BUY_BUFFER_BPS) / 10_000
+        amount = floor_to_step(Decimal(repr(hop.base_amount)) * buffer, market.amount_step)
+    PanicSell.objects.filter(pk=panic.pk).update(
+        expected_proceeds=Decimal(repr(result.route.proceeds)),
+        expected_slippage_bps=Decimal(repr(round(result.route.slippage_bps, 2))), updated_at=timezone.now(),
+    )  # fmt: skip
+    try:
+        order = order_place(
+            exchange=panic.exchange, market=market, side=hop.side, type="market", amount=amount,
+            purpose=OrderPurpose.CYCLE if panic.cycle_id else OrderPurpose.MANUAL,
+            intent=f"ps{panic.pk}-h{len(hops) + 1}", cycle=panic.cycle, venue=venue,
+        )  # fmt: skip
+    except OrderRejected as exc:
+        log.warning("panic sell %s: hop %s rejected: %s", panic.pk, len(hops) + 1, exc)
+        panic_sell_schedule(panic_sell_id=panic.pk, countdown=min(30.0, exc.details.get("retry_after") or 0.5))
+        return "retrying"
+    if order.is_terminal:
+        return panic_sell_advance(panic_sell_id=panic.pk, venue=venue)
+    return "placed"
+
+
+def _panic_account(panic: PanicSell, orders: list[Order]) -> PanicSell:
+    held_asset, held, residuals = panic.held_asset, panic.held_amount, panic.residuals
+    for order in orders:
+        if order.filled > 0:
+            residuals = _add_residual(residuals, held_asset, held - _spent(order))
+            held_asset, held = _to_asset(order.market, order.side), _received(order)
+    with transaction.atomic():
+        locked = PanicSell.objects.select_for_update(of=("self",)).get(pk=panic.pk)
+        if locked.hops_done != panic.hops_done:
+            return locked  # another worker accounted for them first
+        locked.held_asset, locked.held_amount, locked.residuals = held_asset, held, residuals
+        locked.hops_done = panic.hops_done + len(orders)
+        locked.save(update_fields=["held_asset", "held_amount", "residuals", "hops_done", "updated_at"])
+        if locked.cycle_id:
+            Cycle.objects.filter(pk=locked.cycle_id).update(held_asset=held_asset, held_amount=held)
+    return locked
+
+
+def _panic_finish(panic: PanicSell) -> str:
+    with transaction.atomic():
+        panic, changed = transition_locked(
+            PanicSell.objects.order_by("pk").select_for_update(of=("self",)), pk=panic.pk,
+            to=PanicSellState.COMPLETED, finished_at=timezone.now(),
+        )  # fmt: skip
+        if changed and panic.cycle_id:
+            cycle = panic.cycle
+            first_leg = Order.objects.filter(cycle_id=cycle.pk, intent=f"c{cycle.pk}-l0").select_related("market")
+            spent = sum((_spent(o) for o in first_leg), Decimal(0))
+            same = panic.held_asset == cycle.start_asset
+            residuals = cycle.residuals
+            for asset, amount in panic.residuals.items():
+                residuals = _add_residual(residuals, asset, Decimal(amount))
+            cycle_transition(
+                cycle_id=cycle.pk, to=CycleState.LIQUIDATED, end_amount=panic.held_amount,
+                realized_pnl=panic.held_amount - spent if same else None, held_asset=panic.held_asset,
+                held_amount=Decimal(0), residuals=residuals,
+            )  # fmt: skip
+    log.info("panic sell %s done: %s %s", panic.pk, panic.held_amount, panic.held_asset)
+    return "completed"
+
+
+def _panic_fail(panic: PanicSell, why: str) -> str:
+    with transaction.atomic():
+        panic, changed = transition_locked(
+            PanicSell.objects.order_by("pk").select_for_update(of=("self",)), pk=panic.pk,
+            to=PanicSellState.FAILED, error=why, finished_at=timezone.now(),
+        )  # fmt: skip
+        if changed and panic.cycle_id:
+            cycle_transition(cycle_id=panic.cycle_id, to=CycleState.FAILED, error=why)
+    log.error("panic sell %s failed: %s", panic.pk, why)
+    return "failed"

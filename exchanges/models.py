@@ -3,6 +3,7 @@
 from django.db import models
 from django.db.models import F, Q
 
+from exchanges.types import MarketInfo
 from tradingsite.fields import EncryptedTextField, amount_field, rate_field
 
 
@@ -145,6 +146,13 @@ class Market(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol}@{self.exchange_id}"
+
+    def info(self) -> MarketInfo:
+        """The market as the pure modules (rules, detection, routing) take it."""
+        return MarketInfo(
+            self.symbol, self.base, self.quote, self.price_step, self.amount_step, self.min_amount,
+            self.min_notional, self.taker_fee, self.maker_fee, self.active,
+        )  # fmt: skip
 
 
 class PaperBalance(models.Model):

@@ -109,13 +109,7 @@ class PaperVenue(Venue):
     @property
     def markets(self) -> dict[str, MarketInfo]:
         if self._markets is None:
-            self._markets = {
-                m.symbol: MarketInfo(
-                    m.symbol, m.base, m.quote, m.price_step, m.amount_step, m.min_amount, m.min_notional,
-                    m.taker_fee, m.maker_fee, m.active,
-                )
-                for m in Market.objects.filter(exchange=self.exchange, active=True)
-            }  # fmt: skip
+            self._markets = {m.symbol: m.info() for m in Market.objects.filter(exchange=self.exchange, active=True)}
         return self._markets
 
     @property

@@ -59,7 +59,26 @@ def order_transition(*, order_id: int, to: str, **updates) -> tuple[Order, bool]
     if to in TERMINAL_STATUSES:
         updates.setdefault("closed_at", timezone.now())
         updates.setdefault("next_check_at", None)
-    return transition_locked(orders_for_update(), pk=order_id, to=to, **updates)
+    order, changed = transition_locked(orders_for_update(), pk=order_id, to=to, **updates)
+    if changed and order.is_terminal:
+        _order_ended(order)
+    return order, changed
+
+
+def _order_ended(order: Order) -> None:
+    """Wake what the order serves once it has ended (after commit): its cycle, or its panic sell."""
+    import importlib
+
+    from celery import current_app
+
+    if order.cycle_id is not None:
+        task, args = "cycles.execute", [order.cycle_id]
+    elif order.intent.startswith("ps") and "-h" in order.intent:
+        task, args = "cycles.panic_sell_advance", [int(order.intent[2:].split("-h")[0])]
+    else:
+        return
+    importlib.import_module("cycles.tasks")  # registers the task in this process (eager mode runs it here)
+    transaction.on_commit(lambda: current_app.tasks[task].apply_async(args=args))
 
 
 # --- placement -------------------------------------------------------------------
@@ -227,6 +246,7 @@ def order_record_answer(
                 if target in TERMINAL_STATUSES:
                     order.closed_at = now
                     changed_fields.append("closed_at")
+                    _order_ended(order)
             else:
                 log.warning("order %s: venue says %s, kept %s", order.client_order_id, target, order.status)
         if order.lookup_misses:

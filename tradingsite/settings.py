@@ -198,6 +198,7 @@ CELERY_TASK_QUEUES = [
 ]
 CELERY_TASK_ROUTES = {
     "cycles.execute": {"queue": "execution"},
+    "cycles.panic_sell_advance": {"queue": "execution"},
     "orders.*": {"queue": "monitoring"},
     "positions.*": {"queue": "monitoring"},
     "wallets.*": {"queue": "scanning"},
@@ -294,3 +295,15 @@ CELERY_BEAT_SCHEDULE |= {
         "options": {"queue": "maintenance", "expires": WRITEBEHIND_FLUSH_S},
     },
 }
+
+# --- Cycles and panic sells ----------------------------------------------------
+# A buy leg is sized this far under what we hold, so a small move between sizing and filling still fits.
+CYCLE_BUY_BUFFER_BPS = env.int("CYCLE_BUY_BUFFER_BPS", default=10)
+CYCLE_LEG_MAX_ATTEMPTS = env.int("CYCLE_LEG_MAX_ATTEMPTS", default=3)  # a partly filled leg places its rest again
+PANIC_BASE_CURRENCIES = env.list("PANIC_BASE_CURRENCIES", default=["USDT", "USDC"])  # a balance sell's default
+PANIC_MAX_HOPS = env.int("PANIC_MAX_HOPS", default=4)
+PANIC_MAX_SLIPPAGE_BPS = env.int("PANIC_MAX_SLIPPAGE_BPS", default=250)
+# In volatile markets the slippage tolerance widens by K bps per bp of the held asset's median spread, up to the cap.
+PANIC_VOLATILITY_K = env.float("PANIC_VOLATILITY_K", default=2.0)
+PANIC_SLIPPAGE_CAP_BPS = env.float("PANIC_SLIPPAGE_CAP_BPS", default=1000.0)
+PANIC_MAX_FAILED_HOPS = env.int("PANIC_MAX_FAILED_HOPS", default=5)

@@ -221,7 +221,7 @@ def test_a_venue_whose_order_answers_carry_no_trades_is_asked_once_then_for_trad
     """Like ccxt's Binance: fetch_order has no trades; the fill comes from the account's trades, no refetch."""
     from dataclasses import replace
 
-    from tests.orders.conftest import CountingVenue
+    from tests.conftest import CountingVenue
 
     class NoTradesVenue(CountingVenue):
         def fetch_order(self, **kwargs):

@@ -1,0 +1,19 @@
+"""Refusals of the cycles app, each a message a user can act on."""
+
+from tradingsite.errors import Conflict, DomainError
+
+
+class ReservationLimitReached(Conflict):
+    code = "reservation_limit_reached"
+
+
+class StrategyDisabled(Conflict):
+    code = "strategy_disabled"
+
+
+class ReservationUnusable(Conflict):
+    code = "reservation_unusable"
+
+
+class NoRoute(DomainError):
+    code = "no_route"
