@@ -33,6 +33,7 @@ setup: $(STAMP) services
 run: setup
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@$(BIN)/python manage.py setup_demo
+	@$(BIN)/python manage.py load_strategy configs/strategies/optimized_strategy.yaml
 	@$(BIN)/python manage.py ensure_operator
 	@echo
 	@echo "  admin     http://127.0.0.1:$(WEB_PORT)/admin/"

@@ -1,10 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from orders.admin import OrderInline
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from tradingsite.errors import DomainError
 
-from . import selectors
-from .models import Cycle, CycleLeg, Reservation, Strategy
+from . import selectors, services
+from .models import Cycle, CycleLeg, PanicSell, Reservation, Strategy
 
 
 @admin.register(Strategy)
@@ -63,6 +64,41 @@ class CycleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("strategy",)
     date_hierarchy = "created_at"
     inlines = [CycleLegInline, CycleOrderInline]
+    actions = ["panic_sell"]
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_panic_sell_permission(self, request) -> bool:
+        return request.user.has_perm("cycles.panic_sell")
+
+    @admin.action(description="Panic sell what the selected failed cycles hold", permissions=["panic_sell"])
+    def panic_sell(self, request, queryset):
+        who = f"admin:{request.user.get_username()}"
+        for cycle in queryset.select_related("strategy__exchange"):
+            if not cycle.held_asset or cycle.held_amount <= 0:
+                self.message_user(request, f"Cycle {cycle.pk} holds nothing to sell.", messages.WARNING)
+                continue
+            try:
+                panic = services.panic_sell_start(
+                    exchange=cycle.strategy.exchange, asset=cycle.held_asset, amount=cycle.held_amount, cycle=cycle,
+                    requested_by=who,
+                )  # fmt: skip
+            except DomainError as exc:
+                self.message_user(request, f"Cycle {cycle.pk}: {exc.message}", messages.ERROR)
+                continue
+            self.message_user(
+                request, f"Cycle {cycle.pk}: panic sell {panic.pk} of {cycle.held_amount} {cycle.held_asset} started.",
+                messages.SUCCESS,
+            )  # fmt: skip
+
+
+@admin.register(PanicSell)
+class PanicSellAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id", "exchange", "cycle", "state", "asset", "amount", "held_asset", "held_amount", "expected_proceeds",
+        "expected_slippage_bps", "requested_by", "created_at", "finished_at",
+    )  # fmt: skip
+    list_filter = ("state", "exchange")
+    search_fields = ("asset", "requested_by", "reason", "error")
+    list_select_related = ("exchange", "cycle")

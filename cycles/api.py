@@ -1,11 +1,18 @@
-"""API for strategies, reservations and cycles."""
+"""API for strategies, reservations, cycles and panic sells."""
 
-from rest_framework import serializers, viewsets
+from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from exchanges.models import Exchange
 from tradingsite.api import ServiceWriteViewSet
+from tradingsite.permissions import HasActionPermission
 
 from . import selectors, services
-from .models import Cycle, CycleLeg, Reservation, Strategy
+from .models import Cycle, CycleLeg, PanicSell, Reservation, Strategy
 
 
 class StrategySerializer(serializers.ModelSerializer):
@@ -72,8 +79,70 @@ class CycleSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class PanicSellSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PanicSell
+        fields = [
+            "id", "exchange", "strategy", "cycle", "state", "asset", "amount", "held_asset", "held_amount",
+            "base_currencies", "preferred_intermediaries", "max_hops", "max_total_slippage_bps", "hops_done",
+            "expected_proceeds", "expected_slippage_bps", "residuals", "requested_by", "reason", "error",
+            "created_at", "finished_at",
+        ]  # fmt: skip
+
+
 class CycleViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = selectors.cycle_list()
     serializer_class = CycleSerializer
     filterset_fields = ["strategy", "state", "start_asset"]
     ordering_fields = ["created_at", "finished_at", "realized_pnl"]
+    action_permissions = {"panic_sell": "cycles.panic_sell"}
+
+    @extend_schema(
+        request=None, responses={202: PanicSellSerializer},
+        description="Liquidate what a FAILED cycle still holds through the best route to a base currency "
+        "(needs cycles.panic_sell; recorded with who asked).",
+    )  # fmt: skip
+    @action(detail=True, methods=["post"], url_path="panic-sell",
+            permission_classes=[permissions.IsAuthenticated, HasActionPermission])  # fmt: skip
+    def panic_sell(self, request, pk=None):
+        cycle = self.get_object()
+        if not cycle.held_asset or cycle.held_amount <= 0:
+            return Response({"detail": f"Cycle {cycle.pk} holds nothing to sell."}, status=status.HTTP_409_CONFLICT)
+        panic = services.panic_sell_start(
+            exchange=cycle.strategy.exchange, asset=cycle.held_asset, amount=cycle.held_amount, cycle=cycle,
+            requested_by=f"api:{request.user.get_username()}",
+        )  # fmt: skip
+        return Response(PanicSellSerializer(panic).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BalancePanicSellInput(serializers.Serializer):
+    exchange = serializers.PrimaryKeyRelatedField(queryset=Exchange.objects.all())
+    asset = serializers.CharField(max_length=32)
+    amount = serializers.DecimalField(max_digits=36, decimal_places=18, min_value=Decimal("0.000000000000000001"))
+    base_currencies = serializers.ListField(child=serializers.CharField(max_length=32), required=False, min_length=1)
+
+
+class PanicSellViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Liquidations in progress and done; POST sells a balance (asset, amount) to a base currency."""
+
+    queryset = PanicSell.objects.select_related("exchange", "cycle")
+    serializer_class = PanicSellSerializer
+    filterset_fields = ["exchange", "state", "cycle"]
+    ordering_fields = ["created_at"]
+    action_permissions = {"create": "cycles.panic_sell"}
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [permissions.IsAuthenticated(), HasActionPermission()]
+        return super().get_permissions()
+
+    @extend_schema(
+        request=BalancePanicSellInput, responses={202: PanicSellSerializer},
+        description="Sell `amount` of `asset` on the account through the best route to a base currency "
+        "(needs cycles.panic_sell; recorded with who asked). Runs in the background; poll the returned row.",
+    )  # fmt: skip
+    def create(self, request, *args, **kwargs):
+        data = BalancePanicSellInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        panic = services.panic_sell_start(requested_by=f"api:{request.user.get_username()}", **data.validated_data)
+        return Response(PanicSellSerializer(panic).data, status=status.HTTP_202_ACCEPTED)

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
-from cycles.api import CycleViewSet, ReservationViewSet, StrategyViewSet
+from cycles.api import CycleViewSet, PanicSellViewSet, ReservationViewSet, StrategyViewSet
 from exchanges.api import ExchangeViewSet, MarketViewSet
 from orders.api import FillViewSet, OrderViewSet
 from positions.api import PositionEventViewSet, PositionViewSet
@@ -16,6 +16,7 @@ router.register("fills", FillViewSet)
 router.register("strategies", StrategyViewSet)
 router.register("reservations", ReservationViewSet)
 router.register("cycles", CycleViewSet)
+router.register("panic-sells", PanicSellViewSet)
 router.register("positions", PositionViewSet)
 router.register("position-events", PositionEventViewSet)
 router.register("wallets", WatchedWalletViewSet)

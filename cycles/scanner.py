@@ -1,0 +1,122 @@
+"""The scanner: market data in memory, re-scored on every update, opportunities turned into cycles.
+
+It polls the Redis market-data snapshot (one HGETALL a pass), keeps the
+tickers whose timestamp moved, re-scores only the triangles that use them,
+and for each candidate of each enabled strategy: age gate, slot reservation,
+depth walk on fresh books, then the cycle (handed to Celery on commit) or the
+slot given back.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from exchanges.marketdata import MarketDataSnapshot, now_ms
+from exchanges.models import Exchange, Market
+from exchanges.registry import get_venue
+from exchanges.types import Ticker
+
+from .detection import SIDE_NAMES, TriangleScorer, triangle_table, walk_cycle
+from .errors import ReservationLimitReached, StrategyDisabled
+from .models import Strategy
+from .services import PlannedLeg, cycle_create, cycle_reserve, reservation_release
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanStats:
+    passes: int = 0
+    updates: int = 0
+    candidates: int = 0
+    stale: int = 0
+    walked_out: int = 0
+    limited: int = 0
+    cycles: list[int] = field(default_factory=list)
+
+
+class Scanner:
+    def __init__(self, exchange: Exchange, *, venue=None, snapshot: MarketDataSnapshot | None = None) -> None:
+        self.exchange = exchange
+        self.venue = venue or get_venue(exchange)
+        self.snapshot = snapshot or MarketDataSnapshot(exchange.name)
+        markets = list(Market.objects.filter(exchange=exchange, active=True))
+        self.market_ids = {m.symbol: m.pk for m in markets}
+        self.table = triangle_table(m.info() for m in markets)
+        self.scorer = TriangleScorer(self.table)
+        self.seen: dict[str, int] = {}
+        self.stats = ScanStats()
+
+    def strategies(self) -> list[Strategy]:
+        return list(Strategy.objects.filter(exchange=self.exchange, enabled=True))
+
+    def poll(self) -> list[Ticker]:
+        """The tickers that changed since the last pass."""
+        changed = [t for s, t in self.snapshot.tickers().items() if self.seen.get(s) != t.ts_ms]
+        for t in changed:
+            self.seen[t.symbol] = t.ts_ms
+        return changed
+
+    def scan_once(self, strategies: list[Strategy] | None = None) -> list[int]:
+        """One pass: apply updates, re-score what they touch, act on what passes. Returns cycles opened."""
+        self.stats.passes += 1
+        changed = self.poll()
+        if not changed:
+            return []
+        self.stats.updates += len(changed)
+        rows = self.scorer.update(changed)
+        opened = []
+        for strategy in strategies if strategies is not None else self.strategies():
+            for row in self.scorer.candidates(min_profit_bps=float(strategy.min_profit_bps),
+                                              start=strategy.start_asset, rows=rows):  # fmt: skip
+                cycle_id = self.try_open(strategy, int(row))
+                if cycle_id is not None:
+                    opened.append(cycle_id)
+        self.stats.cycles += opened
+        return opened
+
+    def try_open(self, strategy: Strategy, row: int) -> int | None:
+        self.stats.candidates += 1
+        if not self.scorer.fresh(row, now_ms=now_ms(), max_age_ms=strategy.max_book_age_ms):
+            self.stats.stale += 1
+            return None
+        try:
+            reservation = cycle_reserve(strategy_id=strategy.pk)
+        except (ReservationLimitReached, StrategyDisabled):
+            self.stats.limited += 1
+            return None
+        symbols = [self.table.markets[m].symbol for m in self.table.leg_market[row]]
+        try:
+            books = {s: self.venue.fetch_order_book(s, 20) for s in symbols}
+        except Exception as exc:
+            log.warning("scanner: books for %s unavailable: %s", symbols, exc)
+            reservation_release(reservation_id=reservation.pk)
+            return None
+        walk = walk_cycle(self.table, row, Decimal(strategy.trade_amount), books)
+        threshold = 1 + Decimal(strategy.min_profit_bps) / 10_000
+        too_old = any(now_ms() - b.ts_ms > strategy.max_book_age_ms for b in books.values() if b.ts_ms)
+        if not walk.ok or walk.net_rate < threshold or too_old:
+            self.stats.walked_out += 1
+            reservation_release(reservation_id=reservation.pk)
+            return None
+        sides = [SIDE_NAMES[s] for s in self.table.leg_side[row]]
+        legs = [
+            PlannedLeg(self.market_ids[s], side, (leg.cost / leg.base_amount).quantize(Decimal("1e-12")))
+            for s, side, leg in zip(symbols, sides, walk.legs, strict=True)
+        ]
+        cycle = cycle_create(
+            reservation_id=reservation.pk, legs=legs, start_amount=walk.start_amount,
+            expected_net_rate=walk.net_rate.quantize(Decimal("1e-12")),
+        )  # fmt: skip
+        log.info("scanner: cycle %s on %s at %.5f", cycle.pk, "/".join(symbols), walk.net_rate)
+        return cycle.pk
+
+    def run(self, *, interval: float, passes: int = 0) -> ScanStats:
+        done = 0
+        while not passes or done < passes:
+            started = time.monotonic()
+            self.scan_once()
+            done += 1
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        return self.stats

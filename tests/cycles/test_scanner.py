@@ -1,0 +1,67 @@
+"""The scanner: updates re-scored, a mispricing becomes a reserved, depth-checked cycle."""
+
+from decimal import Decimal
+
+from cycles.models import Cycle, Reservation
+from cycles.scanner import Scanner
+from exchanges.marketdata import MarketDataSnapshot, now_ms
+from tests.conftest import ladder
+
+D = Decimal
+
+
+def _publish(snapshot, books, symbols=("BTCUSDT", "ETHBTC", "ETHUSDT")):
+    stamp = now_ms()
+    snapshot.put_tickers([t.__class__(t.symbol, t.bid, t.bid_size, t.ask, t.ask_size, stamp)
+                          for t in books.tickers(list(symbols)).values()])  # fmt: skip
+
+
+def test_a_mispricing_becomes_one_cycle_on_a_reserved_slot(paper, strategy, books):
+    strategy.max_open_cycles = 1
+    strategy.save(update_fields=["max_open_cycles"])
+    snapshot = MarketDataSnapshot(paper.exchange.name)
+    scanner = Scanner(paper.exchange, venue=paper, snapshot=snapshot)
+    _publish(snapshot, books)
+    assert scanner.scan_once() == []  # a coherent market: every triangle loses its three fees
+    assert scanner.scan_once() == []  # nothing changed: nothing re-scored
+    assert scanner.stats.updates == 3
+
+    books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("10", "20", "30")))
+    _publish(snapshot, books, ["ETHUSDT"])
+    opened = scanner.scan_once()
+    assert len(opened) == 1
+    cycle = Cycle.objects.get(pk=opened[0])
+    assert [(leg.market.symbol, leg.side) for leg in cycle.legs.order_by("index")] == [
+        ("ETHUSDT", "buy"), ("ETHBTC", "sell"), ("BTCUSDT", "sell"),
+    ]  # fmt: skip
+    assert cycle.expected_net_rate > D("1.001")
+    assert cycle.start_amount <= strategy.trade_amount
+    assert cycle.reservation.consumed_at is not None
+
+    _publish(snapshot, books, ["ETHUSDT"])  # still mispriced, but the only slot is taken
+    assert scanner.scan_once() == []
+    assert scanner.stats.limited >= 1
+    assert Reservation.objects.filter(consumed_at__isnull=True).count() == 0
+
+
+def test_stale_books_are_not_traded(paper, strategy, books):
+    snapshot = MarketDataSnapshot(paper.exchange.name)
+    scanner = Scanner(paper.exchange, venue=paper, snapshot=snapshot)
+    books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("10", "20", "30")))
+    old = now_ms() - 60_000
+    snapshot.put_tickers([t.__class__(t.symbol, t.bid, t.bid_size, t.ask, t.ask_size, old)
+                          for t in books.tickers().values()])  # fmt: skip
+    assert scanner.scan_once() == []
+    assert scanner.stats.stale >= 1
+    assert not Reservation.objects.exists()
+
+
+def test_a_thin_book_fails_the_depth_walk_and_gives_the_slot_back(paper, strategy, books):
+    snapshot = MarketDataSnapshot(paper.exchange.name)
+    scanner = Scanner(paper.exchange, venue=paper, snapshot=snapshot)
+    books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("0.001",)))  # 3 USDT of ETH on offer
+    _publish(snapshot, books)
+    assert scanner.scan_once() == []
+    assert scanner.stats.walked_out >= 1
+    assert not Reservation.objects.exists()
+    assert not Cycle.objects.exists()
