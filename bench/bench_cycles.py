@@ -1,0 +1,295 @@
+"""Cycle figures, each against the older approach measured in the same run.
+
+scan_full_ms_2020 / _2023
+    Median time to score every directed triangle (numpy over the prebuilt
+    table) of the real 2020 snapshot, and of the 2023 market list (TRADING
+    symbols; prices synthesized from random asset values with 5-50 bps
+    spreads, seeded). The table is built once per market set
+    (`table_build_ms_*`, reported apart).
+networkx_speedup
+    The older approach: NetworkX `simple_cycles(G, length_bound=3)` on the
+    directed market graph, keeping the 3-cycles and scoring each in Python,
+    divided by our full scan, same data (2020), same run.
+rescore_one_ticker_us
+    Median time to apply one ticker update and re-score the triangles it
+    touches (2020 table, random markets).
+route_p95_ms, route_found_rate, route_optimal_rate
+    500 random liquidations on the 2020 graph (random asset, 20-5000 USDT
+    worth, max_hops 4, base currencies USDT and USDC) with 20-level books
+    (the built-in geometric depth profile around each real ticker).
+    Found/optimal are against an exhaustive search of every route within
+    the hop bound: found = cases we route / cases that have a route;
+    optimal = cases whose route equals the exhaustive best.
+reserve_tps, reserve_vs_raw
+    cycle_reserve transactions a second from 8 processes (each its own
+    Django and connection), against raw psycopg `SELECT ... FOR UPDATE` +
+    `INSERT` transactions on one row from 8 clients, same run.
+reserve_violations
+    32 processes make 10,000 reservation attempts against a limit of 5
+    slots (1 s TTL); afterwards the largest number of reservations alive at
+    any instant, minus the limit (0 means never exceeded).
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import networkx as nx
+import psycopg
+from django.conf import settings
+
+from cycles.detection import TriangleScorer, triangle_table
+from cycles.routing import RoutePolicy, Router
+from exchanges.binance_format import parse_exchange_info, parse_tickers
+from exchanges.depth_profile import FALLBACK, shape_book
+from exchanges.types import Ticker
+
+D = Decimal
+
+
+def _load(name: str):
+    return json.loads((Path(settings.SHARED_DATA_DIR) / "binance" / name).read_text())
+
+
+def _median_ms(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def networkx_scan(markets, tickers, fee: float) -> list:
+    """The older way: enumerate 3-cycles with NetworkX on every scan, score each in Python."""
+    quotes = {t.symbol: t for t in tickers}
+    g = nx.DiGraph()
+    for m in markets:
+        t = quotes.get(m.symbol)
+        if t is None:
+            continue
+        g.add_edge(m.quote, m.base, rate=1 / float(t.ask) * (1 - fee))
+        g.add_edge(m.base, m.quote, rate=float(t.bid) * (1 - fee))
+    scored = []
+    for cycle in nx.simple_cycles(g, length_bound=3):
+        if len(cycle) != 3:
+            continue
+        a, b, c = cycle
+        scored.append((cycle, g[a][b]["rate"] * g[b][c]["rate"] * g[c][a]["rate"]))
+    return scored
+
+
+def synthesized_tickers(markets, seed: int) -> list[Ticker]:
+    rng = random.Random(seed)
+    value = {}
+    for m in markets:
+        for a in (m.base, m.quote):
+            value.setdefault(a, math.exp(rng.uniform(-6, 8)))
+    result = []
+    for m in markets:
+        mid = value[m.base] / value[m.quote]
+        half = rng.uniform(0.0005, 0.005) / 2
+        result.append(Ticker(m.symbol, D(f"{mid * (1 - half):.10g}"), D(1), D(f"{mid * (1 + half):.10g}"), D(1), 0))
+    return result
+
+
+def bench_detection(seed: int) -> dict:
+    markets20 = parse_exchange_info(_load("exchange_info_2020-10-09.json"))
+    tickers20 = parse_tickers(_load("ticker_24hr_2020-10-09.json"), ts_ms=0)
+    markets23 = parse_exchange_info(_load("exchange_info_2023-09-08.json"))
+    tickers23 = synthesized_tickers(markets23, seed)
+    results = {}
+    for label, markets, tickers in (("2020", markets20, tickers20), ("2023", markets23, tickers23)):
+        started = time.perf_counter()
+        table = triangle_table(markets)
+        results[f"table_build_ms_{label}"] = round((time.perf_counter() - started) * 1000, 1)
+        scorer = TriangleScorer(table, fee=0.001)
+        scorer.load(tickers)
+        results[f"scan_full_ms_{label}"] = round(_median_ms(scorer.score_all, 50), 3)
+        results[f"triangles_{label}"] = len(table)
+        results[f"markets_{label}"] = len(table.markets)
+        if label == "2020":
+            scorer20, tickers20_used = scorer, tickers
+    nx_ms = _median_ms(lambda: networkx_scan(markets20, tickers20, 0.001), 3)
+    results["networkx_scan_ms_2020"] = round(nx_ms, 1)
+    results["networkx_speedup"] = round(nx_ms / results["scan_full_ms_2020"], 1)
+    rng = random.Random(seed)
+    samples = []
+    for k in range(3000):
+        t = rng.choice(tickers20_used)
+        update = Ticker(t.symbol, t.bid, t.bid_size, t.ask, t.ask_size, k)
+        started = time.perf_counter()
+        scorer20.update([update])
+        samples.append((time.perf_counter() - started) * 1e6)
+    results["rescore_one_ticker_us"] = round(statistics.median(samples), 1)
+    return results
+
+
+def bench_routing(cases: int, seed: int) -> dict:
+    markets = parse_exchange_info(_load("exchange_info_2020-10-09.json"))
+    tickers = parse_tickers(_load("ticker_24hr_2020-10-09.json"), ts_ms=0)
+    by_symbol = {m.symbol: m for m in markets}
+    router = Router(markets)
+    router.set_books(shape_book(t, FALLBACK, price_step=by_symbol[t.symbol].price_step, depth=20)
+                     for t in tickers if t.symbol in by_symbol)  # fmt: skip
+    usdt = {t.symbol[:-4]: float(t.bid) for t in tickers if t.symbol.endswith("USDT")}
+    candidates = sorted(a for a in router.assets if a in usdt and a not in ("USDT", "USDC"))
+    policy = RoutePolicy(base_currencies=["USDT", "USDC"], max_hops=4, preferred_intermediaries=["BTC", "ETH", "BNB"])
+    rng = random.Random(seed)
+    times, routable, found, optimal = [], 0, 0, 0
+    for _ in range(cases):
+        asset = rng.choice(candidates)
+        amount = rng.uniform(20, 5000) / usdt[asset]
+        started = time.perf_counter()
+        ours = router.route(asset, amount, policy).route
+        times.append((time.perf_counter() - started) * 1000)
+        best = router.route(asset, amount, policy, exhaustive=True).route
+        if best is not None:
+            routable += 1
+            found += ours is not None
+            optimal += ours is not None and ours.path == best.path
+    times.sort()
+    return {
+        "route_p50_ms": round(times[len(times) // 2], 3),
+        "route_p95_ms": round(times[int(len(times) * 0.95)], 3),
+        "route_cases": cases,
+        "route_cases_with_a_route": routable,
+        "route_found_rate": round(found / routable, 4) if routable else None,
+        "route_optimal_rate": round(optimal / routable, 4) if routable else None,
+        "route_levels_per_book": 20,
+    }
+
+
+CHILD = """
+import json, sys, time
+import django
+django.setup()
+from cycles.errors import ReservationLimitReached
+from cycles.services import cycle_reserve
+mode, strategy_id, n = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+done = refused = 0
+if mode == "timed":
+    sys.stdin.readline()
+    end = time.monotonic() + n
+    while time.monotonic() < end:
+        cycle_reserve(strategy_id=strategy_id)
+        done += 1
+else:
+    sys.stdin.readline()
+    for _ in range(int(n)):
+        try:
+            cycle_reserve(strategy_id=strategy_id)
+            done += 1
+        except ReservationLimitReached:
+            refused += 1
+print(json.dumps([done, refused]))
+"""
+
+
+def _children(count: int, *args) -> list:
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="tradingsite.settings", DB_POOL_SIZE="0")
+    command = [sys.executable, "-c", CHILD, *map(str, args)]
+    procs = [
+        subprocess.Popen(
+            command, env=env, cwd=settings.BASE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(count)
+    ]
+    time.sleep(3.0)  # let every child start Django before the gun
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    return [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
+
+
+def _dsn() -> str:
+    db = settings.DATABASES["default"]
+    parts = {"dbname": db["NAME"], "user": db.get("USER"), "host": db.get("HOST"), "port": db.get("PORT")}
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
+
+
+def bench_reservations(seconds: float) -> dict:
+    from cycles.models import Reservation, Strategy
+    from exchanges.models import Exchange
+
+    exchange, _ = Exchange.objects.get_or_create(name="bench-cycles")
+    Strategy.objects.filter(name__startswith="bench-reserve").delete()
+    big = Strategy.objects.create(name="bench-reserve-tps", exchange=exchange, trade_amount=100,
+                                  max_open_cycles=10**9, reservation_ttl_s=1)  # fmt: skip
+    outcomes = _children(8, "timed", big.pk, seconds)
+    reserve_tps = sum(d for d, _ in outcomes) / seconds
+    # Raw PostgreSQL: the same two statements' worth of locking, 8 clients, same duration.
+    with psycopg.connect(_dsn(), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_slot; DROP TABLE IF EXISTS bench_slot_hold")
+        conn.execute("CREATE TABLE bench_slot (id int PRIMARY KEY, n int); INSERT INTO bench_slot VALUES (1, 0)")
+        conn.execute("CREATE TABLE bench_slot_hold (id bigserial PRIMARY KEY, slot int, at timestamptz)")
+    import threading
+
+    counts = [0] * 8
+    barrier = threading.Barrier(9)
+
+    def raw(k: int) -> None:
+        with psycopg.connect(_dsn()) as conn:
+            barrier.wait()
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                with conn.transaction():
+                    conn.execute("SELECT n FROM bench_slot WHERE id = 1 FOR UPDATE").fetchone()
+                    conn.execute("INSERT INTO bench_slot_hold (slot, at) VALUES (1, now())")
+                counts[k] += 1
+            conn.commit()
+
+    threads = [threading.Thread(target=raw, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    raw_tps = sum(counts) / seconds
+    with psycopg.connect(_dsn(), autocommit=True) as conn:
+        conn.execute("DROP TABLE bench_slot; DROP TABLE bench_slot_hold")
+    Reservation.objects.filter(strategy=big).delete()
+
+    limited = Strategy.objects.create(name="bench-reserve-limit", exchange=exchange, trade_amount=100,
+                                      max_open_cycles=5, reservation_ttl_s=1)  # fmt: skip
+    outcomes = _children(32, "count", limited.pk, 10_000 // 32 + 1)
+    events = []
+    for created, expires in Reservation.objects.filter(strategy=limited).values_list("created_at", "expires_at"):
+        events += [(created, 1), (expires, -1)]
+    alive = peak = 0
+    # An expiry frees its slot before a grant stamped the same microsecond.
+    for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
+        alive += delta
+        peak = max(peak, alive)
+    granted = sum(d for d, _ in outcomes)
+    Reservation.objects.filter(strategy=limited).delete()
+    Strategy.objects.filter(pk__in=[big.pk, limited.pk]).delete()
+    return {
+        "reserve_tps": round(reserve_tps, 1),
+        "raw_for_update_insert_tps": round(raw_tps, 1),
+        "reserve_vs_raw": round(reserve_tps / raw_tps, 3),
+        "reserve_attempts": sum(d + r for d, r in outcomes),
+        "reserve_granted": granted,
+        "reserve_peak_alive": peak,
+        "reserve_violations": max(0, peak - 5),
+    }
+
+
+def run(argv: list[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="bench/run.py cycles")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--route-cases", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
+    args = parser.parse_args(argv)
+    results = bench_detection(args.seed)
+    results |= bench_routing(args.route_cases, args.seed)
+    results |= bench_reservations(args.seconds)
+    return results
