@@ -1,14 +1,14 @@
 """One conversion on an order book, simulated for an actual amount (pure, no Django).
 
-Shared by the detection depth walk (Decimal, exact) and liquidation routing
-(float, fast): the same code, the number type chosen by the caller. Fees are
+Shared by the detection depth walk (Decimal, exact; lots floored by
+`exchanges.rules.floor_to_step`) and liquidation routing (float, fast;
+`floor_float`): the same code, the number type chosen by the caller. Fees are
 taken as the paper venue and Binance take them: a buy pays its fee in the base
 asset it receives, a sell in the quote asset it receives.
 """
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
 
 
 def floor_float(value: float, step: float) -> float:
@@ -16,12 +16,6 @@ def floor_float(value: float, step: float) -> float:
     if step <= 0:
         return value
     return math.floor(value / step + 1e-9) * step
-
-
-def floor_decimal(value: Decimal, step: Decimal) -> Decimal:
-    if step <= 0:
-        return value
-    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
 @dataclass(frozen=True, slots=True)

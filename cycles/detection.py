@@ -21,9 +21,10 @@ from decimal import Decimal
 
 import numpy as np
 
+from exchanges.rules import floor_to_step
 from exchanges.types import MarketInfo, OrderBook, Ticker
 
-from .conversion import Conversion, convert, floor_decimal
+from .conversion import Conversion, convert
 
 BUY, SELL = 0, 1
 SIDE_NAMES = ("buy", "sell")
@@ -42,10 +43,6 @@ class TriangleTable:
 
     def __len__(self) -> int:
         return len(self.path)
-
-    @property
-    def start(self) -> np.ndarray:
-        return self.path[:, 0]
 
     def describe(self, row: int) -> dict:
         return {
@@ -202,10 +199,6 @@ class CycleWalk:
     def net_rate(self) -> Decimal:
         return self.end_amount / self.start_amount if self.start_amount else Decimal(0)
 
-    @property
-    def profit(self) -> Decimal:
-        return self.end_amount - self.start_amount
-
 
 def walk_cycle(
     table: TriangleTable, row: int, amount: Decimal, books: Mapping[str, OrderBook], *, fee: Decimal | None = None
@@ -223,7 +216,7 @@ def walk_cycle(
         conv = convert(
             book.asks if side == "buy" else book.bids, held, side=side, amount_step=market.amount_step,
             min_amount=market.min_amount, min_notional=market.min_notional,
-            fee=market.taker_fee if fee is None else fee, floor=floor_decimal, zero=zero,
+            fee=market.taker_fee if fee is None else fee, floor=floor_to_step, zero=zero,
         )  # fmt: skip
         legs.append(conv)
         if not conv.ok:

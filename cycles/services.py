@@ -23,7 +23,7 @@ from tradingsite.errors import Conflict, DomainError
 from tradingsite.services import model_create, model_update
 from tradingsite.statemachine import transition_locked
 
-from .conversion import Conversion, convert, floor_decimal
+from .conversion import Conversion, convert
 from .errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled
 from .locks import cycles_for_update, reservations_for_update, strategies_for_update
 from .models import (
@@ -211,10 +211,6 @@ def _to_asset(market: Market, side: str) -> str:
     return market.base if side == "buy" else market.quote
 
 
-def _from_asset(market: Market, side: str) -> str:
-    return market.quote if side == "buy" else market.base
-
-
 def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
     """The order for spending `held` on this market now: lot-floored, inside the minimums, fee-aware.
 
@@ -227,7 +223,7 @@ def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
         budget = held * (1 - Decimal(settings.CYCLE_BUY_BUFFER_BPS) / 10_000)
         return convert(
             book.asks, budget, side="buy", amount_step=info.amount_step, min_amount=info.min_amount,
-            min_notional=info.min_notional, fee=info.taker_fee, floor=floor_decimal, zero=Decimal(0),
+            min_notional=info.min_notional, fee=info.taker_fee, floor=floor_to_step, zero=Decimal(0),
         )  # fmt: skip
     amount = floor_to_step(held, info.amount_step)
     if amount <= 0 or amount < info.min_amount:
