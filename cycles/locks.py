@@ -1,11 +1,11 @@
 """Ordered lock querysets for strategies, reservations and cycles.
 
-Lock order when several are needed: strategy, then reservation, then cycle.
+Lock order when several are needed: strategy, then reservation, then cycle, then panic sell.
 """
 
 from django.db.models import QuerySet
 
-from .models import Cycle, Reservation, Strategy
+from .models import Cycle, PanicSell, Reservation, Strategy
 
 
 def strategies_for_update() -> QuerySet[Strategy]:
@@ -18,3 +18,7 @@ def reservations_for_update(*, skip_locked: bool = False) -> QuerySet[Reservatio
 
 def cycles_for_update() -> QuerySet[Cycle]:
     return Cycle.objects.order_by("pk").select_for_update(of=("self",), no_key=True)
+
+
+def panic_sells_for_update() -> QuerySet[PanicSell]:
+    return PanicSell.objects.order_by("pk").select_for_update(of=("self",))

@@ -25,7 +25,7 @@ from tradingsite.statemachine import transition_locked
 
 from .conversion import Conversion, convert
 from .errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled
-from .locks import cycles_for_update, reservations_for_update, strategies_for_update
+from .locks import cycles_for_update, panic_sells_for_update, reservations_for_update, strategies_for_update
 from .models import (
     OPEN_STATES,
     TERMINAL_STATES,
@@ -220,9 +220,8 @@ def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
     info = market.info()
     if side == "buy":
         book = venue.fetch_order_book(market.symbol, 20)
-        budget = held * (1 - Decimal(settings.CYCLE_BUY_BUFFER_BPS) / 10_000)
         return convert(
-            book.asks, budget, side="buy", amount_step=info.amount_step, min_amount=info.min_amount,
+            book.asks, _with_buy_buffer(held), side="buy", amount_step=info.amount_step, min_amount=info.min_amount,
             min_notional=info.min_notional, fee=info.taker_fee, floor=floor_to_step, zero=Decimal(0),
         )  # fmt: skip
     amount = floor_to_step(held, info.amount_step)
@@ -233,6 +232,18 @@ def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
     if info.min_notional and amount * touch < info.min_notional:
         return Conversion(False, Decimal(0), Decimal(0), amount, amount * touch, "under the market's minimum notional")
     return Conversion(True, amount, Decimal(0), amount, amount * touch)
+
+
+def _with_buy_buffer(amount: Decimal) -> Decimal:
+    return amount * (1 - Decimal(settings.CYCLE_BUY_BUFFER_BPS) / 10_000)
+
+
+def _worth_sizing(market: Market, side: str, left: Decimal) -> bool:
+    """Whether a leg's remainder could make an order at all: quote dust under the minimum notional needs no book.
+
+    (A sell's remainder is checked against the lot and minimum amount by `_size` before any book is read.)
+    """
+    return side != "buy" or (left > 0 and left >= market.min_notional)
 
 
 def _add_residual(residuals: dict, asset: str, amount: Decimal) -> dict:
@@ -277,7 +288,9 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None) -> str:
         if leg.index == 0:
             spent_start = spent
         left = held - spent
-        if len(attempts) < settings.CYCLE_LEG_MAX_ATTEMPTS:
+        if len(attempts) < settings.CYCLE_LEG_MAX_ATTEMPTS and (
+            not attempts or _worth_sizing(leg.market, leg.side, left)
+        ):
             try:
                 size = _size(venue, leg.market, leg.side, left)
             except VenueError as exc:
@@ -290,8 +303,8 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None) -> str:
             last = attempts[-1] if attempts else None
             why = f"{last.status}: {last.last_error}" if last else "no order could be placed"
             return _leg_failed(cycle, leg, held_asset, held, residuals, f"leg {leg.index + 1} traded nothing ({why})")
-        if leg.index > 0 or left > 0:
-            residuals = _add_residual(residuals, held_asset, left if leg.index > 0 else Decimal(0))
+        if leg.index > 0:  # what leg 1 leaves is start asset never spent, not a residual
+            residuals = _add_residual(residuals, held_asset, left)
         held_asset, held = _to_asset(leg.market, leg.side), received
     pnl = held - spent_start
     cycle_transition(
@@ -332,12 +345,10 @@ def _leg_failed(cycle, leg, held_asset: str, held: Decimal, residuals: dict, why
             residuals=residuals,
         )  # fmt: skip
         if changed:
-            panic = PanicSell.objects.create(
+            _panic_sell_create(
                 exchange=strategy.exchange, strategy=strategy, cycle=cycle, asset=held_asset, amount=held,
-                held_asset=held_asset, held_amount=held, requested_by="system", reason=why[:200],
-                **_policy_fields(strategy),
+                requested_by="system", reason=why,
             )  # fmt: skip
-            panic_sell_schedule(panic_sell_id=panic.pk)
     log.warning("cycle %s liquidating %s %s: %s", cycle.pk, held, held_asset, why)
     return "liquidating"
 
@@ -356,11 +367,13 @@ def _policy_fields(strategy: Strategy | None) -> dict:
     }  # fmt: skip
 
 
-def route_policy(panic: PanicSell, *, hops_left: int) -> RoutePolicy:
+def route_policy(
+    *, base_currencies: list[str], max_hops: int, preferred_intermediaries: list[str], max_total_slippage_bps: float
+) -> RoutePolicy:
+    """A routing policy with the platform's volatility widening (PANIC_VOLATILITY_K, PANIC_SLIPPAGE_CAP_BPS)."""
     return RoutePolicy(
-        base_currencies=panic.base_currencies, max_hops=hops_left,
-        preferred_intermediaries=panic.preferred_intermediaries,
-        max_total_slippage_bps=float(panic.max_total_slippage_bps), volatility_k=settings.PANIC_VOLATILITY_K,
+        base_currencies=base_currencies, max_hops=max_hops, preferred_intermediaries=preferred_intermediaries,
+        max_total_slippage_bps=float(max_total_slippage_bps), volatility_k=settings.PANIC_VOLATILITY_K,
         max_slippage_cap_bps=settings.PANIC_SLIPPAGE_CAP_BPS,
     )  # fmt: skip
 
@@ -385,9 +398,7 @@ def panic_sell_start(
         raise DomainError(f"The amount to sell must be above zero, not {amount}.")
     if not Market.objects.filter(exchange=exchange, active=True).filter(Q(base=asset) | Q(quote=asset)).exists():
         raise DomainError(f"{exchange.name} has no market trading {asset}.")
-    policy = _policy_fields(strategy or (cycle.strategy if cycle else None))
-    if base_currencies:
-        policy["base_currencies"] = [c.strip().upper() for c in base_currencies]
+    strategy = strategy or (cycle.strategy if cycle else None)
     with transaction.atomic():
         if cycle is not None:
             cycle = cycles_for_update().get(pk=cycle.pk)
@@ -400,13 +411,26 @@ def panic_sell_start(
                     f"Cycle {cycle.pk} is {cycle.state}; a panic sell takes a FAILED cycle (an executing one "
                     "liquidates by itself when a leg fails)."
                 )
-        panic = PanicSell.objects.create(
-            exchange=exchange, strategy=strategy or (cycle.strategy if cycle else None), cycle=cycle, asset=asset,
-            amount=amount, held_asset=asset, held_amount=amount, requested_by=requested_by,
-            reason=f"requested by {requested_by}", **policy,
+        panic = _panic_sell_create(
+            exchange=exchange, strategy=strategy, cycle=cycle, asset=asset, amount=amount, requested_by=requested_by,
+            reason=f"requested by {requested_by}", base_currencies=base_currencies,
         )  # fmt: skip
-        panic_sell_schedule(panic_sell_id=panic.pk)
     log.warning("panic sell %s of %s %s requested by %s", panic.pk, amount, asset, requested_by)
+    return panic
+
+
+def _panic_sell_create(
+    *, exchange, strategy, cycle, asset: str, amount: Decimal, requested_by: str, reason: str, base_currencies=None
+) -> PanicSell:
+    """The row every panic sell starts from (the strategy's routing settings, or the defaults), run on commit."""
+    policy = _policy_fields(strategy)
+    if base_currencies:
+        policy["base_currencies"] = [c.strip().upper() for c in base_currencies]
+    panic = PanicSell.objects.create(
+        exchange=exchange, strategy=strategy, cycle=cycle, asset=asset, amount=amount, held_asset=asset,
+        held_amount=amount, requested_by=requested_by, reason=reason[:200], **policy,
+    )  # fmt: skip
+    panic_sell_schedule(panic_sell_id=panic.pk)
     return panic
 
 
@@ -435,7 +459,11 @@ def panic_sell_advance(*, panic_sell_id: int, venue: Venue | None = None) -> str
         return _panic_fail(panic, f"still holding {panic.held_amount} {panic.held_asset} after {len(hops)} hops")
     venue = venue or get_venue(panic.exchange)
     router = venue_router(panic.exchange, venue)
-    policy = route_policy(panic, hops_left=panic.max_hops - succeeded)
+    policy = route_policy(
+        base_currencies=panic.base_currencies, max_hops=panic.max_hops - succeeded,
+        preferred_intermediaries=panic.preferred_intermediaries,
+        max_total_slippage_bps=panic.max_total_slippage_bps,
+    )  # fmt: skip
     result = router.route(
         panic.held_asset, float(panic.held_amount), policy, volatility_bps=router.spread_bps(panic.held_asset)
     )
@@ -446,8 +474,7 @@ def panic_sell_advance(*, panic_sell_id: int, venue: Venue | None = None) -> str
     if hop.side == "sell":
         amount = floor_to_step(panic.held_amount, market.amount_step)
     else:
-        buffer = 1 - Decimal(settings.CYCLE_BUY_BUFFER_BPS) / 10_000
-        amount = floor_to_step(Decimal(repr(hop.base_amount)) * buffer, market.amount_step)
+        amount = floor_to_step(_with_buy_buffer(Decimal(repr(hop.base_amount))), market.amount_step)
     PanicSell.objects.filter(pk=panic.pk).update(
         expected_proceeds=Decimal(repr(result.route.proceeds)),
         expected_slippage_bps=Decimal(repr(round(result.route.slippage_bps, 2))), updated_at=timezone.now(),
@@ -474,7 +501,7 @@ def _panic_account(panic: PanicSell, orders: list[Order]) -> PanicSell:
             residuals = _add_residual(residuals, held_asset, held - _spent(order))
             held_asset, held = _to_asset(order.market, order.side), _received(order)
     with transaction.atomic():
-        locked = PanicSell.objects.select_for_update(of=("self",)).get(pk=panic.pk)
+        locked = panic_sells_for_update().get(pk=panic.pk)
         if locked.hops_done != panic.hops_done:
             return locked  # another worker accounted for them first
         locked.held_asset, locked.held_amount, locked.residuals = held_asset, held, residuals
@@ -488,9 +515,8 @@ def _panic_account(panic: PanicSell, orders: list[Order]) -> PanicSell:
 def _panic_finish(panic: PanicSell) -> str:
     with transaction.atomic():
         panic, changed = transition_locked(
-            PanicSell.objects.order_by("pk").select_for_update(of=("self",)), pk=panic.pk,
-            to=PanicSellState.COMPLETED, finished_at=timezone.now(),
-        )  # fmt: skip
+            panic_sells_for_update(), pk=panic.pk, to=PanicSellState.COMPLETED, finished_at=timezone.now()
+        )
         if changed and panic.cycle_id:
             cycle = panic.cycle
             first_leg = Order.objects.filter(cycle_id=cycle.pk, intent=f"c{cycle.pk}-l0").select_related("market")
@@ -511,9 +537,8 @@ def _panic_finish(panic: PanicSell) -> str:
 def _panic_fail(panic: PanicSell, why: str) -> str:
     with transaction.atomic():
         panic, changed = transition_locked(
-            PanicSell.objects.order_by("pk").select_for_update(of=("self",)), pk=panic.pk,
-            to=PanicSellState.FAILED, error=why, finished_at=timezone.now(),
-        )  # fmt: skip
+            panic_sells_for_update(), pk=panic.pk, to=PanicSellState.FAILED, error=why, finished_at=timezone.now()
+        )
         if changed and panic.cycle_id:
             cycle_transition(cycle_id=panic.cycle_id, to=CycleState.FAILED, error=why)
     log.error("panic sell %s failed: %s", panic.pk, why)

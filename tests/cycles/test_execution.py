@@ -82,3 +82,10 @@ def test_a_first_leg_that_cannot_trade_cancels_the_cycle_and_spends_nothing(pape
     assert "minimum notional" in cycle.error
     assert balances(paper.exchange) == before
     assert not Order.objects.filter(cycle=cycle).exists()
+
+
+def test_each_leg_reads_one_book_and_leftover_dust_reads_none(paper, strategy, venue):
+    cycle = open_cycle(strategy)
+    cycle_advance(cycle_id=cycle.pk, venue=venue)
+    assert venue.calls["create_order"] == 3
+    assert venue.calls["fetch_order_book"] == 3  # one to size each leg; a leg's lot dust is not sized again

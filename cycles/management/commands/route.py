@@ -6,8 +6,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from cycles.routing import RoutePolicy
-from cycles.services import venue_router
+from cycles.services import route_policy, venue_router
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
 
@@ -34,11 +33,10 @@ class Command(BaseCommand):
         if not 1 <= opts["max_hops"] <= 6:
             raise CommandError(f"--max-hops must be from 1 to 6, not {opts['max_hops']}.")
         asset = opts["asset"].upper()
-        policy = RoutePolicy(
+        policy = route_policy(
             base_currencies=[b.upper() for b in (opts["base"] or settings.PANIC_BASE_CURRENCIES)],
             max_hops=opts["max_hops"], preferred_intermediaries=[p.upper() for p in opts["prefer"]],
-            max_total_slippage_bps=opts["max_slippage_bps"], volatility_k=settings.PANIC_VOLATILITY_K,
-            max_slippage_cap_bps=settings.PANIC_SLIPPAGE_CAP_BPS,
+            max_total_slippage_bps=opts["max_slippage_bps"],
         )  # fmt: skip
         started = time.perf_counter()
         try:
