@@ -135,11 +135,7 @@ class TriangleScorer:
 
     def load(self, tickers: Iterable[Ticker]) -> None:
         """Set many tickers and re-score every row (a full scan)."""
-        index = self.table.market_index
-        for t in tickers:
-            m = index.get(t.symbol)
-            if m is not None:
-                self.set_ticker(m, float(t.bid), float(t.ask), t.ts_ms)
+        self._apply(tickers)
         self.score_all()
 
     def score_all(self) -> np.ndarray:
@@ -148,6 +144,10 @@ class TriangleScorer:
 
     def update(self, tickers: Iterable[Ticker]) -> np.ndarray:
         """Apply ticker updates and re-score only the rows they touch; returns those rows."""
+        return self.rescore(self._apply(tickers))
+
+    def _apply(self, tickers: Iterable[Ticker]) -> list[int]:
+        """Set the tickers of markets in the table; returns their market ids."""
         index = self.table.market_index
         changed = []
         for t in tickers:
@@ -155,7 +155,7 @@ class TriangleScorer:
             if m is not None:
                 self.set_ticker(m, float(t.bid), float(t.ask), t.ts_ms)
                 changed.append(m)
-        return self.rescore(changed)
+        return changed
 
     def rescore(self, market_ids: list[int]) -> np.ndarray:
         rows = self.table.rows_touching(market_ids)

@@ -172,16 +172,20 @@ class Router:
         if market is None:
             return
         fb = _FloatBook([(float(p), float(q)) for p, q in book.bids], [(float(p), float(q)) for p, q in book.asks])
-        keep = 1 - float(market.taker_fee)
         if not fb.bids or not fb.asks:
             self.books.pop(book.symbol, None)
             self._edge_rate[self._edge_id[(book.symbol, "buy")]] = 0.0
             self._edge_rate[self._edge_id[(book.symbol, "sell")]] = 0.0
             return
         self.books[book.symbol] = fb
-        self._spreads[book.symbol] = (fb.asks[0][0] - fb.bids[0][0]) / fb.mid
-        self._edge_rate[self._edge_id[(book.symbol, "buy")]] = keep / fb.asks[0][0]
-        self._edge_rate[self._edge_id[(book.symbol, "sell")]] = keep * fb.bids[0][0]
+        self._set_top(book.symbol, fb.bids[0][0], fb.asks[0][0])
+
+    def _set_top(self, symbol: str, bid: float, ask: float) -> None:
+        """The market's two edge rates after its taker fee (the search's bound) and its relative spread."""
+        keep = 1 - float(self.markets[symbol].taker_fee)
+        self._edge_rate[self._edge_id[(symbol, "buy")]] = keep / ask
+        self._edge_rate[self._edge_id[(symbol, "sell")]] = keep * bid
+        self._spreads[symbol] = (ask - bid) / ((ask + bid) / 2)
 
     def set_books(self, books: Iterable[OrderBook]) -> None:
         for book in books:
@@ -190,13 +194,8 @@ class Router:
     def set_tickers(self, tickers: Iterable[Ticker]) -> None:
         """Top of book for markets whose depth is not loaded yet (the bound; books load when explored)."""
         for t in tickers:
-            market = self.markets.get(t.symbol)
-            if market is None or t.symbol in self.books or t.bid <= 0 or t.ask <= 0:
-                continue
-            keep = 1 - float(market.taker_fee)
-            self._edge_rate[self._edge_id[(t.symbol, "buy")]] = keep / float(t.ask)
-            self._edge_rate[self._edge_id[(t.symbol, "sell")]] = keep * float(t.bid)
-            self._spreads[t.symbol] = float((t.ask - t.bid) / (t.ask + t.bid) * 2)
+            if t.symbol in self.markets and t.symbol not in self.books and t.bid > 0 and t.ask > 0:
+                self._set_top(t.symbol, float(t.bid), float(t.ask))
 
     def spread_bps(self, asset: str) -> float:
         """The median relative spread of the asset's markets: how unsettled its market is (0 when unknown)."""
