@@ -46,6 +46,7 @@ import networkx as nx
 import psycopg
 from django.conf import settings
 
+from bench.common import dsn
 from cycles.detection import TriangleScorer, triangle_table
 from cycles.routing import RoutePolicy, Router
 from exchanges.binance_format import parse_exchange_info, parse_tickers
@@ -210,12 +211,6 @@ def _children(count: int, *args) -> list:
     return [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
 
 
-def _dsn() -> str:
-    db = settings.DATABASES["default"]
-    parts = {"dbname": db["NAME"], "user": db.get("USER"), "host": db.get("HOST"), "port": db.get("PORT")}
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
-
-
 def bench_reservations(seconds: float) -> dict:
     from cycles.models import Reservation, Strategy
     from exchanges.models import Exchange
@@ -227,7 +222,7 @@ def bench_reservations(seconds: float) -> dict:
     outcomes = _children(8, "timed", big.pk, seconds)
     reserve_tps = sum(d for d, _ in outcomes) / seconds
     # Raw PostgreSQL: the same two statements' worth of locking, 8 clients, same duration.
-    with psycopg.connect(_dsn(), autocommit=True) as conn:
+    with psycopg.connect(dsn(), autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_slot; DROP TABLE IF EXISTS bench_slot_hold")
         conn.execute("CREATE TABLE bench_slot (id int PRIMARY KEY, n int); INSERT INTO bench_slot VALUES (1, 0)")
         conn.execute("CREATE TABLE bench_slot_hold (id bigserial PRIMARY KEY, slot int, at timestamptz)")
@@ -237,7 +232,7 @@ def bench_reservations(seconds: float) -> dict:
     barrier = threading.Barrier(9)
 
     def raw(k: int) -> None:
-        with psycopg.connect(_dsn()) as conn:
+        with psycopg.connect(dsn()) as conn:
             barrier.wait()
             end = time.monotonic() + seconds
             while time.monotonic() < end:
@@ -254,7 +249,7 @@ def bench_reservations(seconds: float) -> dict:
     for t in threads:
         t.join()
     raw_tps = sum(counts) / seconds
-    with psycopg.connect(_dsn(), autocommit=True) as conn:
+    with psycopg.connect(dsn(), autocommit=True) as conn:
         conn.execute("DROP TABLE bench_slot; DROP TABLE bench_slot_hold")
     Reservation.objects.filter(strategy=big).delete()
 

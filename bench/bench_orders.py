@@ -50,6 +50,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 
+from bench.common import dsn
 from exchanges.venue import Venue
 
 BENCH_EXCHANGE = "bench-orders"
@@ -336,7 +337,7 @@ def bench_normalized(ids: list[int], rounds: int) -> dict:
 
 def _concurrent_rate(writer, *, writers: int, rounds: int) -> float:
     """Updates per second with `writers` threads, each on its own connection doing `rounds` updates."""
-    conns = [psycopg.connect(_dsn(), autocommit=True) for _ in range(writers)]
+    conns = [psycopg.connect(dsn(), autocommit=True) for _ in range(writers)]
     barrier = threading.Barrier(writers + 1)
 
     def work(k: int) -> None:
@@ -368,12 +369,6 @@ def _rate(fn, rounds: int) -> float:
     return best
 
 
-def _dsn() -> str:
-    db = settings.DATABASES["default"]
-    parts = {"dbname": db["NAME"], "user": db.get("USER"), "host": db.get("HOST"), "port": db.get("PORT")}
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
-
-
 def bench_pool(ids: list[int], rounds: int) -> dict:
     """The same statement through the same driver; only reusing the connection differs."""
 
@@ -382,7 +377,7 @@ def bench_pool(ids: list[int], rounds: int) -> dict:
             cursor.execute("UPDATE orders_order SET last_error = %s WHERE id = %s", [f"pooled {k}", ids[k % len(ids)]])
 
     def fresh(k: int) -> None:
-        with psycopg.connect(_dsn(), autocommit=True) as conn:
+        with psycopg.connect(dsn(), autocommit=True) as conn:
             conn.execute("UPDATE orders_order SET last_error = %s WHERE id = %s", [f"fresh {k}", ids[k % len(ids)]])
 
     pooled_rate = _rate(pooled, rounds)
@@ -400,7 +395,7 @@ def bench_orm_vs_raw(ids: list[int], rounds: int) -> dict:
     def orm(k: int) -> None:
         Order.objects.filter(pk=ids[k % len(ids)]).update(status="PARTIALLY_FILLED" if k % 2 else "OPEN")
 
-    raw_conn = psycopg.connect(_dsn(), autocommit=True)
+    raw_conn = psycopg.connect(dsn(), autocommit=True)
 
     def raw(k: int) -> None:
         raw_conn.execute(
