@@ -45,7 +45,7 @@ class Scanner:
         self.market_ids = {m.symbol: m.pk for m in markets}
         self.table = triangle_table(m.info() for m in markets)
         self.scorer = TriangleScorer(self.table)
-        self.seen: dict[str, int] = {}
+        self.seen: dict[str, bytes] = {}
         self.stats = ScanStats()
 
     def strategies(self) -> list[Strategy]:
@@ -53,10 +53,7 @@ class Scanner:
 
     def poll(self) -> list[Ticker]:
         """The tickers that changed since the last pass."""
-        changed = [t for s, t in self.snapshot.tickers().items() if self.seen.get(s) != t.ts_ms]
-        for t in changed:
-            self.seen[t.symbol] = t.ts_ms
-        return changed
+        return self.snapshot.changed_tickers(self.seen)
 
     def scan_once(self, strategies: list[Strategy] | None = None) -> list[int]:
         """One pass: apply updates, re-score what they touch, act on what passes. Returns cycles opened."""

@@ -82,6 +82,23 @@ class MarketDataSnapshot:
         self._count(hits=len(result), misses=missing, age_ms=sum(max(0, now - t.ts_ms) for t in result.values()))
         return result
 
+    def changed_tickers(self, seen: dict[str, bytes]) -> list[Ticker]:
+        """The tickers whose stored value differs from `seen` (updated in place); only those are parsed.
+
+        For a reader that keeps every ticker in memory (the scanner): one HGETALL a pass, no Decimal work
+        for the markets that did not move.
+        """
+        changed = []
+        for key, raw in self.r.hgetall(self._tickers_key).items():
+            symbol = key.decode()
+            if seen.get(symbol) != raw:
+                seen[symbol] = raw
+                changed.append(self._parse_ticker(symbol, raw))
+        if changed:
+            now = now_ms()
+            self._count(hits=len(changed), age_ms=sum(max(0, now - t.ts_ms) for t in changed))
+        return changed
+
     def ticker(self, symbol: str) -> Ticker | None:
         return self.tickers([symbol]).get(symbol)
 
