@@ -22,8 +22,13 @@ route_p95_ms, route_found_rate, route_optimal_rate
     optimal = cases whose route equals the exhaustive best.
 reserve_tps, reserve_vs_raw
     cycle_reserve transactions a second from 8 processes (each its own
-    Django and connection), against raw psycopg `SELECT ... FOR UPDATE` +
-    `INSERT` transactions on one row from 8 clients, same run.
+    Django and connection; the limit set high enough that every attempt is
+    granted, so about TTL x rate live reservations are counted each time),
+    against raw psycopg `SELECT ... FOR UPDATE` + `INSERT` transactions on
+    one row from 8 client processes, same run and duration. The same raw
+    transaction from 8 threads of one process is reported beside it
+    (`raw_for_update_insert_threads_tps`): the GIL serializes those clients'
+    Python, which leaves the two cores to PostgreSQL.
 reserve_violations
     32 processes make 10,000 reservation attempts against a limit of 5
     slots (1 s TTL); afterwards the largest number of reservations alive at
@@ -38,6 +43,7 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -171,20 +177,34 @@ def bench_routing(cases: int, seed: int) -> dict:
 
 CHILD = """
 import json, sys, time
+mode, target, n = sys.argv[1], sys.argv[2], float(sys.argv[3])
+done = refused = 0
+if mode == "raw":
+    import psycopg
+    with psycopg.connect(target) as conn:
+        sys.stdin.readline()
+        end = time.monotonic() + n
+        while time.monotonic() < end:
+            with conn.transaction():
+                conn.execute("SELECT n FROM bench_slot WHERE id = 1 FOR UPDATE").fetchone()
+                conn.execute("INSERT INTO bench_slot_hold (slot, at) VALUES (1, now())")
+            done += 1
+    print(json.dumps([done, refused]))
+    sys.exit()
 import django
 django.setup()
+from django.db import connection
 from cycles.errors import ReservationLimitReached
 from cycles.services import cycle_reserve
-mode, strategy_id, n = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-done = refused = 0
+strategy_id = int(target)
+connection.ensure_connection()  # connect before the gun, as the raw clients do
+sys.stdin.readline()
 if mode == "timed":
-    sys.stdin.readline()
     end = time.monotonic() + n
     while time.monotonic() < end:
         cycle_reserve(strategy_id=strategy_id)
         done += 1
 else:
-    sys.stdin.readline()
     for _ in range(int(n)):
         try:
             cycle_reserve(strategy_id=strategy_id)
@@ -211,25 +231,9 @@ def _children(count: int, *args) -> list:
     return [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
 
 
-def bench_reservations(seconds: float) -> dict:
-    from cycles.models import Reservation, Strategy
-    from exchanges.models import Exchange
-
-    exchange, _ = Exchange.objects.get_or_create(name="bench-cycles")
-    Strategy.objects.filter(name__startswith="bench-reserve").delete()
-    big = Strategy.objects.create(name="bench-reserve-tps", exchange=exchange, trade_amount=100,
-                                  max_open_cycles=10**9, reservation_ttl_s=1)  # fmt: skip
-    outcomes = _children(8, "timed", big.pk, seconds)
-    reserve_tps = sum(d for d, _ in outcomes) / seconds
-    # Raw PostgreSQL: the same two statements' worth of locking, 8 clients, same duration.
-    with psycopg.connect(dsn(), autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS bench_slot; DROP TABLE IF EXISTS bench_slot_hold")
-        conn.execute("CREATE TABLE bench_slot (id int PRIMARY KEY, n int); INSERT INTO bench_slot VALUES (1, 0)")
-        conn.execute("CREATE TABLE bench_slot_hold (id bigserial PRIMARY KEY, slot int, at timestamptz)")
-    import threading
-
-    counts = [0] * 8
-    barrier = threading.Barrier(9)
+def _raw_threads(count: int, seconds: float) -> float:
+    counts = [0] * count
+    barrier = threading.Barrier(count + 1)
 
     def raw(k: int) -> None:
         with psycopg.connect(dsn()) as conn:
@@ -240,18 +244,37 @@ def bench_reservations(seconds: float) -> dict:
                     conn.execute("SELECT n FROM bench_slot WHERE id = 1 FOR UPDATE").fetchone()
                     conn.execute("INSERT INTO bench_slot_hold (slot, at) VALUES (1, now())")
                 counts[k] += 1
-            conn.commit()
 
-    threads = [threading.Thread(target=raw, args=(k,)) for k in range(8)]
+    threads = [threading.Thread(target=raw, args=(k,)) for k in range(count)]
     for t in threads:
         t.start()
     barrier.wait()
     for t in threads:
         t.join()
-    raw_tps = sum(counts) / seconds
+    return sum(counts) / seconds
+
+
+def bench_reservations(seconds: float) -> dict:
+    from cycles.models import Reservation, Strategy
+    from exchanges.models import Exchange
+
+    exchange, _ = Exchange.objects.get_or_create(name="bench-cycles")
+    Strategy.objects.filter(name__startswith="bench-reserve").delete()
+    big = Strategy.objects.create(name="bench-reserve-tps", exchange=exchange, trade_amount=100,
+                                  max_open_cycles=10**9, reservation_ttl_s=1)  # fmt: skip
+    outcomes = _children(8, "timed", big.pk, seconds)
+    reserve_tps = sum(d for d, _ in outcomes) / seconds
+    Reservation.objects.filter(strategy=big).delete()
+    # Raw PostgreSQL: SELECT ... FOR UPDATE + INSERT on one row, 8 client processes as
+    # above, same duration; and the same from 8 threads of one process, for reference.
+    with psycopg.connect(dsn(), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_slot; DROP TABLE IF EXISTS bench_slot_hold")
+        conn.execute("CREATE TABLE bench_slot (id int PRIMARY KEY, n int); INSERT INTO bench_slot VALUES (1, 0)")
+        conn.execute("CREATE TABLE bench_slot_hold (id bigserial PRIMARY KEY, slot int, at timestamptz)")
+    raw_tps = sum(d for d, _ in _children(8, "raw", dsn(), seconds)) / seconds
+    raw_threads_tps = _raw_threads(8, seconds)
     with psycopg.connect(dsn(), autocommit=True) as conn:
         conn.execute("DROP TABLE bench_slot; DROP TABLE bench_slot_hold")
-    Reservation.objects.filter(strategy=big).delete()
 
     limited = Strategy.objects.create(name="bench-reserve-limit", exchange=exchange, trade_amount=100,
                                       max_open_cycles=5, reservation_ttl_s=1)  # fmt: skip
@@ -270,6 +293,7 @@ def bench_reservations(seconds: float) -> dict:
     return {
         "reserve_tps": round(reserve_tps, 1),
         "raw_for_update_insert_tps": round(raw_tps, 1),
+        "raw_for_update_insert_threads_tps": round(raw_threads_tps, 1),
         "reserve_vs_raw": round(reserve_tps / raw_tps, 3),
         "reserve_attempts": sum(d + r for d, r in outcomes),
         "reserve_granted": granted,

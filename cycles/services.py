@@ -1,13 +1,15 @@
 """Writes for strategies, reservations, cycles and panic sells."""
 
+import functools
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -121,28 +123,90 @@ def strategy_load(data) -> tuple[Strategy, bool]:
 
 
 # --- slot reservations ----------------------------------------------------------------
+# The reservation is two statements sent together in one pipeline: the first
+# locks the strategy row; the server runs the second as soon as the lock is
+# granted and, under read committed, that second statement's snapshot sees
+# every slot committed by the previous holder. It counts, checks the limit and
+# inserts, so the lock is held for one statement, one reply and the commit.
+_LOCK_SQL = "SELECT name FROM {strategy} WHERE id = %(strategy)s FOR UPDATE"
+_RESERVE_SQL = """
+WITH s AS (
+    SELECT id, enabled, max_open_cycles, reservation_ttl_s FROM {strategy} WHERE id = %(strategy)s
+), held AS (
+    SELECT (SELECT count(*) FROM {cycle} WHERE strategy_id = %(strategy)s AND state = ANY(%(open)s)) AS open_cycles,
+           (SELECT count(*) FROM {reservation}
+             WHERE strategy_id = %(strategy)s AND consumed_at IS NULL AND expires_at > %(now)s) AS reserved
+), granted AS (
+    INSERT INTO {reservation} (strategy_id, created_at, expires_at)
+    SELECT s.id, %(now)s, %(now)s + make_interval(secs => s.reservation_ttl_s) FROM s, held
+     WHERE s.enabled AND held.open_cycles + held.reserved < s.max_open_cycles
+    RETURNING id, expires_at
+)
+SELECT s.enabled, s.max_open_cycles, held.open_cycles, held.reserved, granted.id, granted.expires_at
+  FROM s CROSS JOIN held LEFT JOIN granted ON true
+"""
+
+
+@functools.cache
+def _reserve_statements() -> tuple[str, str]:
+    tables = {"strategy": Strategy._meta.db_table, "cycle": Cycle._meta.db_table,
+              "reservation": Reservation._meta.db_table}  # fmt: skip
+    return _LOCK_SQL.format(**tables), _RESERVE_SQL.format(**tables)
+
+
+def _pipelined(*statements: str, params: dict):
+    """Send `statements` in one pipeline; the cursors of those with parameters, in order.
+
+    A failure rolls back a transaction the statements opened themselves.
+    """
+    connection.ensure_connection()
+    pg = connection.connection
+    cursors = []
+    with connection.wrap_database_errors:
+        try:
+            with pg.pipeline():
+                for statement in statements:
+                    if "%(" in statement:
+                        # Server-side binding (Django's cursors bind client-side), so it can be prepared.
+                        cursors.append(psycopg.Cursor(pg).execute(statement, params, prepare=True))
+                    else:
+                        pg.execute(statement)
+        except Exception:
+            if statements[0] == "BEGIN":
+                pg.rollback()
+            raise
+    return cursors
+
+
 def cycle_reserve(*, strategy_id: int, now: datetime | None = None) -> Reservation:
     """Hold one of the strategy's `max_open_cycles` slots for `reservation_ttl_s`.
 
-    The strategy row is locked while open cycles and live reservations are
-    counted, so concurrent scanners can never hold more slots than the limit.
+    The strategy row is locked (`FOR UPDATE`) while open cycles and live
+    reservations are counted, so concurrent scanners can never hold more slots
+    than the limit. Both statements go straight to psycopg (pipelined and
+    prepared), so Django's query logging does not see them.
     """
-    with transaction.atomic():
-        strategy = strategies_for_update().get(pk=strategy_id)
-        now = now or timezone.now()
-        if not strategy.enabled:
-            raise StrategyDisabled(f"Strategy {strategy.name} is disabled; it opens no cycle.")
-        open_cycles = Cycle.objects.filter(strategy_id=strategy_id, state__in=OPEN_STATES).count()
-        live = Reservation.objects.filter(strategy_id=strategy_id, consumed_at__isnull=True, expires_at__gt=now).count()
-        if open_cycles + live >= strategy.max_open_cycles:
-            raise ReservationLimitReached(
-                f"Strategy {strategy.name} is at its limit of {strategy.max_open_cycles} open cycles "
-                f"({open_cycles} open, {live} reserved).",
-                open_cycles=open_cycles, reserved=live,
-            )  # fmt: skip
-        return Reservation.objects.create(
-            strategy_id=strategy_id, created_at=now, expires_at=now + timedelta(seconds=strategy.reservation_ttl_s)
-        )
+    lock_sql, reserve_sql = _reserve_statements()
+    params = {"strategy": strategy_id, "open": sorted(OPEN_STATES), "now": now or timezone.now()}
+    if connection.in_atomic_block:  # join the caller's transaction
+        with transaction.atomic():
+            locked, reserved = _pipelined(lock_sql, reserve_sql, params=params)
+    else:  # our own transaction, BEGIN to COMMIT in one round trip
+        locked, reserved = _pipelined("BEGIN", lock_sql, reserve_sql, "COMMIT", params=params)
+    row = locked.fetchone()
+    if row is None:
+        raise Strategy.DoesNotExist(f"Strategy {strategy_id} does not exist.")
+    (name,) = row
+    enabled, limit, open_cycles, held, reservation_id, expires_at = reserved.fetchone()
+    if not enabled:
+        raise StrategyDisabled(f"Strategy {name} is disabled; it opens no cycle.")
+    if reservation_id is None:
+        raise ReservationLimitReached(
+            f"Strategy {name} is at its limit of {limit} open cycles ({open_cycles} open, {held} reserved).",
+            open_cycles=open_cycles, reserved=held,
+        )  # fmt: skip
+    values = {"id": reservation_id, "strategy_id": strategy_id, "created_at": params["now"], "expires_at": expires_at}
+    return Reservation.from_db(connection.alias, list(values), list(values.values()))
 
 
 def reservation_release(*, reservation_id: int) -> bool:

@@ -87,3 +87,20 @@ def test_a_disabled_strategy_opens_nothing(paper, strategy):
     strategy.save(update_fields=["enabled"])
     with pytest.raises(StrategyDisabled):
         cycle_reserve(strategy_id=strategy.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reservation_outside_any_transaction_commits_on_its_own():
+    strategy = f.StrategyFactory(max_open_cycles=1, reservation_ttl_s=30)
+    now = timezone.now()
+    held = cycle_reserve(strategy_id=strategy.pk, now=now)
+    assert not connections["default"].in_atomic_block
+    stored = Reservation.objects.get(pk=held.pk)
+    assert (stored.strategy_id, stored.created_at, stored.expires_at) == (strategy.pk, now, now + timedelta(seconds=30))
+    assert (held.created_at, held.expires_at, held.consumed) == (now, stored.expires_at, False)
+    with pytest.raises(ReservationLimitReached, match="0 open, 1 reserved"):
+        cycle_reserve(strategy_id=strategy.pk, now=now)
+    with pytest.raises(type(strategy).DoesNotExist):
+        cycle_reserve(strategy_id=strategy.pk + 10_000)
+    # The connection is left idle and usable after each outcome.
+    assert Reservation.objects.filter(strategy=strategy).count() == 1
