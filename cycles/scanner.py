@@ -1,14 +1,14 @@
 """The scanner: market data in memory, re-scored on every update, opportunities turned into cycles.
 
-It polls the Redis market-data snapshot (one HGETALL a pass), keeps the
-tickers whose timestamp moved, re-scores only the triangles that use them,
+It wakes on every ticker update the snapshot's writer announces (and at
+least every interval), reads the snapshot (one HGETALL a pass), keeps the
+tickers whose value moved, re-scores only the triangles that use them,
 and for each candidate of each enabled strategy: age gate, slot reservation,
 depth walk on fresh books, then the cycle (handed to Celery on commit) or the
 slot given back.
 """
 
 import logging
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -96,6 +96,8 @@ class Scanner:
         if not walk.ok or walk.net_rate < threshold or too_old:
             self.stats.walked_out += 1
             reservation_release(reservation_id=reservation.pk)
+            why = walk.reason or ("books too old" if too_old else f"{walk.net_rate:.5f} after depth and lots")
+            log.debug("scanner: %s refused: %s", "/".join(symbols), why)
             return None
         sides = [SIDE_NAMES[s] for s in self.table.leg_side[row]]
         legs = [
@@ -110,10 +112,16 @@ class Scanner:
         return cycle.pk
 
     def run(self, *, interval: float, passes: int = 0) -> ScanStats:
+        """Scan on every ticker update the writer announces, and at least every `interval` seconds."""
+        waiter = self.snapshot.waiter()
         done = 0
-        while not passes or done < passes:
-            started = time.monotonic()
-            self.scan_once()
-            done += 1
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        try:
+            while True:
+                self.scan_once()
+                done += 1
+                if passes and done >= passes:
+                    break
+                waiter.wait(interval)
+        finally:
+            waiter.close()
         return self.stats

@@ -29,18 +29,30 @@ class MarketDataSnapshot:
         self.r = client or redis_client()
         self._tickers_key = f"md:{venue}:tickers"
         self._wanted_key = f"md:{venue}:wanted"
+        self._updates_channel = f"md:{venue}:updated"
 
     def _book_key(self, symbol: str) -> str:
         return f"md:{self.venue}:book:{symbol}"
 
     # --- writing -------------------------------------------------------------
     def put_tickers(self, tickers: list[Ticker]) -> None:
+        """Store tickers and tell waiting readers (`UpdateWaiter`), in one round trip.
+
+        A writer that also publishes books writes them first, so a reader woken here finds them.
+        """
         if not tickers:
             return
         mapping = {
             t.symbol: f"{fmt(t.bid)}|{fmt(t.bid_size)}|{fmt(t.ask)}|{fmt(t.ask_size)}|{t.ts_ms}" for t in tickers
         }
-        self.r.hset(self._tickers_key, mapping=mapping)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(self._tickers_key, mapping=mapping)
+        pipe.publish(self._updates_channel, len(mapping))
+        pipe.execute()
+
+    def waiter(self) -> "UpdateWaiter":
+        """Subscribe to ticker updates (before the first read, so none falls in between)."""
+        return UpdateWaiter(self.r, self._updates_channel)
 
     def put_books(self, books: list[OrderBook], ttl_s: int = 60) -> None:
         pipe = self.r.pipeline(transaction=False)
@@ -103,7 +115,18 @@ class MarketDataSnapshot:
         return self.tickers([symbol]).get(symbol)
 
     def book(self, symbol: str, *, max_age_ms: int | None = None) -> OrderBook | None:
-        raw = self.r.get(self._book_key(symbol))
+        return self._book(symbol, self.r.get(self._book_key(symbol)), max_age_ms)
+
+    def book_and_ticker(self, symbol: str, *, max_age_ms: int | None = None) -> tuple[OrderBook | None, Ticker | None]:
+        """The stored book and the ticker of `symbol`, read in one round trip."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.get(self._book_key(symbol))
+        pipe.hget(self._tickers_key, symbol)
+        raw_book, raw_ticker = pipe.execute()
+        ticker = self._parse_ticker(symbol, raw_ticker) if raw_ticker is not None else None
+        return self._book(symbol, raw_book, max_age_ms), ticker
+
+    def _book(self, symbol: str, raw: bytes | None, max_age_ms: int | None) -> OrderBook | None:
         if raw is None:
             self._count(misses=1)
             return None
@@ -131,6 +154,38 @@ class MarketDataSnapshot:
         keys = list(self.r.scan_iter(f"md:{self.venue}:*"))
         if keys:
             self.r.delete(*keys)
+
+
+class UpdateWaiter:
+    """Blocks until the snapshot's tickers change, or a timeout: readers react to a tick, not a timer.
+
+    Notices are fire-and-forget (Redis pub/sub), so a reader still re-reads at its
+    timeout; a burst of notices wakes it once.
+    """
+
+    def __init__(self, client: redis.Redis, channel: str) -> None:
+        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(channel)
+
+    def wait(self, timeout: float) -> bool:
+        """True when an update arrived within `timeout` seconds (every pending notice is consumed)."""
+        deadline = time.monotonic() + timeout
+        woken = False
+        while True:
+            left = 0.0 if woken else max(0.0, deadline - time.monotonic())
+            try:
+                message = self.pubsub.get_message(timeout=left)
+            except (redis.ConnectionError, redis.TimeoutError):
+                time.sleep(left)  # Redis is away: fall back to the timer
+                return False
+            if message is None:
+                if woken or time.monotonic() >= deadline:
+                    return woken
+                continue
+            woken = True
+
+    def close(self) -> None:
+        self.pubsub.close()
 
 
 def snapshot_stats(client: redis.Redis | None = None) -> dict:

@@ -55,10 +55,14 @@ class SnapshotSource:
         return self.snapshot.tickers(symbols)
 
     def book(self, symbol: str, depth: int) -> OrderBook | None:
-        book = self.snapshot.book(symbol, max_age_ms=settings.PAPER_BOOK_MAX_AGE_MS)
-        if book is not None:
+        """The stored book, unless the ticker is newer: then the book is shaped from the ticker.
+
+        A writer keeps books only for some markets at a time (the simulator: those asked for and
+        those mispriced); a book it stopped updating must not price orders once the market moved on.
+        """
+        book, ticker = self.snapshot.book_and_ticker(symbol, max_age_ms=settings.PAPER_BOOK_MAX_AGE_MS)
+        if book is not None and (ticker is None or book.ts_ms >= ticker.ts_ms):
             return OrderBook(symbol, book.bids[:depth], book.asks[:depth], book.ts_ms)
-        ticker = self.snapshot.ticker(symbol)
         if ticker is None or symbol not in self.price_steps:
             return None
         return shape_book(ticker, self.profile, price_step=self.price_steps[symbol], depth=depth)

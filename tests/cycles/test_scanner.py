@@ -1,5 +1,7 @@
 """The scanner: updates re-scored, a mispricing becomes a reserved, depth-checked cycle."""
 
+import threading
+import time
 from decimal import Decimal
 
 from cycles.models import Cycle, Reservation
@@ -65,3 +67,19 @@ def test_a_thin_book_fails_the_depth_walk_and_gives_the_slot_back(paper, strateg
     assert scanner.stats.walked_out >= 1
     assert not Reservation.objects.exists()
     assert not Cycle.objects.exists()
+
+
+def test_the_scanner_acts_on_a_tick_as_it_is_published_not_on_its_timer(paper, strategy, books):
+    snapshot = MarketDataSnapshot(paper.exchange.name)
+    scanner = Scanner(paper.exchange, venue=paper, snapshot=snapshot)
+    _publish(snapshot, books)
+
+    def mispriced_tick():
+        books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("10", "20", "30")))
+        _publish(snapshot, books, ["ETHUSDT"])
+
+    threading.Timer(0.2, mispriced_tick).start()
+    started = time.monotonic()
+    stats = scanner.run(interval=30.0, passes=2)  # the timer alone would wait 30 s before the second pass
+    assert time.monotonic() - started < 10
+    assert len(stats.cycles) == 1

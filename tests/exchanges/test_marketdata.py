@@ -1,5 +1,7 @@
 """The Redis market-data snapshot: tickers, books, the age gate, and its statistics."""
 
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -49,3 +51,25 @@ def test_statistics_count_hits_misses_and_stale(snap, api):
 
 def test_cache_stats_need_login(anon_api):
     assert anon_api.get("/api/cache-stats/").status_code == 401
+
+
+def test_a_ticker_write_wakes_a_waiting_reader_at_once(snap):
+    waiter = snap.waiter()
+    try:
+        started = time.monotonic()
+        assert waiter.wait(0.05) is False  # nothing written: the timeout
+        assert time.monotonic() - started >= 0.05
+        writer = threading.Timer(0.05, snap.put_tickers, [[Ticker("A", D("1"), D("1"), D("2"), D("1"), now_ms())]])
+        started = time.monotonic()
+        writer.start()
+        assert waiter.wait(5.0) is True
+        assert time.monotonic() - started < 1.0  # woken by the write, not the 5 s timeout
+        for _ in range(3):  # a burst wakes the reader once
+            snap.put_tickers([Ticker("A", D("1"), D("1"), D("2"), D("1"), now_ms())])
+        time.sleep(0.05)  # every notice delivered
+        assert waiter.wait(1.0) is True
+        assert waiter.wait(0.05) is False
+        MarketDataSnapshot("another-venue").put_tickers([Ticker("A", D("1"), D("1"), D("2"), D("1"), now_ms())])
+        assert waiter.wait(0.05) is False  # another venue's writes do not wake this reader
+    finally:
+        waiter.close()

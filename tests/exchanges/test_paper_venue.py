@@ -9,6 +9,7 @@ import pytest
 from django.db import IntegrityError, connections, transaction
 
 from exchanges.binance_format import first_book
+from exchanges.depth_profile import load_profile
 from exchanges.errors import (
     Banned,
     DuplicateClientOrderId,
@@ -19,8 +20,10 @@ from exchanges.errors import (
     RequestTimeout,
     VenueUnavailable,
 )
+from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import PaperBalance, PaperOrder
-from exchanges.paper import PaperVenue, StaticSource, paper_deposit
+from exchanges.paper import PaperVenue, SnapshotSource, StaticSource, paper_deposit
+from exchanges.types import OrderBook, Ticker
 from tests.conftest import ladder
 
 D = Decimal
@@ -286,3 +289,21 @@ def test_changing_faults_needs_the_permission(paper, viewer):
     url = f"/api/exchanges/{paper.exchange.pk}/faults/"
     assert client.get(url).status_code == 200
     assert client.patch(url, {"enabled": True}, format="json").status_code == 403
+
+
+def test_a_stored_book_older_than_the_ticker_is_not_used(paper, settings):
+    """The simulator stops updating a market's book when its mispricing ends: the newer ticker prices orders."""
+    snapshot = MarketDataSnapshot("paper-books-test")
+    snapshot.clear()
+    source = SnapshotSource("paper-books-test", price_steps={"ETHUSDT": D("0.01")},
+                            profile=load_profile(str(settings.PAPER_DEPTH_PROFILE)))  # fmt: skip
+    stamp = now_ms()
+    mispriced = OrderBook("ETHUSDT", ((D("3030.00"), D("5")),), ((D("3031.00"), D("5")),), stamp - 500)
+    snapshot.put_books([mispriced])
+    snapshot.put_tickers([Ticker("ETHUSDT", D("3030.00"), D("5"), D("3031.00"), D("5"), stamp - 500)])
+    assert source.book("ETHUSDT", 20).bids[0][0] == D("3030.00")  # book as new as the ticker: the book
+    snapshot.put_tickers([Ticker("ETHUSDT", D("3000.00"), D("2"), D("3000.50"), D("3"), stamp)])
+    book = source.book("ETHUSDT", 20)
+    assert (book.bids[0], book.asks[0], book.ts_ms) == ((D("3000.00"), D("2")), (D("3000.50"), D("3")), stamp)
+    assert len(book.bids) > 1  # shaped to depth from the ticker
+    snapshot.clear()

@@ -1,5 +1,7 @@
 """manage.py run_scanner: detect triangles on one venue account and open cycles for its strategies."""
 
+import signal
+
 from django.core.management.base import BaseCommand, CommandError
 
 from cycles.scanner import Scanner
@@ -26,6 +28,7 @@ class Command(BaseCommand):
             f"scanning {len(scanner.table)} directed triangles over {len(scanner.table.markets)} markets of "
             f"{exchange.name} for {len(strategies)} strategies: {', '.join(s.name for s in strategies) or 'none'}"
         )
+        signal.signal(signal.SIGTERM, _stop)  # a supervisor's stop ends the run like Ctrl-C: statistics printed
         try:
             stats = scanner.run(interval=opts["interval"], passes=opts["passes"])
         except KeyboardInterrupt:
@@ -35,3 +38,7 @@ class Command(BaseCommand):
             f"{stats.stale} too old, {stats.walked_out} refused by the depth walk, {stats.limited} at the slot limit, "
             f"{len(stats.cycles)} cycles opened"
         )
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt

@@ -79,9 +79,9 @@ class Command(BaseCommand):
                 last_trade_id = trade_id
             stamp = now_ms()
             published = sim.tickers(now, stamp)
-            snapshot.put_tickers(published)
             wanted = snapshot.wanted_books() | set(sim.mispricings)
             by_symbol = {t.symbol: t for t in published}
+            # Books first: the ticker write wakes the scanner, which then reads them.
             snapshot.put_books(
                 [
                     shape_book(by_symbol[s], profile, price_step=markets[s].price_step, depth=opts["book_depth"])
@@ -89,6 +89,7 @@ class Command(BaseCommand):
                     if s in by_symbol
                 ]
             )
+            snapshot.put_tickers(published)
             venue.match_resting()
             if tick % 20 == 0:
                 log.info(
@@ -117,7 +118,7 @@ class Command(BaseCommand):
                 time.sleep(delay)
             top = book.snapshot(opts["book_depth"])
             stamp = now_ms()
-            snapshot.put_books([type(top)(top.symbol, top.bids, top.asks, stamp)])
+            snapshot.put_books([type(top)(top.symbol, top.bids, top.asks, stamp)])  # before the ticker's wake-up
             bid, ask = top.bids[0], top.asks[0]
             snapshot.put_tickers([_ticker(top.symbol, bid, ask, stamp)])
             published += 1
