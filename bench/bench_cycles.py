@@ -29,6 +29,19 @@ reserve_tps, reserve_vs_raw
     transaction from 8 threads of one process is reported beside it
     (`raw_for_update_insert_threads_tps`): the GIL serializes those clients'
     Python, which leaves the two cores to PostgreSQL.
+tick_to_first_order_ms_p50 / _p99
+    The platform's own processes on a fresh paper account (2020 markets):
+    `manage.py run_scanner` and a Celery worker (2 prefork children,
+    queues execution and monitoring), with this process as the simulator
+    (every market moved every 250 ms, no random mispricings). Each sample
+    opens one mispricing (100 bps either way, on one of the `MISPRICED`
+    markets) and
+    publishes that tick; the figure is from that tick's timestamp to the
+    paper venue's record of the cycle's first order (leg 1 submitted).
+    The sample then closes the mispricing and waits for the cycle to end.
+    `tick_to_reservation_ms_p50` is the scanner's share (the slot reserved);
+    `tick_to_first_order_missed` counts mispricings that opened no cycle
+    within 5 s; `tick_cycles_opened` / `_completed` what the samples traded.
 reserve_violations
     32 processes make 10,000 reservation attempts against a limit of 5
     slots (1 s TTL); afterwards the largest number of reservations alive at
@@ -302,13 +315,121 @@ def bench_reservations(seconds: float) -> dict:
     }
 
 
+TICK_ACCOUNT = "bench-tick"
+# Markets of the real 2020 snapshot with 500 USDT or more at the touch on both sides, a spread of 5 bps
+# or less and a lot under 0.5 USDT: a 100 bps mispricing there pays for a 100 USDT cycle on the tick it
+# appears. (LINKBTC, for one, trades in 0.1 LINK lots, about 0.95 USDT: flooring leg 2 to its lot costs
+# about as much as the mispricing gives, and the depth walk rightly refuses it.)
+MISPRICED = ["ETHBTC", "LTCBTC", "XRPBTC", "EOSBTC", "ETHUSDT", "ETHBUSD"]
+
+
+def bench_tick_to_order(samples: int, seed: int) -> dict:
+    from django.core.management import call_command
+
+    from bench.common import Service, celery_worker, drop_account
+    from cycles.models import TERMINAL_STATES, Cycle, Strategy
+    from exchanges.depth_profile import load_profile
+    from exchanges.marketdata import MarketDataSnapshot, now_ms
+    from exchanges.models import Exchange, PaperOrder
+    from exchanges.paper import PaperVenue
+    from exchanges.simulator import MarketSimulator, SimulatorConfig
+    from orders.models import Order
+
+    drop_account(TICK_ACCOUNT)
+    call_command("setup_demo", "--exchange", TICK_ACCOUNT, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    exchange = Exchange.objects.get(name=TICK_ACCOUNT)
+    Strategy.objects.create(name=TICK_ACCOUNT, exchange=exchange, start_asset="USDT", trade_amount=100,
+                            min_profit_bps=10, max_open_cycles=3)  # fmt: skip
+    markets = PaperVenue(exchange).markets
+    sim = MarketSimulator.from_snapshot(
+        list(markets.values()), parse_tickers(_load("ticker_24hr_2020-10-09.json")),
+        config=SimulatorConfig(mispricing_rate_per_min=0.0), seed=seed,
+    )  # fmt: skip
+    profile = load_profile(str(settings.PAPER_DEPTH_PROFILE))
+    snapshot = MarketDataSnapshot(TICK_ACCOUNT)
+    snapshot.clear()
+    rng = random.Random(seed)
+    started = time.monotonic()
+
+    def tick() -> int:
+        now = time.monotonic() - started
+        sim.step(0.25, now)
+        stamp = now_ms()
+        published = sim.tickers(now, stamp)
+        by_symbol = {t.symbol: t for t in published}
+        snapshot.put_books([shape_book(by_symbol[s], profile, price_step=markets[s].price_step)
+                            for s in sim.mispricings if s in by_symbol])  # fmt: skip
+        snapshot.put_tickers(published)
+        return stamp
+
+    def ticking_until(done, timeout: float):
+        deadline = time.monotonic() + timeout
+        next_tick = time.monotonic() + 0.25
+        while time.monotonic() < deadline:
+            result = done()
+            if result:
+                return result
+            if time.monotonic() >= next_tick:
+                tick()
+                next_tick += 0.25
+            time.sleep(0.002)
+        return None
+
+    tick()
+    scanner = Service("scanner", [sys.executable, "manage.py", "run_scanner", "--exchange", TICK_ACCOUNT,
+                                  "--interval", "1.0"], ready="scanning")  # fmt: skip
+    latencies, detections, missed = [], [], 0
+    with celery_worker("bench-tick"), scanner:
+        ticking_until(lambda: False, 1.0)
+        for _ in range(samples):
+            symbol = rng.choice([s for s in MISPRICED if s in sim.markets])
+            last_order = PaperOrder.objects.filter(exchange=exchange).order_by("-id").values_list("id", flat=True)
+            after = last_order.first() or 0
+            sim.open_mispricing(time.monotonic() - started, symbol=symbol, bps=rng.choice((100.0, -100.0)))
+            stamp = tick()
+            new_orders = PaperOrder.objects.filter(exchange=exchange, id__gt=after).order_by("id")
+            first = ticking_until(new_orders.first, 5.0)
+            sim.mispricings.clear()
+            tick()
+            if first is None:
+                missed += 1
+                continue
+            latencies.append(first.created_at.timestamp() * 1000 - stamp)
+            order = Order.objects.filter(exchange=exchange, client_order_id=first.client_order_id)
+            reserved_at = order.values_list("cycle__reservation__created_at", flat=True).first()
+            if reserved_at is not None:
+                detections.append(reserved_at.timestamp() * 1000 - stamp)
+            ticking_until(lambda: not Cycle.objects.filter(strategy__exchange=exchange)
+                          .exclude(state__in=TERMINAL_STATES).exists(), 15.0)  # fmt: skip
+    cycles = Cycle.objects.filter(strategy__exchange=exchange)
+    opened, completed = cycles.count(), cycles.filter(state="COMPLETED").count()
+    snapshot.clear()
+    drop_account(TICK_ACCOUNT)
+
+    def pct(values: list[float], q: float) -> float | None:
+        values = sorted(values)
+        return round(values[min(len(values) - 1, int(len(values) * q))], 1) if values else None
+
+    return {
+        "tick_to_first_order_ms_p50": pct(latencies, 0.50),
+        "tick_to_first_order_ms_p99": pct(latencies, 0.99),
+        "tick_to_reservation_ms_p50": pct(detections, 0.50),
+        "tick_to_first_order_samples": len(latencies),
+        "tick_to_first_order_missed": missed,
+        "tick_cycles_opened": opened,
+        "tick_cycles_completed": completed,
+    }
+
+
 def run(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="bench/run.py cycles")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--route-cases", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
+    parser.add_argument("--tick-samples", type=int, default=50, help="mispricings timed from tick to first order")
     args = parser.parse_args(argv)
     results = bench_detection(args.seed)
     results |= bench_routing(args.route_cases, args.seed)
     results |= bench_reservations(args.seconds)
+    results |= bench_tick_to_order(args.tick_samples, args.seed)
     return results

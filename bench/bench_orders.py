@@ -50,7 +50,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 
-from bench.common import dsn
+from bench.common import drop_account, dsn
 from exchanges.venue import Venue
 
 BENCH_EXCHANGE = "bench-orders"
@@ -160,17 +160,8 @@ def fill_time_mix(rng: random.Random) -> float:
 
 def _setup_exchange(n_markets: int):
     from exchanges.models import Exchange, Market
-    from orders.models import Fill, Order
 
-    old = Exchange.objects.filter(name=BENCH_EXCHANGE).first()
-    if old is not None:
-        with connection.cursor() as cursor:  # fills are append-only: the trigger is lifted for the clean-up only
-            cursor.execute("ALTER TABLE orders_fill DISABLE TRIGGER USER")
-            Fill.objects.filter(exchange=old).delete()
-            cursor.execute("ALTER TABLE orders_fill ENABLE TRIGGER USER")
-        Order.objects.filter(exchange=old).delete()
-        Market.objects.filter(exchange=old).delete()
-        old.delete()
+    drop_account(BENCH_EXCHANGE)
     exchange = Exchange.objects.create(name=BENCH_EXCHANGE, monitor_cache_ttl_ms=0)
     markets = [
         Market.objects.create(

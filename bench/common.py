@@ -1,5 +1,12 @@
 """Helpers the benchmark suites share."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 from django.conf import settings
 
 
@@ -8,3 +15,75 @@ def dsn() -> str:
     db = settings.DATABASES["default"]
     parts = {"dbname": db["NAME"], "user": db.get("USER"), "host": db.get("HOST"), "port": db.get("PORT")}
     return " ".join(f"{k}={v}" for k, v in parts.items() if v)
+
+
+def drop_account(name: str) -> None:
+    """Delete a benchmark's exchange account and everything traded on it (a clean start)."""
+    from django.db import connection
+
+    from cycles.models import Cycle, CycleLeg, PanicSell, Strategy
+    from exchanges.models import Exchange
+    from orders.models import Fill, Order
+
+    exchange = Exchange.objects.filter(name=name).first()
+    if exchange is None:
+        return
+    with connection.cursor() as cursor:  # fills are append-only: the trigger is lifted for the clean-up only
+        cursor.execute("ALTER TABLE orders_fill DISABLE TRIGGER USER")
+        Fill.objects.filter(exchange=exchange).delete()
+        cursor.execute("ALTER TABLE orders_fill ENABLE TRIGGER USER")
+    CycleLeg.objects.filter(cycle__strategy__exchange=exchange).update(order=None)
+    PanicSell.objects.filter(exchange=exchange).delete()
+    Order.objects.filter(exchange=exchange).delete()
+    Cycle.objects.filter(strategy__exchange=exchange).delete()
+    Strategy.objects.filter(exchange=exchange).delete()
+    exchange.delete()
+
+
+class Service:
+    """A platform process (Celery worker, scanner, ...) started for a benchmark, its output in a log file.
+
+    `start` returns once `ready` appears in the output; `stop` sends SIGTERM and waits.
+    """
+
+    def __init__(self, name: str, command: list[str], *, ready: str, env: dict | None = None) -> None:
+        self.name, self.command, self.ready, self.env = name, command, ready, env
+        self.log = Path(settings.BASE_DIR) / "var" / f"bench-{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> "Service":
+        self.log.parent.mkdir(exist_ok=True)
+        out = self.log.open("w")
+        env = dict(os.environ, DJANGO_SETTINGS_MODULE="tradingsite.settings", **(self.env or {}))
+        self.proc = subprocess.Popen(self.command, cwd=settings.BASE_DIR, env=env, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while self.ready not in self.log.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start; its output is in {self.log}")
+            time.sleep(0.1)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def __enter__(self) -> "Service":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def celery_worker(name: str, queues: str = "execution,monitoring", concurrency: int = 2) -> Service:
+    command = [sys.executable, "-m", "celery", "-A", "tradingsite", "worker", "-Q", queues,
+               "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--loglevel", "INFO",
+               "--without-mingle", "--without-gossip"]  # fmt: skip
+    return Service(name, command, ready="ready.")

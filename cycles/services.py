@@ -333,7 +333,9 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None) -> str:
         panic = cycle.panic_sells.filter(state=PanicSellState.ACTIVE).first()
         return panic_sell_advance(panic_sell_id=panic.pk, venue=venue) if panic else "done"
     if cycle.state == CycleState.PENDING:
+        strategy = cycle.strategy
         cycle, _ = cycle_transition(cycle_id=cycle_id, to=CycleState.EXECUTING)
+        cycle.strategy = strategy  # loaded above with its exchange: no second read
     venue = venue or get_venue(cycle.strategy.exchange)
     legs = list(cycle.legs.select_related("market").order_by("index"))
     by_intent: dict[str, list[Order]] = {}
@@ -371,11 +373,12 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None) -> str:
             residuals = _add_residual(residuals, held_asset, left)
         held_asset, held = _to_asset(leg.market, leg.side), received
     pnl = held - spent_start
-    cycle_transition(
+    _, changed = cycle_transition(
         cycle_id=cycle_id, to=CycleState.COMPLETED, end_amount=held, realized_pnl=pnl, held_asset="",
         held_amount=Decimal(0), residuals=residuals,
     )  # fmt: skip
-    log.info("cycle %s completed: pnl %s %s", cycle_id, pnl, cycle.start_asset)
+    if changed:  # a concurrent wake-up may have completed it first
+        log.info("cycle %s completed: pnl %s %s", cycle_id, pnl, cycle.start_asset)
     return "completed"
 
 
