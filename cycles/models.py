@@ -20,7 +20,10 @@ class Strategy(OrderMonitoringSettings):
     reservation_ttl_s = models.PositiveIntegerField(default=30)
     max_book_age_ms = models.PositiveIntegerField(default=1500)
     # panic_sell
-    panic_use_enhanced_routing = models.BooleanField(default=True)
+    panic_use_enhanced_routing = models.BooleanField(
+        default=True,
+        help_text="Route through intermediaries, up to the hop limit; off: sell straight into a base currency only.",
+    )
     panic_base_currencies = models.JSONField(default=list)
     panic_preferred_intermediaries = models.JSONField(default=list, blank=True)
     panic_max_total_slippage_bps = models.PositiveIntegerField(default=250)

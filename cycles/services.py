@@ -427,9 +427,11 @@ def _policy_fields(strategy: Strategy | None) -> dict:
             "base_currencies": list(settings.PANIC_BASE_CURRENCIES), "preferred_intermediaries": [],
             "max_hops": settings.PANIC_MAX_HOPS, "max_total_slippage_bps": settings.PANIC_MAX_SLIPPAGE_BPS,
         }  # fmt: skip
+    # Without enhanced routing a panic sell only sells straight into a base currency (one hop).
+    max_hops = strategy.panic_max_hops if strategy.panic_use_enhanced_routing else 1
     return {
         "base_currencies": strategy.panic_base_currencies, "preferred_intermediaries":
-        strategy.panic_preferred_intermediaries, "max_hops": strategy.panic_max_hops,
+        strategy.panic_preferred_intermediaries, "max_hops": max_hops,
         "max_total_slippage_bps": strategy.panic_max_total_slippage_bps,
     }  # fmt: skip
 

@@ -73,6 +73,23 @@ def test_a_failed_last_leg_is_liquidated_through_another_route_and_fully_account
         assert D(cycle.residuals.get(asset, "0")) == change[asset], asset
 
 
+def test_without_enhanced_routing_a_panic_sell_only_sells_straight_into_a_base_currency(paper, strategy, books, venue):
+    strategy.panic_use_enhanced_routing = False
+    strategy.save(update_fields=["panic_use_enhanced_routing"])
+    books.set_book(ladder("ETHUSDT", "3000.00", "3000.10", "0.50", sizes=()))  # no direct buyer for the ETH
+    cycle = open_cycle(strategy)
+    assert cycle_advance(cycle_id=cycle.pk, venue=venue) == "liquidating"
+    panic = PanicSell.objects.get(cycle=cycle)
+    assert panic.max_hops == 1
+    assert cycle_advance(cycle_id=cycle.pk, venue=venue) == "failed"  # ETHBTC then BTCUSDT would take two hops
+    panic.refresh_from_db()
+    cycle.refresh_from_db()
+    assert (panic.state, cycle.state) == (PanicSellState.FAILED, CycleState.FAILED)
+    assert panic.held_asset == "ETH"
+    assert panic.error
+    assert not Order.objects.filter(intent__startswith=f"ps{panic.pk}-h").exists()
+
+
 def test_a_first_leg_that_cannot_trade_cancels_the_cycle_and_spends_nothing(paper, strategy, venue):
     before = balances(paper.exchange)
     cycle = open_cycle(strategy, amount="5")  # 5 USDT is under BTCUSDT's 10 USDT minimum notional

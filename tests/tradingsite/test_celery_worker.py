@@ -1,15 +1,51 @@
-"""A task goes through a real Celery worker over the Redis broker, end to end."""
+"""Tasks go through a real Celery worker over the Redis broker, end to end."""
 
+import time
+from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal as D
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
-from cycles.models import Reservation
+from cycles.models import CycleState, Reservation, Strategy
 from cycles.tasks import reservations_expire
+from exchanges.marketdata import MarketDataSnapshot, now_ms
+from exchanges.models import Exchange, PaperBalance, PaperOrder
+from exchanges.paper import paper_deposit
+from exchanges.services import markets_sync
+from exchanges.types import OrderBook, Ticker
+from orders.models import Order, OrderStatus
+from orders.services import order_place
+from orders.tasks import sweep_overdue
 from tests import factories as f
+from tests.conftest import MARKETS, ladder
+from tests.cycles.conftest import open_cycle
 from tradingsite.celery import app as celery_app
+
+
+def paper_account(name: str) -> tuple[Exchange, MarketDataSnapshot]:
+    """A paper account with the test markets and 10,000 USDT, and its market-data snapshot."""
+    exchange = Exchange.objects.create(name=name)
+    markets_sync(exchange=exchange, markets=MARKETS)
+    paper_deposit(exchange=exchange, asset="USDT", amount=D("10000"))
+    return exchange, MarketDataSnapshot(exchange.name)
+
+
+def publish(snapshot: MarketDataSnapshot, books: list[OrderBook]) -> None:
+    """What the simulator does every tick: the books, then their tickers, stamped now."""
+    stamped = [replace(book, ts_ms=now_ms()) for book in books]
+    snapshot.put_books(stamped)
+    snapshot.put_tickers([Ticker(b.symbol, *b.bids[0], *b.asks[0], b.ts_ms) for b in stamped])
+
+
+def wait_for(done, *, every=None, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done():
+        if every:
+            every()
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -64,48 +100,50 @@ def test_every_beat_entry_expires_and_names_a_queue(settings):
 @pytest.mark.django_db(transaction=True)
 def test_the_sweeper_and_monitor_settle_a_lost_order_in_a_real_worker(celery_worker):
     """An order whose monitor task was lost: beat's sweeper re-dispatches it over the broker and it is settled."""
-    import time
-    from dataclasses import replace
-    from decimal import Decimal
-
-    from exchanges.marketdata import MarketDataSnapshot, now_ms
-    from exchanges.models import Exchange
-    from exchanges.paper import paper_deposit
-    from exchanges.services import markets_sync
-    from exchanges.types import Ticker
-    from orders.models import Order, OrderStatus
-    from orders.services import order_place
-    from orders.tasks import sweep_overdue
-    from tests.conftest import MARKETS, ladder
-
-    exchange = Exchange.objects.create(name="paper-worker")
-    markets_sync(exchange=exchange, markets=MARKETS)
-    paper_deposit(exchange=exchange, asset="USDT", amount=Decimal("10000"))
-    snapshot = MarketDataSnapshot(exchange.name)
-
-    def publish(bid: str, ask: str) -> None:
-        """What the simulator does: the book and its ticker, stamped now."""
-        book = replace(ladder("BTCUSDT", bid, ask, "1.00"), ts_ms=now_ms())
-        snapshot.put_books([book])
-        (bid_price, bid_size), (ask_price, ask_size) = book.bids[0], book.asks[0]
-        snapshot.put_tickers([Ticker("BTCUSDT", bid_price, bid_size, ask_price, ask_size, book.ts_ms)])
-
-    publish("60000.00", "60000.01")
+    exchange, snapshot = paper_account("paper-worker")
+    publish(snapshot, [ladder("BTCUSDT", "60000.00", "60000.01", "1.00")])
     market = exchange.markets.get(symbol="BTCUSDT")
     order = order_place(
-        exchange=exchange, market=market, side="buy", type="limit", amount=Decimal("0.01"), price=Decimal("59000"),
+        exchange=exchange, market=market, side="buy", type="limit", amount=D("0.01"), price=D("59000"),
         purpose="manual", intent="lost-task",
     )  # fmt: skip
     assert order.status == OrderStatus.OPEN
-    publish("58000.00", "58990.00")  # the market comes down through the order's price
+    publish(snapshot, [ladder("BTCUSDT", "58000.00", "58990.00", "1.00")])  # the market comes down through it
     Order.objects.filter(pk=order.pk).update(next_check_at=timezone.now() - timedelta(minutes=1))  # its task was lost
 
     sweep_overdue.apply_async()  # as beat sends it
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        order.refresh_from_db()
-        if order.status == OrderStatus.FILLED:
-            break
-        time.sleep(0.1)
+    wait_for(lambda: Order.objects.get(pk=order.pk).status == OrderStatus.FILLED, timeout=20)
+    order.refresh_from_db()
     assert order.status == OrderStatus.FILLED
-    assert order.fills.get().price == Decimal("59000")
+    assert order.fills.get().price == D("59000")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cycle_runs_end_to_end_in_a_real_worker_on_the_paper_venue(celery_worker):
+    """Opened as the scanner opens it; the worker places the three legs; PnL is what the paper ledger shows."""
+    exchange, snapshot = paper_account("paper-worker-cycle")
+    # USDT -> BTC -> ETH -> USDT pays 1/60000/0.05*3040 = 1.01333 before three 10 bps fees.
+    books = [ladder("BTCUSDT", "59999.99", "60000.00", "1.00"), ladder("ETHBTC", "0.049999", "0.050000", "0.000001"),
+             ladder("ETHUSDT", "3040.00", "3040.01", "0.01", sizes=("10", "10", "10", "10", "10"))]  # fmt: skip
+    publish(snapshot, books)
+    strategy = Strategy.objects.create(name="worker-tri", exchange=exchange, start_asset="USDT", trade_amount=1000,
+                                       max_open_cycles=1)  # fmt: skip
+    cycle = open_cycle(strategy)  # committed: on_commit hands it to the execution queue
+    open_states = (CycleState.PENDING, CycleState.EXECUTING)
+    wait_for(lambda: cycle.refresh_from_db() or cycle.state not in open_states, every=lambda: publish(snapshot, books))
+    assert cycle.state == CycleState.COMPLETED, cycle.error
+
+    orders = list(Order.objects.filter(cycle=cycle).order_by("intent"))
+    assert [(o.market.symbol, o.side, o.status) for o in orders] == [
+        ("BTCUSDT", "buy", "FILLED"), ("ETHBTC", "buy", "FILLED"), ("ETHUSDT", "sell", "FILLED"),
+    ]  # fmt: skip
+    venue_orders = PaperOrder.objects.filter(exchange=exchange)
+    assert sorted(venue_orders.values_list("client_order_id", flat=True)) == sorted(o.client_order_id for o in orders)
+    usdt = PaperBalance.objects.get(exchange=exchange, asset="USDT")
+    assert cycle.realized_pnl == usdt.free + usdt.locked - D("10000")  # exactly the ledger's change
+    # 1000 USDT at 1.01333 less three 10 bps fees is 10.30 USDT; what the lots left behind (residuals, held in
+    # BTC and ETH) is worth the rest, give or take the touch prices.
+    residuals = {asset: D(amount) for asset, amount in cycle.residuals.items()}
+    left = residuals.get("BTC", 0) * D("59999.99") + residuals.get("ETH", 0) * D("3040")
+    assert cycle.realized_pnl > D("5")
+    assert D("10.0") < cycle.realized_pnl + left <= D("10.31")
