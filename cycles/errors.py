@@ -11,6 +11,12 @@ class StrategyDisabled(Conflict):
     code = "strategy_disabled"
 
 
+class StrategyOnHold(StrategyDisabled):
+    """Recovery found something an operator must settle first (or is running): no new cycle until it is clean."""
+
+    code = "strategy_on_hold"
+
+
 class ReservationUnusable(Conflict):
     code = "reservation_unusable"
 

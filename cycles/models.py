@@ -19,6 +19,9 @@ class Strategy(OrderMonitoringSettings):
     max_open_cycles = models.PositiveIntegerField(default=3)
     reservation_ttl_s = models.PositiveIntegerField(default=30)
     max_book_age_ms = models.PositiveIntegerField(default=1500)
+    # Set by recovery while it runs, and kept while it finds something an operator must settle:
+    # the strategy opens no new cycle until it is empty again.
+    recovery_hold = models.TextField(blank=True)
     # panic_sell
     panic_use_enhanced_routing = models.BooleanField(
         default=True,

@@ -2,6 +2,7 @@
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,12 +23,19 @@ from orders.errors import OrderRejected
 from orders.models import Order, OrderPurpose
 from orders.services import order_place
 from tradingsite.errors import Conflict, DomainError
+from tradingsite.failpoints import failpoint
 from tradingsite.services import model_create, model_update
 from tradingsite.statemachine import transition_locked
 
 from .conversion import Conversion, convert
-from .errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled
-from .locks import cycles_for_update, panic_sells_for_update, reservations_for_update, strategies_for_update
+from .errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled, StrategyOnHold
+from .locks import (
+    cycles_for_update,
+    panic_sells_for_update,
+    reservations_for_update,
+    state_shared,
+    strategies_for_update,
+)
 from .models import (
     OPEN_STATES,
     TERMINAL_STATES,
@@ -131,7 +139,7 @@ def strategy_load(data) -> tuple[Strategy, bool]:
 _LOCK_SQL = "SELECT name FROM {strategy} WHERE id = %(strategy)s FOR UPDATE"
 _RESERVE_SQL = """
 WITH s AS (
-    SELECT id, enabled, max_open_cycles, reservation_ttl_s FROM {strategy} WHERE id = %(strategy)s
+    SELECT id, enabled, recovery_hold, max_open_cycles, reservation_ttl_s FROM {strategy} WHERE id = %(strategy)s
 ), held AS (
     SELECT (SELECT count(*) FROM {cycle} WHERE strategy_id = %(strategy)s AND state = ANY(%(open)s)) AS open_cycles,
            (SELECT count(*) FROM {reservation}
@@ -139,10 +147,10 @@ WITH s AS (
 ), granted AS (
     INSERT INTO {reservation} (strategy_id, created_at, expires_at)
     SELECT s.id, %(now)s, %(now)s + make_interval(secs => s.reservation_ttl_s) FROM s, held
-     WHERE s.enabled AND held.open_cycles + held.reserved < s.max_open_cycles
+     WHERE s.enabled AND s.recovery_hold = '' AND held.open_cycles + held.reserved < s.max_open_cycles
     RETURNING id, expires_at
 )
-SELECT s.enabled, s.max_open_cycles, held.open_cycles, held.reserved, granted.id, granted.expires_at
+SELECT s.enabled, s.recovery_hold, s.max_open_cycles, held.open_cycles, held.reserved, granted.id, granted.expires_at
   FROM s CROSS JOIN held LEFT JOIN granted ON true
 """
 
@@ -197,9 +205,11 @@ def cycle_reserve(*, strategy_id: int, now: datetime | None = None) -> Reservati
     if row is None:
         raise Strategy.DoesNotExist(f"Strategy {strategy_id} does not exist.")
     (name,) = row
-    enabled, limit, open_cycles, held, reservation_id, expires_at = reserved.fetchone()
+    enabled, hold, limit, open_cycles, held, reservation_id, expires_at = reserved.fetchone()
     if not enabled:
         raise StrategyDisabled(f"Strategy {name} is disabled; it opens no cycle.")
+    if hold:
+        raise StrategyOnHold(f"Strategy {name} opens no cycle until recovery is clean: {hold}")
     if reservation_id is None:
         raise ReservationLimitReached(
             f"Strategy {name} is at its limit of {limit} open cycles ({open_cycles} open, {held} reserved).",
@@ -317,7 +327,7 @@ def _add_residual(residuals: dict, asset: str, amount: Decimal) -> dict:
     return residuals
 
 
-def cycle_advance(*, cycle_id: int, venue: Venue | None = None) -> str:
+def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable | None = None) -> str:
     """Take the cycle's next step; returns what it did. Safe to call any number of times.
 
     Every step is committed before the venue is called: legs run in order,
@@ -325,6 +335,10 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None) -> str:
     nothing ends the cycle (CANCELED on leg 1, since nothing was spent) or
     hands what it holds to a panic sell; a partly filled leg places its rest as
     the next attempt.
+
+    `decide(cycle, leg, held_asset, held)` (recovery) is asked before a leg's
+    first attempt is placed; a reason back unwinds the cycle there instead
+    (CANCELED before leg 1, a panic sell of what it holds after).
     """
     cycle = Cycle.objects.select_related("strategy__exchange").get(pk=cycle_id)
     if cycle.state not in OPEN_STATES:
@@ -362,6 +376,9 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None) -> str:
             except VenueError as exc:
                 size = Conversion(False, Decimal(0), Decimal(0), Decimal(0), Decimal(0), f"no book to size it: {exc}")
             if size.ok:
+                why = decide(cycle, leg, held_asset, left) if decide and not attempts else None
+                if why:
+                    return _leg_failed(cycle, leg, held_asset, held, residuals, why)
                 return _place_leg(cycle, leg, intent, len(attempts) + 1, size.base_amount, venue)
             if not attempts:
                 return _leg_failed(cycle, leg, held_asset, held, residuals, f"leg {leg.index + 1}: {size.reason}")
@@ -382,12 +399,29 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None) -> str:
     return "completed"
 
 
+def _still(model, pk: int, state: str):
+    """An order_place guard: the cycle or panic sell must still be in `state` when the order row is created."""
+
+    def guard() -> None:
+        now = state_shared(model, pk)
+        if now != state:
+            raise Conflict(f"{model._meta.verbose_name} {pk} is {now}, no longer {state}: no new order for it.")
+
+    return guard
+
+
 def _place_leg(cycle: Cycle, leg: CycleLeg, intent: str, attempt: int, amount: Decimal, venue: Venue) -> str:
+    if leg.index > 0:
+        failpoint("cycle.between_legs")
     try:
         order = order_place(
             exchange=cycle.strategy.exchange, market=leg.market, side=leg.side, type="market", amount=amount,
             purpose=OrderPurpose.CYCLE, intent=intent, attempt=attempt, cycle=cycle, venue=venue,
+            guard=_still(Cycle, cycle.pk, CycleState.EXECUTING),
         )  # fmt: skip
+    except Conflict as exc:
+        log.info("cycle %s: leg %s not placed: %s", cycle.pk, leg.index + 1, exc)
+        return "superseded"
     except OrderRejected as exc:
         CycleLeg.objects.filter(pk=leg.pk).update(order_id=exc.details["order_id"])
         if exc.details.get("retryable") and attempt < settings.CYCLE_LEG_MAX_ATTEMPTS and leg.index > 0:
@@ -548,12 +582,18 @@ def panic_sell_advance(*, panic_sell_id: int, venue: Venue | None = None) -> str
         expected_proceeds=Decimal(repr(result.route.proceeds)),
         expected_slippage_bps=Decimal(repr(round(result.route.slippage_bps, 2))), updated_at=timezone.now(),
     )  # fmt: skip
+    if hops:
+        failpoint("panic.between_hops")
     try:
         order = order_place(
             exchange=panic.exchange, market=market, side=hop.side, type="market", amount=amount,
             purpose=OrderPurpose.CYCLE if panic.cycle_id else OrderPurpose.MANUAL,
             intent=f"ps{panic.pk}-h{len(hops) + 1}", cycle=panic.cycle, venue=venue,
+            guard=_still(PanicSell, panic.pk, PanicSellState.ACTIVE),
         )  # fmt: skip
+    except Conflict as exc:
+        log.info("panic sell %s: hop not placed: %s", panic.pk, exc)
+        return "superseded"
     except OrderRejected as exc:
         log.warning("panic sell %s: hop %s rejected: %s", panic.pk, len(hops) + 1, exc)
         panic_sell_schedule(panic_sell_id=panic.pk, countdown=min(30.0, exc.details.get("retry_after") or 0.5))

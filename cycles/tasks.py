@@ -1,8 +1,13 @@
 """Celery tasks for cycles (thin: parse, call a service)."""
 
+import logging
+
 from celery import shared_task
+from django.conf import settings
 
 from . import services
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="cycles.reservations_expire", ignore_result=False)
@@ -19,3 +24,18 @@ def execute(cycle_id: int) -> str:
 @shared_task(name="cycles.panic_sell_advance", acks_late=True, ignore_result=True)
 def panic_sell_advance(panic_sell_id: int) -> str:
     return services.panic_sell_advance(panic_sell_id=panic_sell_id)
+
+
+@shared_task(name="cycles.recover", ignore_result=True)
+def recover() -> dict:
+    """The beat sweep of recover_cycles: interrupted cycles (stalled RECOVERY_STALL_S) resumed or unwound."""
+    from .recovery import RecoveryBusy, recover_cycles
+
+    try:
+        report = recover_cycles(stall_s=settings.RECOVERY_STALL_S, hold_while_running=False)
+    except RecoveryBusy:
+        return {"skipped": "another recovery is running"}
+    if report.found:
+        log.warning("recovery sweep: %s found, %s recovered, %s need an operator, %s waiting", report.found,
+                    report.recovered, report.needs_operator, report.waiting)  # fmt: skip
+    return {"found": report.found, "recovered": report.recovered, "clean": report.clean}

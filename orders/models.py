@@ -54,6 +54,7 @@ class OrderPurpose(models.TextChoices):
     POSITION = "position"
     COPY = "copy"
     MANUAL = "manual", "operator action"
+    ADOPTED = "adopted", "found on the venue, not placed by us"
 
 
 class Order(models.Model):
@@ -139,6 +140,7 @@ class Order(models.Model):
                     | Q(purpose=OrderPurpose.POSITION, position__isnull=False)
                     | Q(purpose=OrderPurpose.COPY, copy_trade__isnull=False)
                     | Q(purpose=OrderPurpose.MANUAL)
+                    | Q(purpose=OrderPurpose.ADOPTED)
                 ),
                 name="order_purpose_has_owner",
             ),

@@ -8,6 +8,7 @@ that never came makes the order UNKNOWN; it is then resolved by looking it up
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,12 +32,13 @@ from exchanges.registry import get_venue
 from exchanges.types import VenueOrder, VenueTrade, from_ms, to_ms
 from exchanges.venue import Venue
 from tradingsite.errors import Conflict, DomainError
+from tradingsite.failpoints import failpoint
 from tradingsite.statemachine import transition_locked
 from tradingsite.writebehind import Update, buffer_updates
 
 from .errors import OrderRejected
 from .locks import orders_for_update
-from .models import LIVE_STATUSES, TERMINAL_STATUSES, Fill, Order, OrderStatus, OrderType
+from .models import LIVE_STATUSES, TERMINAL_STATUSES, Fill, Order, OrderPurpose, OrderStatus, OrderType
 from .policy import client_order_id, rate_stretch
 from .selectors import order_monitoring_policy
 from .status_cache import status_cache_forget, status_cache_get, status_cache_put
@@ -97,6 +99,7 @@ def order_place(
     position=None,
     copy_trade=None,
     venue: Venue | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> Order:
     """Place attempt `attempt` of `intent` on the venue, at most once, ever.
 
@@ -106,12 +109,15 @@ def order_place(
     attempt of the intent is still live. Calling it again for an attempt that
     exists returns that order without calling the venue. Must not run inside
     a transaction: the order row is committed before the venue is called.
+    `guard`, if given, runs in the transaction that creates the row and may
+    refuse it (raise): what the order serves can lock its own row there and
+    check it still wants the order.
     """
     _validate(market=market, side=side, type=type, amount=amount, price=price, exchange=exchange)
     order, created = _order_create_pending(
         exchange=exchange, market=market, side=side, type=type, amount=Decimal(amount),
         price=None if price is None or type == OrderType.MARKET else Decimal(price), purpose=purpose,
-        intent=intent, attempt=attempt, cycle=cycle, position=position, copy_trade=copy_trade,
+        intent=intent, attempt=attempt, cycle=cycle, position=position, copy_trade=copy_trade, guard=guard,
     )  # fmt: skip
     if not created:
         return order
@@ -131,12 +137,14 @@ def _validate(*, market, side, type, amount, price, exchange) -> None:
         raise DomainError(f"A {type} order needs a price above zero.")
 
 
-def _order_create_pending(*, exchange, intent, attempt, **fields) -> tuple[Order, bool]:
+def _order_create_pending(*, exchange, intent, attempt, guard=None, **fields) -> tuple[Order, bool]:
     now = timezone.now()
     try:
         # durable: refuses to run inside a caller's transaction, whose rollback could
         # erase the record of an order the venue has already received.
         with transaction.atomic(durable=True):
+            if guard is not None:
+                guard()
             order = Order.objects.create(
                 exchange=exchange, intent=intent, attempt=attempt,
                 client_order_id=client_order_id(settings.ORDER_CLIENT_ID_PREFIX, intent, attempt),
@@ -159,11 +167,13 @@ def _order_create_pending(*, exchange, intent, attempt, **fields) -> tuple[Order
 
 
 def _order_submit(order: Order, venue: Venue) -> Order:
+    failpoint("order.before_submit")
     try:
         answer = venue.create_order(
             symbol=order.market.symbol, side=order.side, type=order.type, amount=order.amount, price=order.price,
             client_order_id=order.client_order_id,
         )  # fmt: skip
+        failpoint("order.after_submit")
     except NOT_PLACED as exc:
         order_transition(order_id=order.pk, to=S.REJECTED, last_error=str(exc))
         retry_after = getattr(exc, "retry_after", None)
@@ -568,6 +578,82 @@ def _unexplained_locked_funds(order: Order, venue: Venue, calls: list[str]) -> s
     return None
 
 
+# --- recovery --------------------------------------------------------------------------
+def order_reconcile(*, order_id: int, venue: Venue | None = None, now: datetime | None = None) -> Order:
+    """Bring one order to what the venue says now (crash recovery); terminal orders are left alone.
+
+    A PENDING_SUBMIT row older than ORDER_SUBMIT_STALE_S lost its placing
+    worker: it becomes UNKNOWN. UNKNOWN is resolved by lookups, never by
+    placing again (the grace window and misses of order_resolve_unknown hold).
+    A live order is fetched by venue id, else client id, and its answer and
+    trades recorded. A PENDING_SUBMIT row still inside its window is returned
+    as it is: its worker may be waiting for the venue right now.
+    """
+    now = now or timezone.now()
+    order = Order.objects.select_related("market", "exchange", "cycle__strategy").get(pk=order_id)
+    if order.is_terminal:
+        return order
+    if order.status == S.PENDING_SUBMIT and (now - order.submitted_at).total_seconds() < settings.ORDER_SUBMIT_STALE_S:
+        return order
+    return _settle_with_venue(order, venue or get_venue(order.exchange), now)
+
+
+def _settle_with_venue(order: Order, venue: Venue, now: datetime) -> Order:
+    """Ask the venue about one live order now and record its answer (a lost submission: by lookups)."""
+    if order.status == S.PENDING_SUBMIT:
+        order = _promote_stale_submissions([order], now)[0]
+    if order.status == S.UNKNOWN:
+        return order_resolve_unknown(order=order, venue=venue, now=now)
+    calls: list[str] = []
+    answer = _fetch_one(venue, order, calls)
+    answer, trades = _with_trades(venue, order, answer, calls, fresh=True)
+    return order_record_answer(order_id=order.pk, answer=answer, trades=trades, now=now)
+
+
+def orders_adopt_unknown(*, exchange: Exchange, venue: Venue | None = None) -> list[Order]:
+    """Record the venue's open orders that we have no row for, flagged for an operator.
+
+    Our orders are committed before the venue hears of them, so an open order
+    we do not know was placed by someone else on the account (or our record of
+    it was lost with a database restore). It is adopted as purpose `adopted`,
+    monitored like the rest, and named in its last_error; nothing trades it.
+    """
+    venue = venue or get_venue(exchange)
+    open_orders = venue.fetch_open_orders()
+    ids = [o.client_order_id for o in open_orders if o.client_order_id]
+    known = set(
+        Order.objects.filter(exchange=exchange, client_order_id__in=ids).values_list("client_order_id", flat=True)
+    )
+    known_venue_ids = set(
+        Order.objects.filter(exchange=exchange, exchange_order_id__in=[o.id for o in open_orders]).values_list(
+            "exchange_order_id", flat=True
+        )
+    )
+    markets = {m.symbol: m for m in Market.objects.filter(exchange=exchange)}
+    adopted = []
+    now = timezone.now()
+    for found in open_orders:
+        if found.client_order_id in known or found.id in known_venue_ids or found.symbol not in markets:
+            continue
+        client_id = (found.client_order_id or f"venue-{found.id}")[:36]
+        order, created = Order.objects.get_or_create(
+            exchange=exchange, client_order_id=client_id,
+            defaults={
+                "market": markets[found.symbol], "purpose": OrderPurpose.ADOPTED, "intent": f"adopted-{found.id}"[:48],
+                "exchange_order_id": found.id, "side": found.side,
+                "type": found.type if found.type in OrderType.values else OrderType.LIMIT, "price": found.price,
+                "amount": found.amount, "status": S.OPEN, "submitted_at": from_ms(found.ts_ms) if found.ts_ms else now,
+                "next_check_at": now,
+                "last_error": "Adopted: open on the venue with no record here. An operator must decide what it is for.",
+            },
+        )  # fmt: skip
+        if created:
+            log.warning("adopted venue order %s (%s %s %s) on %s", found.id, found.side, found.amount, found.symbol,
+                        exchange.name)  # fmt: skip
+            adopted.append(order_record_answer(order_id=order.pk, answer=found, trades=list(found.trades), now=now))
+    return adopted
+
+
 def orders_monitor_schedule(*, exchange_id: int, market_id: int, at: datetime | None) -> None:
     """Ask for a monitor tick of one market at `at` (after the current transaction commits)."""
     if at is None:
@@ -642,13 +728,4 @@ def order_recheck(*, order_id: int, requested_by: str, venue: Venue | None = Non
     if order.is_terminal:
         raise Conflict(f"Order {order.client_order_id} is {order.status}; it is no longer checked.")
     log.info("re-check of %s requested by %s", order.client_order_id, requested_by)
-    venue = venue or get_venue(order.exchange)
-    now = timezone.now()
-    if order.status == S.PENDING_SUBMIT:
-        order = _promote_stale_submissions([order], now)[0]
-    if order.status == S.UNKNOWN:
-        return order_resolve_unknown(order=order, venue=venue, now=now)
-    calls: list[str] = []
-    answer = _fetch_one(venue, order, calls)
-    answer, trades = _with_trades(venue, order, answer, calls, fresh=True)
-    return order_record_answer(order_id=order.pk, answer=answer, trades=trades, now=now)
+    return _settle_with_venue(order, venue or get_venue(order.exchange), timezone.now())

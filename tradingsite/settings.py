@@ -300,6 +300,18 @@ CELERY_BEAT_SCHEDULE |= {
 # A buy leg is sized this far under what we hold, so a small move between sizing and filling still fits.
 CYCLE_BUY_BUFFER_BPS = env.int("CYCLE_BUY_BUFFER_BPS", default=10)
 CYCLE_LEG_MAX_ATTEMPTS = env.int("CYCLE_LEG_MAX_ATTEMPTS", default=3)  # a partly filled leg places its rest again
+# Recovery (cycles/recovery.py): a cycle not started this long after it was opened is canceled, not resumed;
+# the beat sweep treats an open cycle with no live order as interrupted once it has not moved for RECOVERY_STALL_S.
+CYCLE_RESUME_MAX_AGE_S = env.float("CYCLE_RESUME_MAX_AGE_S", default=30.0)
+RECOVERY_STALL_S = env.float("RECOVERY_STALL_S", default=20.0)
+RECOVERY_SWEEP_S = env.float("RECOVERY_SWEEP_S", default=15.0)
+CELERY_BEAT_SCHEDULE |= {
+    "cycles-recover": {
+        "task": "cycles.recover",
+        "schedule": timedelta(seconds=RECOVERY_SWEEP_S),
+        "options": {"queue": "maintenance", "expires": RECOVERY_SWEEP_S},
+    },
+}
 PANIC_BASE_CURRENCIES = env.list("PANIC_BASE_CURRENCIES", default=["USDT", "USDC"])  # a balance sell's default
 PANIC_MAX_HOPS = env.int("PANIC_MAX_HOPS", default=4)
 PANIC_MAX_SLIPPAGE_BPS = env.int("PANIC_MAX_SLIPPAGE_BPS", default=250)
