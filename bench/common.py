@@ -54,7 +54,7 @@ class Service:
     def start(self, timeout: float = 60.0) -> "Service":
         self.log.parent.mkdir(exist_ok=True)
         out = self.log.open("w")
-        env = dict(os.environ, DJANGO_SETTINGS_MODULE="tradingsite.settings", **(self.env or {}))
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tradingsite.settings", **(self.env or {})}
         self.proc = subprocess.Popen(self.command, cwd=settings.BASE_DIR, env=env, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + timeout
@@ -75,6 +75,13 @@ class Service:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once (a crash: no cleanup)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
     def __enter__(self) -> "Service":
         return self.start()
 
@@ -82,8 +89,10 @@ class Service:
         self.stop()
 
 
-def celery_worker(name: str, queues: str = "execution,monitoring", concurrency: int = 2) -> Service:
+def celery_worker(
+    name: str, queues: str = "execution,monitoring", concurrency: int = 2, env: dict | None = None
+) -> Service:
     command = [sys.executable, "-m", "celery", "-A", "tradingsite", "worker", "-Q", queues,
                "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--loglevel", "INFO",
                "--without-mingle", "--without-gossip"]  # fmt: skip
-    return Service(name, command, ready="ready.")
+    return Service(name, command, ready="ready.", env=env)

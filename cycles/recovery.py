@@ -22,8 +22,8 @@ The rule, applied where the cycle would place its next leg:
   prices still near those it was opened on; canceled otherwise;
 - after leg 1 or 2: finishing the remaining legs from what it holds and liquidating it (the best
   panic-sell route into the start asset) are both simulated on the current books, with fees and lots;
-  it is resumed when finishing gives at least as much, and unwound (a panic sell with the strategy's
-  routing) when liquidating gives more or the remaining legs cannot be walked;
+  it is resumed when finishing gives at least as much (within 1 bp), and unwound (a panic sell with the
+  strategy's routing) when liquidating gives more or the remaining legs cannot be walked;
 - LIQUIDATING: its panic sell is resumed;
 - a cycle whose order is still live after reconciliation (resting, or UNKNOWN inside its grace window)
   is left to monitoring and reported as waiting.
@@ -46,7 +46,7 @@ from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from exchanges.errors import VenueError
+from exchanges.errors import VenueError, VenueUnavailable
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
@@ -68,6 +68,8 @@ from .services import (
 log = logging.getLogger(__name__)
 D0 = Decimal(0)
 ADVISORY_LOCK = 0x7265636F  # one recovery at a time, across processes and hosts
+VENUE_TRIES = 3
+TIE_BPS = Decimal(1)  # liquidating must beat finishing by more than this to unwind (the same route often does both)
 Progress = Callable[[str, int, int], None]
 
 
@@ -352,10 +354,15 @@ def _resume_or_unwind(
             report.add(Finding(f"cycle {cycle.pk}", "waiting", f"{cycle.state}, interrupted: {what}", name))
             continue
         venue = venue_for(cycle.strategy.exchange)
-        try:
-            report.add(_recover_one(cycle, venue))
-        except VenueError as exc:
-            report.add(Finding(f"cycle {cycle.pk}", "waiting", f"the venue is unavailable: {exc}", name))
+        for attempt in range(VENUE_TRIES):  # a venue hiccup is retried at once; a venue that stays down, later
+            try:
+                report.add(_recover_one(cycle, venue))
+                break
+            except VenueError as exc:
+                if attempt == VENUE_TRIES - 1:
+                    report.add(Finding(f"cycle {cycle.pk}", "waiting", f"the venue is unavailable: {exc}", name))
+                else:
+                    time.sleep(0.5)
         progress("cycles", done, len(cycles))
 
 
@@ -369,7 +376,11 @@ def _recover_one(cycle: Cycle, venue) -> Finding:
         outcome = _drive_panic(panic.pk, venue)
         return _outcome(cycle, "unwound", f"panic sell {panic.pk} resumed: {outcome}")
     decider = _Decider(venue)
-    outcome = cycle_advance(cycle_id=cycle.pk, venue=venue, decide=decider)
+    outcome = "moved"
+    for _ in range(3):  # "moved": another process added an order meanwhile; decide again on the fresh read
+        outcome = cycle_advance(cycle_id=cycle.pk, venue=venue, decide=decider)
+        if outcome != "moved":
+            break
     if outcome == "liquidating":
         panic = PanicSell.objects.filter(cycle=cycle, state=PanicSellState.ACTIVE).first()
         if panic is not None:
@@ -419,7 +430,7 @@ class _Decider:
         start = cycle.start_asset
         if finish is None:
             return self._unwind(cycle, f"recovery: legs {leg.index + 1}-3 cannot be walked on the current books")
-        if unwind is not None and unwind > finish:
+        if unwind is not None and unwind > finish * (1 + TIE_BPS / 10_000):
             return self._unwind(cycle, f"recovery: liquidating gives {unwind:.8f} {start}, finishing {finish:.8f}")
         self.resumed[cycle.pk] = f"recovery: finishing gives {finish:.8f} {start}" + (
             f", liquidating {unwind:.8f}" if unwind is not None else ", no liquidation route"
@@ -457,6 +468,8 @@ def _unwind_value(cycle: Cycle, venue, asset: str, amount: Decimal) -> Decimal |
     )  # fmt: skip
     router = venue_router(strategy.exchange, venue)
     result = router.route(asset, float(amount), policy, volatility_bps=router.spread_bps(asset))
+    if router.load_errors:
+        raise VenueUnavailable(f"books unavailable: {'; '.join(router.load_errors.values())}")
     return Decimal(repr(result.route.proceeds)) if result.ok else None
 
 

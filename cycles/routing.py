@@ -148,6 +148,7 @@ class Router:
 
     def __init__(self, markets: Iterable[MarketInfo], *, book_loader: Callable[[str], OrderBook] | None = None):
         self.book_loader = book_loader
+        self.load_errors: dict[str, str] = {}  # books the loader could not get (a search without them may miss)
         self.graph = nx.DiGraph()
         self.markets: dict[str, MarketInfo] = {}
         for m in markets:
@@ -210,8 +211,9 @@ class Router:
         if book is None and self.book_loader is not None and symbol not in self._unloadable:
             try:
                 self.set_book(self.book_loader(symbol))
-            except Exception:
+            except Exception as exc:
                 self._unloadable.add(symbol)
+                self.load_errors[symbol] = f"{type(exc).__name__}: {exc}"
             book = self.books.get(symbol)
         return book
 

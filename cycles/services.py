@@ -355,6 +355,7 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable
     by_intent: dict[str, list[Order]] = {}
     for order in Order.objects.filter(cycle_id=cycle_id).select_related("market").order_by("attempt"):
         by_intent.setdefault(order.intent, []).append(order)
+    seen = sum(len(attempts) for attempts in by_intent.values())
     held_asset, held = cycle.start_asset, cycle.start_amount
     spent_start = Decimal(0)
     residuals: dict = {}
@@ -374,29 +375,55 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable
             try:
                 size = _size(venue, leg.market, leg.side, left)
             except VenueError as exc:
-                size = Conversion(False, Decimal(0), Decimal(0), Decimal(0), Decimal(0), f"no book to size it: {exc}")
+                if leg.index == 0 and not attempts and _stale(cycle):
+                    return _leg_failed(cycle, leg, held_asset, held, residuals, f"leg 1: no book to size it: {exc}",
+                                       seen=seen)  # fmt: skip
+                log.warning("cycle %s: leg %s not sized yet: %s", cycle_id, leg.index + 1, exc)
+                cycle_execute_schedule(cycle_id=cycle_id, countdown=1.0)  # a venue hiccup: try again shortly
+                return "retrying"
             if size.ok:
                 why = decide(cycle, leg, held_asset, left) if decide and not attempts else None
                 if why:
-                    return _leg_failed(cycle, leg, held_asset, held, residuals, why)
+                    return _leg_failed(cycle, leg, held_asset, held, residuals, why, seen=seen)
                 return _place_leg(cycle, leg, intent, len(attempts) + 1, size.base_amount, venue)
             if not attempts:
-                return _leg_failed(cycle, leg, held_asset, held, residuals, f"leg {leg.index + 1}: {size.reason}")
+                why = f"leg {leg.index + 1}: {size.reason}"
+                return _leg_failed(cycle, leg, held_asset, held, residuals, why, seen=seen)
         if received <= 0:
             last = attempts[-1] if attempts else None
             why = f"{last.status}: {last.last_error}" if last else "no order could be placed"
-            return _leg_failed(cycle, leg, held_asset, held, residuals, f"leg {leg.index + 1} traded nothing ({why})")
+            why = f"leg {leg.index + 1} traded nothing ({why})"
+            return _leg_failed(cycle, leg, held_asset, held, residuals, why, seen=seen)
         if leg.index > 0:  # what leg 1 leaves is start asset never spent, not a residual
             residuals = _add_residual(residuals, held_asset, left)
         held_asset, held = _to_asset(leg.market, leg.side), received
     pnl = held - spent_start
-    _, changed = cycle_transition(
-        cycle_id=cycle_id, to=CycleState.COMPLETED, end_amount=held, realized_pnl=pnl, held_asset="",
-        held_amount=Decimal(0), residuals=residuals,
-    )  # fmt: skip
+    with transaction.atomic():
+        if _orders_moved(cycle_id, seen):
+            return "moved"
+        _, changed = cycle_transition(
+            cycle_id=cycle_id, to=CycleState.COMPLETED, end_amount=held, realized_pnl=pnl, held_asset="",
+            held_amount=Decimal(0), residuals=residuals,
+        )  # fmt: skip
     if changed:  # a concurrent wake-up may have completed it first
         log.info("cycle %s completed: pnl %s %s", cycle_id, pnl, cycle.start_asset)
     return "completed"
+
+
+def _orders_moved(cycle_id: int, seen: int) -> bool:
+    """Lock the cycle, then: has an order been added since `seen` were read? (Call inside a transaction.)
+
+    A placement share-locks the cycle row in the transaction that inserts its order (its guard), so
+    once this lock is held no order can appear until the state change it protects is committed, and
+    that placement then finds the cycle no longer EXECUTING. A decision made from a stale read of the
+    orders is dropped here: the wake-up for the newer order decides again.
+    """
+    cycles_for_update().get(pk=cycle_id)
+    return Order.objects.filter(cycle_id=cycle_id).count() != seen
+
+
+def _stale(cycle: Cycle) -> bool:
+    return (timezone.now() - cycle.created_at).total_seconds() > settings.CYCLE_RESUME_MAX_AGE_S
 
 
 def _still(model, pk: int, state: str):
@@ -434,13 +461,18 @@ def _place_leg(cycle: Cycle, leg: CycleLeg, intent: str, attempt: int, amount: D
     return "placed"
 
 
-def _leg_failed(cycle, leg, held_asset: str, held: Decimal, residuals: dict, why: str) -> str:
+def _leg_failed(cycle, leg, held_asset: str, held: Decimal, residuals: dict, why: str, *, seen: int) -> str:
     if leg.index == 0:
-        cycle_transition(cycle_id=cycle.pk, to=CycleState.CANCELED, error=why, end_amount=Decimal(0),
-                         realized_pnl=Decimal(0))  # fmt: skip
+        with transaction.atomic():
+            if _orders_moved(cycle.pk, seen):
+                return "moved"
+            cycle_transition(cycle_id=cycle.pk, to=CycleState.CANCELED, error=why, end_amount=Decimal(0),
+                             realized_pnl=Decimal(0))  # fmt: skip
         return "canceled"
     strategy = cycle.strategy
     with transaction.atomic():
+        if _orders_moved(cycle.pk, seen):
+            return "moved"
         cycle, changed = cycle_transition(
             cycle_id=cycle.pk, to=CycleState.LIQUIDATING, error=why, held_asset=held_asset, held_amount=held,
             residuals=residuals,
@@ -450,7 +482,8 @@ def _leg_failed(cycle, leg, held_asset: str, held: Decimal, residuals: dict, why
                 exchange=strategy.exchange, strategy=strategy, cycle=cycle, asset=held_asset, amount=held,
                 requested_by="system", reason=why,
             )  # fmt: skip
-    log.warning("cycle %s liquidating %s %s: %s", cycle.pk, held, held_asset, why)
+    if changed:
+        log.warning("cycle %s liquidating %s %s: %s", cycle.pk, held, held_asset, why)
     return "liquidating"
 
 
@@ -570,6 +603,11 @@ def panic_sell_advance(*, panic_sell_id: int, venue: Venue | None = None) -> str
     result = router.route(
         panic.held_asset, float(panic.held_amount), policy, volatility_bps=router.spread_bps(panic.held_asset)
     )
+    if not result.ok and router.load_errors:  # books missing for a venue hiccup, not for want of a market
+        log.warning("panic sell %s: books unavailable (%s); routing again shortly", panic.pk,
+                    "; ".join(f"{s}: {e}" for s, e in router.load_errors.items()))  # fmt: skip
+        panic_sell_schedule(panic_sell_id=panic.pk, countdown=1.0)
+        return "retrying"
     if not result.ok:
         return _panic_fail(panic, f"no route for {panic.held_amount} {panic.held_asset}: {result.reason}")
     hop = result.route.hops[0]

@@ -5,6 +5,8 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from exchanges.errors import VenueError
+
 from . import services
 
 log = logging.getLogger(__name__)
@@ -15,13 +17,18 @@ def reservations_expire() -> int:
     return services.reservation_expire_stale()
 
 
-@shared_task(name="cycles.execute", acks_late=True, ignore_result=True)
+# A venue that fails to answer (5xx, timeout, 429 before anything was placed) is asked again with backoff;
+# whatever was placed is on record already, so a retry only continues from there.
+VENUE_RETRY = {"autoretry_for": (VenueError,), "retry_backoff": 1, "retry_backoff_max": 30, "max_retries": 20}
+
+
+@shared_task(name="cycles.execute", acks_late=True, ignore_result=True, **VENUE_RETRY)
 def execute(cycle_id: int) -> str:
     """Advance one cycle; a redelivered or duplicate task finds the step done and does nothing new."""
     return services.cycle_advance(cycle_id=cycle_id)
 
 
-@shared_task(name="cycles.panic_sell_advance", acks_late=True, ignore_result=True)
+@shared_task(name="cycles.panic_sell_advance", acks_late=True, ignore_result=True, **VENUE_RETRY)
 def panic_sell_advance(panic_sell_id: int) -> str:
     return services.panic_sell_advance(panic_sell_id=panic_sell_id)
 

@@ -161,8 +161,9 @@ class PaperVenue(Venue):
         return market
 
     def _book(self, symbol: str, depth: int) -> OrderBook:
+        """The market's book; a side may be empty (nobody bids), as on a real venue. No data at all: unavailable."""
         book = self.market_data.book(symbol, depth)
-        if book is None or not book.bids or not book.asks:
+        if book is None:
             raise VenueUnavailable(f"{self.name}: no market data for {symbol} (is the simulator running?)")
         return book
 
@@ -199,14 +200,13 @@ class PaperVenue(Venue):
         amount = Decimal(amount)
         price = Decimal(price) if price is not None and type != "market" else None
         book = self._book(symbol, self.book_depth)
-        touch = book.asks[0][0] if side == "buy" else book.bids[0][0]
-        check_order(market, amount=amount, price=price, reference_price=touch)
+        levels = book.asks if side == "buy" else book.bids
+        check_order(market, amount=amount, price=price, reference_price=levels[0][0] if levels else None)
 
         target = amount
         if faults is not None and type != "limit" and self.rng.random() < faults.partial_fill_p:
             target = floor_to_step(amount * Decimal(str(faults.partial_fill_ratio)), market.amount_step)
-        levels = book.asks if side == "buy" else book.bids
-        fills = walk_book(levels, target, limit=price, side=side)
+        fills = walk_book(levels, target, limit=price, side=side)  # an empty side fills nothing: EXPIRED
 
         with transaction.atomic():
             try:
