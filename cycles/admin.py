@@ -17,7 +17,7 @@ class StrategyAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "exchange", "start_asset")
     search_fields = ("name",)
     fieldsets = (
-        (None, {"fields": ("name", "exchange", "enabled")}),
+        (None, {"fields": ("name", "exchange", "enabled", "recovery_hold")}),
         ("Trading", {"fields": ("start_asset", "trade_amount", "min_profit_bps", "max_open_cycles",
                                 "reservation_ttl_s", "max_book_age_ms")}),
         ("Order monitoring", {"fields": ("monitor_initial_delay_ms", "monitor_max_delay_ms",

@@ -28,10 +28,10 @@ class StrategySerializer(serializers.ModelSerializer):
             "reservation_ttl_s", "max_book_age_ms", "monitor_initial_delay_ms", "monitor_max_delay_ms",
             "monitor_backoff_multiplier", "monitor_jitter_factor", "monitor_cache_ttl_ms",
             "panic_use_enhanced_routing", "panic_base_currencies", "panic_preferred_intermediaries",
-            "panic_max_total_slippage_bps", "panic_max_hops", "enabled", "open_cycles", "live_reservations",
-            "created_at", "updated_at",
+            "panic_max_total_slippage_bps", "panic_max_hops", "enabled", "recovery_hold", "open_cycles",
+            "live_reservations", "created_at", "updated_at",
         ]  # fmt: skip
-        read_only_fields = ["created_at", "updated_at"]
+        read_only_fields = ["recovery_hold", "created_at", "updated_at"]
 
 
 class StrategyViewSet(ServiceWriteViewSet):

@@ -21,7 +21,10 @@ class Strategy(OrderMonitoringSettings):
     max_book_age_ms = models.PositiveIntegerField(default=1500)
     # Set by recovery while it runs, and kept while it finds something an operator must settle:
     # the strategy opens no new cycle until it is empty again.
-    recovery_hold = models.TextField(blank=True)
+    recovery_hold = models.TextField(
+        blank=True, help_text="Why recovery holds this strategy (no new cycles); empty when clean. Clear it by hand "
+        "only once what it names is settled.",
+    )  # fmt: skip
     # panic_sell
     panic_use_enhanced_routing = models.BooleanField(
         default=True,

@@ -219,3 +219,15 @@ def test_dry_run_changes_nothing_and_the_command_prints_json(paper, strategy, ve
     assert text.strip().endswith("clean")
     cycle.refresh_from_db()
     assert cycle.state == CycleState.COMPLETED
+
+
+def test_the_beat_sweep_leaves_moving_cycles_alone_and_recovers_stalled_ones(paper, strategy, venue, monkeypatch):
+    from cycles.tasks import recover as sweep
+
+    monkeypatch.setattr("cycles.recovery.get_venue", lambda exchange: venue)
+    cycle = open_cycle(strategy)  # just opened: its task may be on its way
+    assert sweep() == {"found": 0, "recovered": 0, "clean": True}
+    assert Cycle.objects.get(pk=cycle.pk).state == CycleState.PENDING
+    Cycle.objects.filter(pk=cycle.pk).update(updated_at=timezone.now() - timedelta(minutes=1))  # its task was lost
+    assert sweep() == {"found": 1, "recovered": 1, "clean": True}
+    assert Cycle.objects.get(pk=cycle.pk).state == CycleState.COMPLETED
