@@ -73,6 +73,10 @@ def _order_ended(order: Order) -> None:
 
     from celery import current_app
 
+    if order.position_id is not None:  # the next positions tick takes it up at once
+        position_id = order.position_id
+        transaction.on_commit(lambda: _position_due_now(position_id))
+        return
     if order.cycle_id is not None:
         task, args = "cycles.execute", [order.cycle_id]
     elif order.intent.startswith("ps") and "-h" in order.intent:
@@ -81,6 +85,12 @@ def _order_ended(order: Order) -> None:
         return
     importlib.import_module("cycles.tasks")  # registers the task in this process (eager mode runs it here)
     transaction.on_commit(lambda: current_app.tasks[task].apply_async(args=args))
+
+
+def _position_due_now(position_id: int) -> None:
+    from positions.models import Position
+
+    Position.objects.filter(pk=position_id, next_check_at__isnull=False).update(next_check_at=timezone.now())
 
 
 # --- placement -------------------------------------------------------------------

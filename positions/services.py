@@ -1,11 +1,46 @@
-"""Writes for positions: phase and TP transitions under lock, events."""
+"""Writes for positions: open, evaluate one check, the monitor tick; transitions under lock; events.
 
+A position is long spot: its entry buys, its take-profits and its stop sell,
+all through the shared order layer (`order_place`, intents `p<id>-entry`,
+`p<id>-tp<n>`, `p<id>-sl`). The monitor watches the price and places the
+exit orders itself (market orders when a trigger is crossed), so the same
+coins are never promised to a resting TP and a stop at once.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.utils import timezone
 
+from exchanges.errors import VenueError
+from exchanges.models import Exchange, Market
+from exchanges.registry import get_venue
+from exchanges.rules import floor_to_step
+from exchanges.venue import Venue
+from orders.errors import OrderRejected
+from orders.models import Order, OrderPurpose
+from orders.services import order_place
+from tradingsite.errors import Conflict
 from tradingsite.statemachine import transition_locked
 
+from . import events
 from .locks import positions_for_update, take_profits_for_update
-from .models import CRITICAL_EVENT_KINDS, Position, PositionEvent, PositionPhase, TakeProfitLevel
+from .models import Position, PositionEventKind, PositionPhase, TakeProfitLevel, TakeProfitStatus
+from .rules import Tiers, Watch, breakeven_price, tier, trailed_stop, validate_new
+
+log = logging.getLogger(__name__)
+K = PositionEventKind
+P = PositionPhase
+D0 = Decimal(0)
+
+
+def tiers() -> Tiers:
+    return Tiers(**settings.POSITION_TIERS)
 
 
 def position_transition(*, position_id: int, to: str, **updates) -> tuple[Position, bool]:
@@ -19,12 +54,285 @@ def take_profit_transition(*, level_id: int, to: str, **updates) -> tuple[TakePr
     return transition_locked(take_profits_for_update(), pk=level_id, to=to, **updates)
 
 
-def position_event_record(*, position_id: int, kind: str, payload: dict | None = None) -> PositionEvent:
-    """Write one event now. (Non-critical events go through the write-behind buffer in the monitor.)"""
-    return PositionEvent.objects.create(
-        position_id=position_id,
-        kind=kind,
-        critical=kind in CRITICAL_EVENT_KINDS,
-        payload=payload or {},
-        created_at=timezone.now(),
+# --- opening -------------------------------------------------------------------------------
+def position_open(
+    *, exchange: Exchange, symbol: str, amount: Decimal, entry_type: str = "market", entry_price: Decimal | None = None,
+    take_profits: list[tuple[Decimal, Decimal]] = (), stop_loss: Decimal | None = None,
+    trailing_stop_bps: int | None = None, requested_by: str = "system", venue: Venue | None = None,
+) -> Position:  # fmt: skip
+    """Validate, record the position and its ladder, then place its entry (outside the transaction)."""
+    market = Market.objects.filter(exchange=exchange, symbol=symbol.strip().upper(), active=True).first()
+    if market is None:
+        raise ValidationError({"symbol": f"{symbol} is not a trading market on {exchange.name}."})
+    if entry_type not in ("market", "limit"):
+        raise ValidationError({"entry_type": "must be market or limit"})
+    if entry_type == "limit" and (entry_price is None or entry_price <= 0):
+        raise ValidationError({"entry_price": "a limit entry needs a price above zero"})
+    venue = venue or get_venue(exchange)
+    if entry_type == "limit":
+        reference = Decimal(entry_price)
+    else:
+        asks = venue.fetch_order_book(market.symbol, 5).asks
+        if not asks:
+            raise ValidationError({"symbol": f"nobody sells {market.base} on {market.symbol} right now"})
+        reference = asks[0][0]
+    ladder = [(Decimal(p), Decimal(f)) for p, f in take_profits]
+    errors = validate_new(market.info(), amount=Decimal(amount), reference=reference, take_profits=ladder,
+                          stop_loss=None if stop_loss is None else Decimal(stop_loss),
+                          trailing_stop_bps=trailing_stop_bps)  # fmt: skip
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    with transaction.atomic():
+        position = Position.objects.create(
+            exchange=exchange, market=market, amount=amount, stop_loss=stop_loss, trailing_stop_bps=trailing_stop_bps,
+            next_check_at=now + timedelta(seconds=tiers().critical_s), last_activity_at=now,
+        )  # fmt: skip
+        TakeProfitLevel.objects.bulk_create(
+            [TakeProfitLevel(position=position, index=i, price=p, fraction=f) for i, (p, f) in enumerate(ladder, 1)]
+        )
+        events.record(position.pk, K.MONITOR_CREATED, {
+            "requested_by": requested_by, "symbol": market.symbol, "amount": str(amount), "entry_type": entry_type,
+            "take_profits": [[str(p), str(f)] for p, f in ladder], "stop_loss": str(stop_loss) if stop_loss else None,
+        })  # fmt: skip
+    try:
+        order_place(
+            exchange=exchange, market=market, side="buy", type=entry_type, amount=Decimal(amount), price=entry_price,
+            purpose=OrderPurpose.POSITION, intent=f"p{position.pk}-entry", position=position, venue=venue,
+        )  # fmt: skip
+    except OrderRejected as exc:
+        position_transition(position_id=position.pk, to=P.CLOSED)
+        events.record(position.pk, K.POSITION_CLOSED, {"reason": f"entry not placed: {exc}"})
+        raise
+    position_check(position_id=position.pk, venue=venue)
+    position.refresh_from_db()
+    return position
+
+
+# --- one check ------------------------------------------------------------------------------
+def position_check(*, position_id: int, price: Decimal | None = None, venue: Venue | None = None,
+                   now: datetime | None = None) -> str:  # fmt: skip
+    """Evaluate one position at `price` (its bid, the price it can sell at): act, record, reschedule."""
+    now = now or timezone.now()
+    position = Position.objects.select_related("market", "exchange").get(pk=position_id)
+    if position.phase == P.CLOSED:
+        return "closed"
+    orders = {o.intent: o for o in Order.objects.filter(position=position).order_by("attempt")}
+    live = [o for o in orders.values() if not o.is_terminal]
+    outcome = "watching"
+    if position.phase == P.BUILDING:
+        outcome = _building(position, orders.get(f"p{position.pk}-entry"), now)
+    elif not live:
+        if price is None:
+            venue = venue or get_venue(position.exchange)
+            book = venue.fetch_order_book(position.market.symbol, 1)
+            price = book.bids[0][0] if book.bids else None
+        outcome = _exits(position, orders, price, venue, now)
+    else:
+        outcome = _account_exits(position, orders, now)
+    position.refresh_from_db()
+    if position.phase != P.CLOSED:
+        _reschedule(position, price, now)
+    return outcome
+
+
+def _building(position: Position, entry: Order | None, now: datetime) -> str:
+    if entry is None or not entry.is_terminal:
+        return "entry working"
+    if entry.filled <= 0:
+        position_transition(position_id=position.pk, to=P.CLOSED)
+        events.record(position.pk, K.POSITION_CLOSED, {"reason": f"the entry traded nothing ({entry.status})"})
+        return "closed"
+    held = entry.filled - (entry.fee if entry.fee_asset == position.market.base else D0)
+    held = floor_to_step(held, position.market.amount_step)
+    position_transition(position_id=position.pk, to=P.MONITORING, entry_price=entry.average, remaining=held,
+                        amount=held, last_activity_at=now)  # fmt: skip
+    events.buffer(position.pk, K.PARTIAL_FILL if entry.filled < entry.amount else K.POSITION_UPDATE,
+                  {"entry_price": str(entry.average), "held": str(held)})  # fmt: skip
+    return "monitoring"
+
+
+def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, venue, now: datetime) -> str:
+    """No exit order working: account the last ones, then see whether a trigger is crossed."""
+    result = _account_exits(position, orders, now)
+    position.refresh_from_db()
+    if position.phase == P.CLOSED or price is None:
+        return result
+    market = position.market
+    stop = trailed_stop(position.stop_loss, price, position.trailing_stop_bps, market.price_step)
+    if stop != position.stop_loss:
+        Position.objects.filter(pk=position.pk).update(stop_loss=stop)
+        events.buffer(position.pk, K.ORDER_ADJUSTMENT, {"trailing_stop": str(stop), "price": str(price)})
+        position.stop_loss = stop
+    if stop is not None and price <= stop:
+        return _sell(position, f"p{position.pk}-sl", position.remaining, venue, "stop", price)
+    level = position.take_profits.filter(status=TakeProfitStatus.PENDING, price__lte=price).order_by("index").first()
+    if level is not None:
+        amount = min(position.remaining, floor_to_step(position.amount * level.fraction, market.amount_step))
+        if position.take_profits.filter(status=TakeProfitStatus.PENDING).count() == 1:
+            amount = position.remaining  # the last level takes what is left
+        take_profit_transition(level_id=level.pk, to=TakeProfitStatus.TRIGGERED)
+        return _sell(position, f"p{position.pk}-tp{level.index}", amount, venue, f"TP{level.index}", price)
+    events.buffer(position.pk, K.MONITORING_UPDATE, {"price": str(price)})
+    return result
+
+
+def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, price: Decimal) -> str:
+    amount = floor_to_step(amount, position.market.amount_step)
+    if amount <= 0 or amount < position.market.min_amount:
+        return f"{why}: {amount} is under the market minimum"
+    attempt = Order.objects.filter(position=position, intent=intent).count() + 1
+    try:
+        order_place(exchange=position.exchange, market=position.market, side="sell", type="market", amount=amount,
+                    purpose=OrderPurpose.POSITION, intent=intent, attempt=attempt, position=position,
+                    venue=venue or get_venue(position.exchange))  # fmt: skip
+    except (OrderRejected, Conflict) as exc:
+        log.warning("position %s: %s sell not placed: %s", position.pk, why, exc)
+        return f"{why}: not placed ({exc})"
+    orders = {o.intent: o for o in Order.objects.filter(position=position).order_by("attempt")}
+    _account_exits(position, orders, timezone.now())
+    return f"{why} at {price}"
+
+
+def _account_exits(position: Position, orders: dict[str, Order], now: datetime) -> str:
+    """Apply ended exit orders: TP levels filled, the stop taken, breakeven moved, the position closed."""
+    pk = position.pk
+    outcome = "watching"
+    for level in position.take_profits.filter(status=TakeProfitStatus.TRIGGERED):
+        order = orders.get(f"p{pk}-tp{level.index}")
+        if order is None or not order.is_terminal:
+            continue
+        if order.filled <= 0:  # nothing sold: watch the level again
+            take_profit_transition(level_id=level.pk, to=TakeProfitStatus.PENDING)
+            continue
+        with transaction.atomic():
+            _, changed = take_profit_transition(level_id=level.pk, to=TakeProfitStatus.FILLED, order=order)
+            if not changed:
+                continue
+            proceeds = order.cost - (order.fee if order.fee_asset == position.market.quote else D0)
+            locked = positions_for_update().get(pk=pk)
+            locked.remaining = max(D0, locked.remaining - order.filled)
+            locked.realized_pnl += proceeds - order.filled * _cost_basis(locked)
+            locked.last_activity_at = now
+            locked.save(update_fields=["remaining", "realized_pnl", "last_activity_at", "updated_at"])
+            events.record(pk, K.TP_HIT, {"level": level.index, "sold": str(order.filled), "price": str(order.average)})
+            if locked.phase == P.MONITORING:
+                position_transition(position_id=pk, to=P.PROFIT_TAKING)
+            if not locked.breakeven_moved and locked.remaining > 0:
+                stop = breakeven_price(locked.entry_price, position.market.taker_fee, position.market.price_step)
+                Position.objects.filter(pk=pk).update(stop_loss=stop, breakeven_moved=True, breakeven_at=now)
+                events.record(pk, K.BREAKEVEN_MOVED, {"stop": str(stop), "size": str(locked.remaining)})
+            outcome = f"TP{level.index} filled"
+    stop_order = orders.get(f"p{pk}-sl")
+    position.refresh_from_db()
+    if stop_order is not None and stop_order.is_terminal and position.phase != P.CLOSED and stop_order.filled > 0:
+        with transaction.atomic():
+            locked = positions_for_update().get(pk=pk)
+            proceeds = stop_order.cost - (stop_order.fee if stop_order.fee_asset == position.market.quote else D0)
+            locked.remaining = max(D0, locked.remaining - stop_order.filled)
+            locked.realized_pnl += proceeds - stop_order.filled * _cost_basis(locked)
+            locked.save(update_fields=["remaining", "realized_pnl", "updated_at"])
+            events.record(pk, K.SL_HIT, {"sold": str(stop_order.filled), "price": str(stop_order.average)})
+        outcome = "stopped"
+    position.refresh_from_db()
+    if position.phase != P.CLOSED and position.phase != P.BUILDING and _done(position):
+        with transaction.atomic():
+            position_transition(position_id=pk, to=P.CLOSED)
+            events.record(pk, K.POSITION_CLOSED, {"realized_pnl": str(position.realized_pnl),
+                                                  "dust": str(position.remaining)})  # fmt: skip
+        outcome = "closed"
+    return outcome
+
+
+def _cost_basis(position: Position) -> Decimal:
+    """What each unit held cost: the entry's cost over what it delivered net of fees (so PnL counts every fee)."""
+    entry = Order.objects.get(position=position, intent=f"p{position.pk}-entry", filled__gt=0)
+    return entry.cost / position.amount
+
+
+def _done(position: Position) -> bool:
+    """Nothing left a market can take (dust), or every exit done with no stop left to watch."""
+    if position.remaining < position.market.min_amount:
+        return True
+    open_levels = position.take_profits.exclude(status__in=[TakeProfitStatus.FILLED, TakeProfitStatus.CANCELED])
+    return position.stop_loss is None and not open_levels.exists()
+
+
+def _reschedule(position: Position, price: Decimal | None, now: datetime) -> None:
+    pending = tuple(position.take_profits.filter(status=TakeProfitStatus.PENDING).values_list("price", flat=True))
+    closed = (
+        float(1 - position.remaining / position.amount) if position.amount and position.phase != P.BUILDING else 0.0
     )
+    since_be = (now - position.breakeven_at).total_seconds() if position.breakeven_at else None
+    since_activity = (now - (position.last_activity_at or position.created_at)).total_seconds()
+    name, seconds = tier(Watch(position.phase, price, position.stop_loss, pending, closed, since_be, since_activity),
+                         tiers())  # fmt: skip
+    Position.objects.filter(pk=position.pk).exclude(phase=P.CLOSED).update(
+        next_check_at=now + timedelta(seconds=seconds), tier=name
+    )
+    if price is not None and position.entry_price:
+        events.mark(position.pk, price, (price - _cost_basis(position)) * position.remaining)
+
+
+# --- the monitor tick --------------------------------------------------------------------------
+@dataclass
+class TickResult:
+    claimed: int = 0
+    evaluated: int = 0
+    venue_calls: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+def positions_claim_due(*, now: datetime, limit: int) -> list[int]:
+    """Lease due positions (one statement, skipping rows another tick holds)."""
+    lease = now + timedelta(seconds=settings.POSITION_LEASE_S)
+    sql = """
+        UPDATE positions_position SET next_check_at = %s
+        WHERE id IN (
+            SELECT id FROM positions_position
+            WHERE phase <> 'CLOSED' AND next_check_at <= %s
+            ORDER BY next_check_at FOR UPDATE SKIP LOCKED LIMIT %s
+        )
+        RETURNING id
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [lease, now, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, venue_for=None) -> TickResult:
+    """Claim due positions, price them with one tickers call per venue, evaluate, reschedule."""
+    now = now or timezone.now()
+    venue_for = venue_for or get_venue
+    result = TickResult()
+    ids = positions_claim_due(now=now, limit=limit)
+    result.claimed = len(ids)
+    if not ids:
+        return result
+    by_exchange: dict[int, list[tuple[int, str]]] = {}
+    for pk, exchange_id, symbol in Position.objects.filter(pk__in=ids).values_list(
+        "pk", "exchange_id", "market__symbol"
+    ):
+        by_exchange.setdefault(exchange_id, []).append((pk, symbol))
+    for exchange in Exchange.objects.filter(pk__in=by_exchange):
+        venue = venue_for(exchange)
+        try:
+            result.venue_calls += 1
+            tickers = venue.fetch_tickers()
+        except VenueError as exc:
+            log.warning("positions on %s not priced: %s", exchange.name, exc)
+            Position.objects.filter(pk__in=[pk for pk, _ in by_exchange[exchange.pk]]).update(
+                next_check_at=now + timedelta(seconds=tiers().critical_s)
+            )
+            continue
+        for pk, symbol in by_exchange[exchange.pk]:
+            ticker = tickers.get(symbol)
+            try:
+                outcome = position_check(position_id=pk, price=ticker.bid if ticker else None, venue=venue, now=now)
+            except VenueError as exc:
+                outcome = f"venue: {type(exc).__name__}"
+                Position.objects.filter(pk=pk).update(next_check_at=now + timedelta(seconds=tiers().critical_s))
+            result.evaluated += 1
+            key = outcome.split(" ")[0]
+            result.outcomes[key] = result.outcomes.get(key, 0) + 1
+    return result

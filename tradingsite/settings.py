@@ -305,7 +305,33 @@ CYCLE_LEG_MAX_ATTEMPTS = env.int("CYCLE_LEG_MAX_ATTEMPTS", default=3)  # a partl
 CYCLE_RESUME_MAX_AGE_S = env.float("CYCLE_RESUME_MAX_AGE_S", default=30.0)
 RECOVERY_STALL_S = env.float("RECOVERY_STALL_S", default=20.0)
 RECOVERY_SWEEP_S = env.float("RECOVERY_SWEEP_S", default=15.0)
+
+# --- Positions (positions/rules.py Tiers): check intervals by urgency, and what makes a position urgent -------
+POSITION_TIERS = {
+    "critical_s": env.float("POSITION_TIER_CRITICAL_S", default=2.0),
+    "active_s": env.float("POSITION_TIER_ACTIVE_S", default=5.0),
+    "standard_s": env.float("POSITION_TIER_STANDARD_S", default=12.0),
+    "inactive_s": env.float("POSITION_TIER_INACTIVE_S", default=30.0),
+    "idle_s": env.float("POSITION_TIER_IDLE_S", default=60.0),
+    "near_trigger_bps": env.float("POSITION_NEAR_TRIGGER_BPS", default=50.0),
+    "breakeven_critical_s": env.float("POSITION_BREAKEVEN_CRITICAL_S", default=60.0),
+    "inactive_closed_fraction": env.float("POSITION_INACTIVE_CLOSED_FRACTION", default=0.9),
+    "idle_after_s": env.float("POSITION_IDLE_AFTER_S", default=600.0),
+}
+POSITION_TICK_S = env.float("POSITION_TICK_S", default=1.0)  # how often beat claims due positions
+POSITION_LEASE_S = env.float("POSITION_LEASE_S", default=15.0)  # a claimed position is not claimed again meanwhile
+POSITION_EVENT_FLUSH_S = env.float("POSITION_EVENT_FLUSH_S", default=30.0)  # non-critical events, at the latest
 CELERY_BEAT_SCHEDULE |= {
+    "positions-tick": {
+        "task": "positions.tick",
+        "schedule": timedelta(seconds=POSITION_TICK_S),
+        "options": {"queue": "monitoring", "expires": POSITION_TICK_S},
+    },
+    "positions-flush-events": {
+        "task": "positions.flush_events",
+        "schedule": timedelta(seconds=POSITION_EVENT_FLUSH_S),
+        "options": {"queue": "maintenance", "expires": POSITION_EVENT_FLUSH_S},
+    },
     "cycles-recover": {
         "task": "cycles.recover",
         "schedule": timedelta(seconds=RECOVERY_SWEEP_S),

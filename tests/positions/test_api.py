@@ -1,0 +1,62 @@
+"""Opening positions through the API: 201 with the position, 400 naming the field, permission required."""
+
+from decimal import Decimal
+
+import pytest
+
+from positions.models import Position
+from tests.conftest import ladder
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def on_paper(monkeypatch, paper, books, venue):
+    books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
+    monkeypatch.setattr("positions.services.get_venue", lambda exchange: venue)
+    return paper.exchange
+
+
+def body(exchange, **kw):
+    return {
+        "exchange": exchange.pk,
+        "symbol": "BTCUSDT",
+        "amount": "0.01",
+        "stop_loss": "59000",
+        "take_profits": [{"price": "61000", "fraction": "0.5"}, {"price": "62000", "fraction": "0.5"}],
+    } | kw
+
+
+def test_a_position_opened_by_api_is_monitored_with_its_ladder(api, on_paper):
+    response = api.post("/api/positions/", body(on_paper), format="json")
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    assert (data["symbol"], data["phase"], data["entry_price"][:8]) == ("BTCUSDT", "MONITORING", "60000.01")
+    assert [(tp["index"], tp["status"]) for tp in data["take_profits"]] == [(1, "PENDING"), (2, "PENDING")]
+    event = Position.objects.get().events.get(kind="monitor_created")
+    assert event.payload["requested_by"].startswith("api:")
+
+
+def test_bad_input_is_a_400_naming_the_field(api, on_paper):
+    response = api.post("/api/positions/", body(on_paper, take_profits=[{"price": "59000", "fraction": "0.5"}]),
+                        format="json")  # fmt: skip
+    assert response.status_code == 400
+    assert "not above the entry" in response.json()["take_profits"][0]
+    response = api.post("/api/positions/", body(on_paper, amount="-1"), format="json")
+    assert response.status_code == 400
+    assert "amount" in response.json()
+    assert not Position.objects.exists()
+
+
+def test_opening_needs_a_login(anon_api, on_paper):
+    assert anon_api.post("/api/positions/", body(on_paper), format="json").status_code == 401
+    assert Decimal(0) == Position.objects.count()
+
+
+def test_opening_needs_the_add_position_permission(viewer, on_paper):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(viewer)
+    assert client.post("/api/positions/", body(on_paper), format="json").status_code == 403
+    assert not Position.objects.exists()
