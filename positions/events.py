@@ -66,6 +66,28 @@ def buffer(position_id: int, kind: str, payload: dict | None = None) -> str:
         return "direct"
 
 
+def buffer_many(items: list[tuple[int, str, dict]]) -> str:
+    """Queue many non-critical events in one round trip (the monitor tick's tier changes)."""
+    if not items:
+        return "buffered"
+    at = timezone.now().isoformat()
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        for position_id, kind, payload in items:
+            pipe.rpush(_key(position_id), json.dumps({"kind": kind, "payload": payload, "at": at}))
+        pipe.sadd(DIRTY_KEY, *{pk for pk, _, _ in items})
+        pipe.hincrby(STATS_KEY, "buffered", len(items))
+        pipe.execute()
+        return "buffered"
+    except redis.RedisError as exc:
+        log.warning("position events buffer unavailable, writing %d directly: %s", len(items), exc)
+        PositionEvent.objects.bulk_create([
+            PositionEvent(position_id=pk, kind=kind, critical=False, payload=payload, created_at=timezone.now())
+            for pk, kind, payload in items
+        ])  # fmt: skip
+        return "direct"
+
+
 def mark(position_id: int, price, unrealized) -> None:
     """Mark-to-market (non-critical progress): through the write-behind buffer."""
     buffer_update(Position, position_id, set={"mark_price": price, "unrealized_pnl": unrealized,

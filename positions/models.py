@@ -39,6 +39,7 @@ class Position(models.Model):
     source = models.CharField(max_length=8, choices=PositionSource.choices, default=PositionSource.MANUAL)
     mirror_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="mirrors")
     entry_price = amount_field(null=True, blank=True)
+    cost_basis = amount_field(null=True, blank=True, help_text="what each unit held cost, the entry's fees included")
     amount = amount_field()
     remaining = amount_field(default=0)
     stop_loss = amount_field(null=True, blank=True)

@@ -23,10 +23,11 @@ from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
 from exchanges.venue import Venue
 from orders.errors import OrderRejected
-from orders.models import Order, OrderPurpose
+from orders.models import LIVE_STATUSES, Order, OrderPurpose
 from orders.services import order_place
 from tradingsite.errors import Conflict
 from tradingsite.statemachine import transition_locked
+from tradingsite.writebehind import Update, buffer_updates
 
 from . import events
 from .locks import positions_for_update, take_profits_for_update
@@ -146,7 +147,7 @@ def _building(position: Position, entry: Order | None, now: datetime) -> str:
     held = entry.filled - (entry.fee if entry.fee_asset == position.market.base else D0)
     held = floor_to_step(held, position.market.amount_step)
     position_transition(position_id=position.pk, to=P.MONITORING, entry_price=entry.average, remaining=held,
-                        amount=held, last_activity_at=now)  # fmt: skip
+                        amount=held, cost_basis=entry.cost / held, last_activity_at=now)  # fmt: skip
     events.buffer(position.pk, K.PARTIAL_FILL if entry.filled < entry.amount else K.POSITION_UPDATE,
                   {"entry_price": str(entry.average), "held": str(held)})  # fmt: skip
     return "monitoring"
@@ -246,8 +247,7 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
 
 def _cost_basis(position: Position) -> Decimal:
     """What each unit held cost: the entry's cost over what it delivered net of fees (so PnL counts every fee)."""
-    entry = Order.objects.get(position=position, intent=f"p{position.pk}-entry", filled__gt=0)
-    return entry.cost / position.amount
+    return position.cost_basis
 
 
 def _done(position: Position) -> bool:
@@ -301,7 +301,15 @@ def positions_claim_due(*, now: datetime, limit: int) -> list[int]:
 
 
 def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, venue_for=None) -> TickResult:
-    """Claim due positions, price them with one tickers call per venue, evaluate, reschedule."""
+    """Claim due positions, price them with one tickers call per venue, evaluate, reschedule.
+
+    Most positions cross no trigger on a given tick: those are decided in
+    memory from three bulk reads (the positions, their pending TP prices,
+    which ones have an order working) and rescheduled in one statement, their
+    marks sent to the write-behind buffer in one round trip. Only a position
+    that must act (entry filling, an order working, a trigger crossed, a
+    trailing stop to move) takes the full `position_check`.
+    """
     now = now or timezone.now()
     venue_for = venue_for or get_venue
     result = TickResult()
@@ -309,11 +317,27 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
     result.claimed = len(ids)
     if not ids:
         return result
-    by_exchange: dict[int, list[tuple[int, str]]] = {}
-    for pk, exchange_id, symbol in Position.objects.filter(pk__in=ids).values_list(
-        "pk", "exchange_id", "market__symbol"
-    ):
-        by_exchange.setdefault(exchange_id, []).append((pk, symbol))
+    positions = list(
+        Position.objects.filter(pk__in=ids).select_related("market").only(
+            "pk", "exchange_id", "phase", "stop_loss", "trailing_stop_bps", "remaining", "amount", "cost_basis",
+            "breakeven_at", "last_activity_at", "created_at", "tier", "market__symbol", "market__price_step",
+        )
+    )  # fmt: skip
+    pending: dict[int, list[Decimal]] = {}
+    for position_id, tp_price in TakeProfitLevel.objects.filter(
+        position_id__in=ids, status=TakeProfitStatus.PENDING
+    ).values_list("position_id", "price"):
+        pending.setdefault(position_id, []).append(tp_price)
+    working = set(
+        Order.objects.filter(position_id__in=ids, status__in=LIVE_STATUSES).values_list("position_id", flat=True)
+    )
+    by_exchange: dict[int, list[Position]] = {}
+    for position in positions:
+        by_exchange.setdefault(position.exchange_id, []).append(position)
+    rules = tiers()
+    quiet: list[tuple[int, datetime, str]] = []
+    marks: list[Update] = []
+    changed_tier: list[tuple[int, str, str]] = []
     for exchange in Exchange.objects.filter(pk__in=by_exchange):
         venue = venue_for(exchange)
         try:
@@ -321,18 +345,74 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
             tickers = venue.fetch_tickers()
         except VenueError as exc:
             log.warning("positions on %s not priced: %s", exchange.name, exc)
-            Position.objects.filter(pk__in=[pk for pk, _ in by_exchange[exchange.pk]]).update(
-                next_check_at=now + timedelta(seconds=tiers().critical_s)
+            Position.objects.filter(pk__in=[p.pk for p in by_exchange[exchange.pk]]).update(
+                next_check_at=now + timedelta(seconds=rules.critical_s)
             )
             continue
-        for pk, symbol in by_exchange[exchange.pk]:
-            ticker = tickers.get(symbol)
-            try:
-                outcome = position_check(position_id=pk, price=ticker.bid if ticker else None, venue=venue, now=now)
-            except VenueError as exc:
-                outcome = f"venue: {type(exc).__name__}"
-                Position.objects.filter(pk=pk).update(next_check_at=now + timedelta(seconds=tiers().critical_s))
+        for position in by_exchange[exchange.pk]:
+            ticker = tickers.get(position.market.symbol)
+            price = ticker.bid if ticker else None
+            levels = pending.get(position.pk, [])
+            if _must_act(position, price, levels, position.pk in working):
+                try:
+                    outcome = position_check(position_id=position.pk, price=price, venue=venue, now=now)
+                except VenueError as exc:
+                    outcome = f"venue: {type(exc).__name__}"
+                    Position.objects.filter(pk=position.pk).update(
+                        next_check_at=now + timedelta(seconds=rules.critical_s)
+                    )
+            else:
+                outcome = "watching"
+                name, seconds = tier(_watch(position, price, levels, now), rules)
+                quiet.append((position.pk, now + timedelta(seconds=seconds), name))
+                if name != position.tier:
+                    changed_tier.append((position.pk, position.tier, name))
+                if price is not None and position.cost_basis is not None:
+                    unrealized = (price - position.cost_basis) * position.remaining
+                    marks.append(
+                        Update(position.pk, {"mark_price": price, "unrealized_pnl": unrealized, "last_checked_at": now})
+                    )
             result.evaluated += 1
             key = outcome.split(" ")[0]
             result.outcomes[key] = result.outcomes.get(key, 0) + 1
+    _reschedule_many(quiet)
+    buffer_updates(Position, marks)
+    events.buffer_many([(pk, K.MONITORING_UPDATE, {"tier": [old, new]}) for pk, old, new in changed_tier])
     return result
+
+
+def _must_act(position: Position, price: Decimal | None, levels: list[Decimal], working: bool) -> bool:
+    if position.phase == P.BUILDING or working:
+        return True
+    if price is None:
+        return False
+    if position.stop_loss is not None and price <= position.stop_loss:
+        return True
+    if levels and price >= min(levels):
+        return True
+    step = position.market.price_step
+    return (
+        bool(position.trailing_stop_bps)
+        and trailed_stop(position.stop_loss, price, position.trailing_stop_bps, step) != position.stop_loss
+    )
+
+
+def _watch(position: Position, price: Decimal | None, levels: list[Decimal], now: datetime) -> Watch:
+    closed = float(1 - position.remaining / position.amount) if position.amount else 0.0
+    since_be = (now - position.breakeven_at).total_seconds() if position.breakeven_at else None
+    since_activity = (now - (position.last_activity_at or position.created_at)).total_seconds()
+    return Watch(position.phase, price, position.stop_loss, tuple(levels), closed, since_be, since_activity)
+
+
+def _reschedule_many(rows: list[tuple[int, datetime, str]]) -> None:
+    """One statement for every quiet position's next check and tier."""
+    if not rows:
+        return
+    ids, ats, names = zip(*rows, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """UPDATE positions_position p SET next_check_at = v.at, tier = v.tier
+               FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) AS v(id, at, tier)
+               WHERE p.id = v.id AND p.phase <> 'CLOSED'""",
+            [list(ids), list(ats), list(names)],
+        )

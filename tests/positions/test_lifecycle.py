@@ -150,3 +150,31 @@ def test_validation_errors_name_the_field_and_the_fix(paper, books, venue, kwarg
     assert words in " ".join(caught.value.message_dict[field])
     assert not Position.objects.exists()
     assert not PositionEvent.objects.exists()
+
+
+def test_quiet_positions_are_rescheduled_by_tier_and_marked_through_the_buffer(paper, books, venue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tradingsite.writebehind import writebehind_flush
+
+    price(books, "60000.00")
+    positions = [
+        position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.01"),
+                      take_profits=[(D(tp), D("1"))], stop_loss=D("55000"), venue=venue)
+        for tp in ("63000", "60100")  # the second is 17 bps away: critical
+    ]  # fmt: skip
+    Position.objects.update(next_check_at=Position.objects.first().created_at)
+    with CaptureQueriesContext(connection) as queries:
+        result = positions_monitor_tick(venue_for=lambda exchange: venue)
+    assert (result.evaluated, result.outcomes) == (2, {"watching": 2})
+    writes = [q for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    assert len(writes) == 2  # the claim and the one reschedule; marks went to the buffer
+    far, near = (Position.objects.get(pk=p.pk) for p in positions)
+    assert (far.tier, near.tier) == ("standard", "critical")
+    assert 11 < (far.next_check_at - near.next_check_at).total_seconds() + 2 < 13
+    assert far.mark_price is None  # not written yet
+    writebehind_flush()
+    far.refresh_from_db()
+    assert far.mark_price == D("60000.00")
+    assert far.unrealized_pnl < 0  # fees and the spread paid, price unchanged
