@@ -24,6 +24,7 @@ def drop_account(name: str) -> None:
     from cycles.models import Cycle, CycleLeg, PanicSell, Strategy
     from exchanges.models import Exchange
     from orders.models import Fill, Order
+    from positions.models import Position, TakeProfitLevel
 
     exchange = Exchange.objects.filter(name=name).first()
     if exchange is None:
@@ -34,7 +35,9 @@ def drop_account(name: str) -> None:
         cursor.execute("ALTER TABLE orders_fill ENABLE TRIGGER USER")
     CycleLeg.objects.filter(cycle__strategy__exchange=exchange).update(order=None)
     PanicSell.objects.filter(exchange=exchange).delete()
+    TakeProfitLevel.objects.filter(position__exchange=exchange).update(order=None)
     Order.objects.filter(exchange=exchange).delete()
+    Position.objects.filter(exchange=exchange).delete()
     Cycle.objects.filter(strategy__exchange=exchange).delete()
     Strategy.objects.filter(exchange=exchange).delete()
     exchange.delete()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -283,105 +284,131 @@ class TickResult:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-def positions_claim_due(*, now: datetime, limit: int) -> list[int]:
-    """Lease due positions (one statement, skipping rows another tick holds)."""
-    lease = now + timedelta(seconds=settings.POSITION_LEASE_S)
-    sql = """
-        UPDATE positions_position SET next_check_at = %s
-        WHERE id IN (
-            SELECT id FROM positions_position
-            WHERE phase <> 'CLOSED' AND next_check_at <= %s
-            ORDER BY next_check_at FOR UPDATE SKIP LOCKED LIMIT %s
-        )
-        RETURNING id
-    """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [lease, now, limit])
-        return [row[0] for row in cursor.fetchall()]
+_CLAIM_SQL = """
+    SELECT p.id, p.exchange_id, p.phase, p.stop_loss, p.trailing_stop_bps, p.remaining, p.amount, p.cost_basis,
+           EXTRACT(EPOCH FROM %(now)s - p.breakeven_at)::float8,
+           EXTRACT(EPOCH FROM %(now)s - COALESCE(p.last_activity_at, p.created_at))::float8,
+           p.tier, m.symbol, m.price_step
+      FROM positions_position p JOIN exchanges_market m ON m.id = p.market_id
+     WHERE p.phase <> 'CLOSED' AND p.next_check_at <= %(now)s AND p.exchange_id = ANY(%(exchanges)s)
+     ORDER BY p.next_check_at LIMIT %(limit)s
+       FOR UPDATE OF p SKIP LOCKED
+"""
 
 
 def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, venue_for=None) -> TickResult:
     """Claim due positions, price them with one tickers call per venue, evaluate, reschedule.
 
-    Most positions cross no trigger on a given tick: those are decided in
-    memory from three bulk reads (the positions, their pending TP prices,
-    which ones have an order working) and rescheduled in one statement, their
-    marks sent to the write-behind buffer in one round trip. Only a position
+    The venues with due positions are priced first (one tickers call each,
+    no lock held). Then, in one short transaction, the due positions are
+    claimed (`SKIP LOCKED`, so concurrent ticks share the work), read with
+    their pending TP prices and whether an order of theirs is working, and
+    decided in memory: a quiet position gets its next check by its tier, one
     that must act (entry filling, an order working, a trigger crossed, a
-    trailing stop to move) takes the full `position_check`.
+    trailing stop to move) a short lease; both in one UPDATE. After commit,
+    the ones that must act take the full `position_check` (which places
+    orders, never inside that transaction), and the marks go to the
+    write-behind buffer in one round trip.
     """
     now = now or timezone.now()
     venue_for = venue_for or get_venue
     result = TickResult()
-    ids = positions_claim_due(now=now, limit=limit)
-    result.claimed = len(ids)
-    if not ids:
-        return result
-    positions = list(
-        Position.objects.filter(pk__in=ids).select_related("market").only(
-            "pk", "exchange_id", "phase", "stop_loss", "trailing_stop_bps", "remaining", "amount", "cost_basis",
-            "breakeven_at", "last_activity_at", "created_at", "tier", "market__symbol", "market__price_step",
-        )
-    )  # fmt: skip
-    pending: dict[int, list[Decimal]] = {}
-    for position_id, tp_price in TakeProfitLevel.objects.filter(
-        position_id__in=ids, status=TakeProfitStatus.PENDING
-    ).values_list("position_id", "price"):
-        pending.setdefault(position_id, []).append(tp_price)
-    working = set(
-        Order.objects.filter(position_id__in=ids, status__in=LIVE_STATUSES).values_list("position_id", flat=True)
-    )
-    by_exchange: dict[int, list[Position]] = {}
-    for position in positions:
-        by_exchange.setdefault(position.exchange_id, []).append(position)
     rules = tiers()
-    quiet: list[tuple[int, datetime, str]] = []
-    marks: list[Update] = []
-    changed_tier: list[tuple[int, str, str]] = []
-    for exchange in Exchange.objects.filter(pk__in=by_exchange):
-        venue = venue_for(exchange)
+    due_exchanges = set(
+        Position.objects.filter(next_check_at__lte=now).exclude(phase=P.CLOSED).values_list("exchange_id", flat=True)
+    )
+    venues, prices = {}, {}
+    for exchange in Exchange.objects.filter(pk__in=due_exchanges):
+        venues[exchange.pk] = venue = venue_for(exchange)
         try:
             result.venue_calls += 1
-            tickers = venue.fetch_tickers()
+            prices[exchange.pk] = {symbol: t.bid for symbol, t in venue.fetch_tickers().items()}
         except VenueError as exc:
             log.warning("positions on %s not priced: %s", exchange.name, exc)
-            Position.objects.filter(pk__in=[p.pk for p in by_exchange[exchange.pk]]).update(
+            Position.objects.filter(exchange=exchange, next_check_at__lte=now).exclude(phase=P.CLOSED).update(
                 next_check_at=now + timedelta(seconds=rules.critical_s)
             )
-            continue
-        for position in by_exchange[exchange.pk]:
-            ticker = tickers.get(position.market.symbol)
-            price = ticker.bid if ticker else None
+    if not prices:
+        return result
+    quiet: list[tuple[int, datetime, str]] = []
+    acting: list[tuple[_Quick, Decimal | None]] = []
+    marks: list[Update] = []
+    changed_tier: list[tuple[int, str, str]] = []
+    lease = now + timedelta(seconds=settings.POSITION_LEASE_S)
+    with transaction.atomic():
+        connection.ensure_connection()
+        cursor = psycopg.Cursor(connection.connection)  # server-side binding: arrays as one parameter each
+        with connection.wrap_database_errors:
+            positions = [
+                _Quick(*row)
+                for row in cursor.execute(
+                    _CLAIM_SQL, {"now": now, "exchanges": list(prices), "limit": limit}
+                ).fetchall()
+            ]
+            ids = [q.pk for q in positions]
+            pending: dict[int, list[Decimal]] = {}
+            for position_id, tp_price in cursor.execute(
+                "SELECT position_id, price FROM positions_takeprofitlevel WHERE position_id = ANY(%s) AND status = %s",
+                [ids, TakeProfitStatus.PENDING],
+            ).fetchall():
+                pending.setdefault(position_id, []).append(tp_price)
+            working = {row[0] for row in cursor.execute(
+                "SELECT DISTINCT position_id FROM orders_order WHERE position_id = ANY(%s) AND status = ANY(%s)",
+                [ids, sorted(LIVE_STATUSES)],
+            ).fetchall()}  # fmt: skip
+        result.claimed = len(positions)
+        for position in positions:
+            price = prices[position.exchange_id].get(position.symbol)
             levels = pending.get(position.pk, [])
             if _must_act(position, price, levels, position.pk in working):
-                try:
-                    outcome = position_check(position_id=position.pk, price=price, venue=venue, now=now)
-                except VenueError as exc:
-                    outcome = f"venue: {type(exc).__name__}"
-                    Position.objects.filter(pk=position.pk).update(
-                        next_check_at=now + timedelta(seconds=rules.critical_s)
-                    )
-            else:
-                outcome = "watching"
-                name, seconds = tier(_watch(position, price, levels, now), rules)
-                quiet.append((position.pk, now + timedelta(seconds=seconds), name))
-                if name != position.tier:
-                    changed_tier.append((position.pk, position.tier, name))
-                if price is not None and position.cost_basis is not None:
-                    unrealized = (price - position.cost_basis) * position.remaining
-                    marks.append(
-                        Update(position.pk, {"mark_price": price, "unrealized_pnl": unrealized, "last_checked_at": now})
-                    )
-            result.evaluated += 1
-            key = outcome.split(" ")[0]
-            result.outcomes[key] = result.outcomes.get(key, 0) + 1
-    _reschedule_many(quiet)
+                acting.append((position, price))
+                quiet.append((position.pk, lease, position.tier))
+                continue
+            name, seconds = tier(_watch(position, price, levels, now), rules)
+            quiet.append((position.pk, now + timedelta(seconds=seconds), name))
+            if name != position.tier:
+                changed_tier.append((position.pk, position.tier, name))
+            if price is not None and position.cost_basis is not None:
+                unrealized = (price - position.cost_basis) * position.remaining
+                marks.append(
+                    Update(position.pk, {"mark_price": price, "unrealized_pnl": unrealized, "last_checked_at": now})
+                )
+            result.outcomes["watching"] = result.outcomes.get("watching", 0) + 1
+        _reschedule_many(quiet)
+    for position, price in acting:
+        try:
+            outcome = position_check(position_id=position.pk, price=price, venue=venues[position.exchange_id], now=now)
+        except VenueError as exc:
+            outcome = f"venue: {type(exc).__name__}"
+            Position.objects.filter(pk=position.pk).update(next_check_at=now + timedelta(seconds=rules.critical_s))
+        key = outcome.split(" ")[0]
+        result.outcomes[key] = result.outcomes.get(key, 0) + 1
+    result.evaluated = len(positions)
     buffer_updates(Position, marks)
     events.buffer_many([(pk, K.MONITORING_UPDATE, {"tier": [old, new]}) for pk, old, new in changed_tier])
     return result
 
 
-def _must_act(position: Position, price: Decimal | None, levels: list[Decimal], working: bool) -> bool:
+@dataclass(slots=True)
+class _Quick:
+    """What the tick reads of a position to decide whether it must act (a row, not a model)."""
+
+    pk: int
+    exchange_id: int
+    phase: str
+    stop_loss: Decimal | None
+    trailing_stop_bps: int | None
+    remaining: Decimal
+    amount: Decimal
+    cost_basis: Decimal | None
+    since_breakeven: float | None  # seconds
+    since_activity: float
+    tier: str
+    symbol: str
+    price_step: Decimal
+
+
+def _must_act(position: _Quick, price: Decimal | None, levels: list[Decimal], working: bool) -> bool:
     if position.phase == P.BUILDING or working:
         return True
     if price is None:
@@ -390,29 +417,29 @@ def _must_act(position: Position, price: Decimal | None, levels: list[Decimal], 
         return True
     if levels and price >= min(levels):
         return True
-    step = position.market.price_step
+    step = position.price_step
     return (
         bool(position.trailing_stop_bps)
         and trailed_stop(position.stop_loss, price, position.trailing_stop_bps, step) != position.stop_loss
     )
 
 
-def _watch(position: Position, price: Decimal | None, levels: list[Decimal], now: datetime) -> Watch:
+def _watch(position: _Quick, price: Decimal | None, levels: list[Decimal], now: datetime) -> Watch:
     closed = float(1 - position.remaining / position.amount) if position.amount else 0.0
-    since_be = (now - position.breakeven_at).total_seconds() if position.breakeven_at else None
-    since_activity = (now - (position.last_activity_at or position.created_at)).total_seconds()
-    return Watch(position.phase, price, position.stop_loss, tuple(levels), closed, since_be, since_activity)
+    return Watch(position.phase, price, position.stop_loss, tuple(levels), closed, position.since_breakeven,
+                 position.since_activity)  # fmt: skip
 
 
 def _reschedule_many(rows: list[tuple[int, datetime, str]]) -> None:
-    """One statement for every quiet position's next check and tier."""
-    if not rows:
-        return
-    ids, ats, names = zip(*rows, strict=True)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """UPDATE positions_position p SET next_check_at = v.at, tier = v.tier
-               FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) AS v(id, at, tier)
-               WHERE p.id = v.id AND p.phase <> 'CLOSED'""",
-            [list(ids), list(ats), list(names)],
-        )
+    """Every position's next check and tier: one UPDATE per (time, tier) group, a handful in all."""
+    groups: dict[tuple[datetime, str], list[int]] = {}
+    for pk, at, name in rows:
+        groups.setdefault((at, name), []).append(pk)
+    connection.ensure_connection()
+    cursor = psycopg.Cursor(connection.connection)  # server-side binding: the ids as one array parameter
+    with connection.wrap_database_errors:
+        for (at, name), ids in groups.items():
+            cursor.execute(
+                "UPDATE positions_position SET next_check_at = %s, tier = %s WHERE id = ANY(%s) AND phase <> 'CLOSED'",
+                [at, name, ids],
+            )

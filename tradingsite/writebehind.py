@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 
 import redis
@@ -88,11 +89,13 @@ def buffer_updates(model: type[models.Model], updates: list[Update]) -> str:
         bad = (set(update.set) - entry.set_fields) | (set(update.add) - entry.add_fields)
         if bad:
             raise ValueError(f"{entry.label}: columns {sorted(bad)} are not buffered; write them directly.")
+    # Every column set in one HSET (one command however many rows); counters need one HINCRBY each.
+    values = {f"{update.pk}|{name}": _dump(value) for update in updates for name, value in update.set.items()}
     try:
         pipe = redis_client().pipeline(transaction=True)
+        if values:
+            pipe.hset(entry.pending_key, mapping=values)
         for update in updates:
-            for name, value in update.set.items():
-                pipe.hset(entry.pending_key, f"{update.pk}|{name}", json.dumps(value, default=_encode))
             for name, amount in update.add.items():
                 pipe.hincrby(entry.pending_key, f"{update.pk}|{_ADD}{name}", int(amount))
         pipe.hincrby(STATS_KEY, "updates_buffered", len(updates))
@@ -102,6 +105,15 @@ def buffer_updates(model: type[models.Model], updates: list[Update]) -> str:
         log.warning("write-behind buffer unavailable, writing %d updates directly: %s", len(updates), exc)
         _write_direct(entry, updates)
         return "direct"
+
+
+def _dump(value: object) -> str:
+    """JSON text of a buffered value; Decimals and datetimes (the common ones) without the generic encoder."""
+    if isinstance(value, Decimal):
+        return f'"{value}"'  # as DjangoJSONEncoder writes it: the exact digits, as a string
+    if isinstance(value, datetime):
+        return f'"{value.isoformat()}"'
+    return json.dumps(value, default=_encode)
 
 
 def _encode(value: object) -> object:
