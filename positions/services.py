@@ -61,8 +61,15 @@ def position_open(
     *, exchange: Exchange, symbol: str, amount: Decimal, entry_type: str = "market", entry_price: Decimal | None = None,
     take_profits: list[tuple[Decimal, Decimal]] = (), stop_loss: Decimal | None = None,
     trailing_stop_bps: int | None = None, requested_by: str = "system", venue: Venue | None = None,
+    venue_for=None, mirror_of: Position | None = None,
 ) -> Position:  # fmt: skip
-    """Validate, record the position and its ladder, then place its entry (outside the transaction)."""
+    """Validate, record the position and its ladder, then place its entry (outside the transaction).
+
+    On a main account, each enabled mirror account then gets its own copy at its ratio (its own
+    orders, watched on its own); a mirror that fails is recorded on the main position and never
+    stops it.
+    """
+    venue_for = venue_for or get_venue
     market = Market.objects.filter(exchange=exchange, symbol=symbol.strip().upper(), active=True).first()
     if market is None:
         raise ValidationError({"symbol": f"{symbol} is not a trading market on {exchange.name}."})
@@ -70,7 +77,7 @@ def position_open(
         raise ValidationError({"entry_type": "must be market or limit"})
     if entry_type == "limit" and (entry_price is None or entry_price <= 0):
         raise ValidationError({"entry_price": "a limit entry needs a price above zero"})
-    venue = venue or get_venue(exchange)
+    venue = venue or venue_for(exchange)
     if entry_type == "limit":
         reference = Decimal(entry_price)
     else:
@@ -88,7 +95,7 @@ def position_open(
     with transaction.atomic():
         position = Position.objects.create(
             exchange=exchange, market=market, amount=amount, stop_loss=stop_loss, trailing_stop_bps=trailing_stop_bps,
-            next_check_at=now + timedelta(seconds=tiers().critical_s), last_activity_at=now,
+            next_check_at=now + timedelta(seconds=tiers().critical_s), last_activity_at=now, mirror_of=mirror_of,
         )  # fmt: skip
         TakeProfitLevel.objects.bulk_create(
             [TakeProfitLevel(position=position, index=i, price=p, fraction=f) for i, (p, f) in enumerate(ladder, 1)]
@@ -108,7 +115,27 @@ def position_open(
         raise
     position_check(position_id=position.pk, venue=venue)
     position.refresh_from_db()
+    if mirror_of is None:
+        for mirror in exchange.mirrors.filter(enabled=True):
+            terms = {"entry_type": entry_type, "entry_price": entry_price, "take_profits": ladder,
+                     "stop_loss": stop_loss, "trailing_stop_bps": trailing_stop_bps}  # fmt: skip
+            _mirror_open(position, mirror, Decimal(amount), venue_for=venue_for, **terms)
     return position
+
+
+def _mirror_open(main: Position, mirror: Exchange, requested: Decimal, *, venue_for, **terms) -> Position | None:
+    """The main position (its requested amount) copied to a mirror account at its ratio; a failure is only recorded."""
+    market = main.market
+    amount = floor_to_step(requested * mirror.mirror_ratio, market.amount_step)
+    try:
+        copy = position_open(exchange=mirror, symbol=market.symbol, amount=amount, requested_by=f"mirror of {main.pk}",
+                             mirror_of=main, venue=venue_for(mirror), venue_for=venue_for, **terms)  # fmt: skip
+    except Exception as exc:
+        log.warning("position %s: mirror on %s not opened: %s", main.pk, mirror.name, exc)
+        events.buffer(main.pk, K.POSITION_UPDATE, {"mirror": mirror.name, "error": str(exc)[:300]})
+        return None
+    events.buffer(main.pk, K.POSITION_UPDATE, {"mirror": mirror.name, "position": copy.pk, "amount": str(amount)})
+    return copy
 
 
 # --- one check ------------------------------------------------------------------------------
