@@ -36,6 +36,7 @@ def drop_account(name: str) -> None:
     CycleLeg.objects.filter(cycle__strategy__exchange=exchange).update(order=None)
     PanicSell.objects.filter(exchange=exchange).delete()
     TakeProfitLevel.objects.filter(position__exchange=exchange).update(order=None)
+    Position.objects.filter(exchange=exchange).update(last_exit_order=None)
     Order.objects.filter(exchange=exchange).delete()
     Position.objects.filter(exchange=exchange).delete()
     Cycle.objects.filter(strategy__exchange=exchange).delete()

@@ -71,6 +71,9 @@ class Exchange(OrderMonitoringSettings):
     api_secret = EncryptedTextField(blank=True)
     api_password = EncryptedTextField(blank=True)
     enabled = models.BooleanField(default=True)
+    entries_halted_by = models.CharField(
+        max_length=150, blank=True, help_text="set: no new position opens on this account (the kill switch); who set it"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from orders.admin import OrderInline
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
@@ -35,6 +35,24 @@ class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("id", "market__symbol")
     list_select_related = ("exchange", "market")
     inlines = [TakeProfitInline, PositionOrderInline, PositionEventInline]
+    actions = ["close_now"]
+
+    @admin.action(description="Close now (sell at market)", permissions=["close"])
+    def close_now(self, request, queryset):
+        from exchanges.errors import VenueError
+        from tradingsite.errors import DomainError
+
+        from .services import position_close_now
+
+        for position in queryset:
+            try:
+                position_close_now(position_id=position.pk, requested_by=f"admin:{request.user.get_username()}")
+                self.message_user(request, f"Position {position.pk} closed.", messages.SUCCESS)
+            except (DomainError, VenueError) as exc:
+                self.message_user(request, f"Position {position.pk}: {exc}", messages.ERROR)
+
+    def has_close_permission(self, request) -> bool:
+        return request.user.has_perm("positions.close_position")
 
 
 @admin.register(PositionEvent)

@@ -3,10 +3,12 @@
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from exchanges.models import Exchange
+from tradingsite.permissions import HasActionPermission
 
 from . import selectors, services
 from .models import Position, PositionEvent, TakeProfitLevel
@@ -48,6 +50,19 @@ class PositionInput(serializers.Serializer):
     trailing_stop_bps = serializers.IntegerField(required=False, allow_null=True)
 
 
+class MoveStopInput(serializers.Serializer):
+    stop_loss = serializers.DecimalField(max_digits=36, decimal_places=18)
+
+
+class ExchangeChoice(serializers.Serializer):
+    exchange = serializers.PrimaryKeyRelatedField(queryset=Exchange.objects.all(), required=False)
+
+
+class HaltInput(serializers.Serializer):
+    exchange = serializers.PrimaryKeyRelatedField(queryset=Exchange.objects.all())
+    halted = serializers.BooleanField()
+
+
 class PositionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Managed positions; POST opens one (its entry is placed at once; needs positions.add_position)."""
 
@@ -55,6 +70,69 @@ class PositionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = PositionSerializer
     filterset_fields = ["exchange", "market", "phase", "source", "mirror_of", "tier"]
     ordering_fields = ["created_at", "next_check_at", "unrealized_pnl", "realized_pnl"]
+
+    action_permissions = {
+        "close": "positions.close_position", "close_all": "positions.close_position",
+        "move_stop": "positions.manage_position", "add_take_profit": "positions.manage_position",
+        "stop_entries": "positions.halt_entries",
+    }  # fmt: skip
+    ACTION = [permissions.IsAuthenticated, HasActionPermission]
+
+    def _who(self, request) -> str:
+        return f"api:{request.user.get_username()}"
+
+    @extend_schema(
+        request=None,
+        responses={200: PositionSerializer},
+        description="Sell what the position holds at market now (needs positions.close_position).",
+    )
+    @action(detail=True, methods=["post"], permission_classes=ACTION)
+    def close(self, request, pk=None):
+        position = services.position_close_now(position_id=self.get_object().pk, requested_by=self._who(request))
+        return Response(PositionSerializer(position).data)
+
+    @extend_schema(
+        request=ExchangeChoice,
+        responses={200: dict},
+        description="Close every open position of an account, or of all (needs positions.close_position).",
+    )
+    @action(detail=False, methods=["post"], url_path="close-all", permission_classes=ACTION)
+    def close_all(self, request):
+        data = ExchangeChoice(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = services.positions_close_all(exchange=data.validated_data.get("exchange"),
+                                              requested_by=self._who(request))  # fmt: skip
+        return Response({str(k): v for k, v in report.items()})
+
+    @extend_schema(request=MoveStopInput, responses={200: PositionSerializer})
+    @action(detail=True, methods=["post"], url_path="move-stop", permission_classes=ACTION)
+    def move_stop(self, request, pk=None):
+        data = MoveStopInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        position = services.position_move_stop(position_id=self.get_object().pk, requested_by=self._who(request),
+                                               **data.validated_data)  # fmt: skip
+        return Response(PositionSerializer(position).data)
+
+    @extend_schema(request=TakeProfitInput, responses={201: TakeProfitLevelSerializer})
+    @action(detail=True, methods=["post"], url_path="add-take-profit", permission_classes=ACTION)
+    def add_take_profit(self, request, pk=None):
+        data = TakeProfitInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        level = services.position_add_take_profit(position_id=self.get_object().pk, requested_by=self._who(request),
+                                                  **data.validated_data)  # fmt: skip
+        return Response(TakeProfitLevelSerializer(level).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=HaltInput,
+        responses={200: dict},
+        description="The kill switch: stop (or resume) new entries on an account (positions.halt_entries).",
+    )
+    @action(detail=False, methods=["post"], url_path="stop-entries", permission_classes=ACTION)
+    def stop_entries(self, request):
+        data = HaltInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        exchange = services.entries_halt(requested_by=self._who(request), **data.validated_data)
+        return Response({"exchange": exchange.name, "entries_halted_by": exchange.entries_halted_by})
 
     @extend_schema(request=PositionInput, responses={201: PositionSerializer})
     def create(self, request, *args, **kwargs):

@@ -46,6 +46,10 @@ class Position(models.Model):
     trailing_stop_bps = models.PositiveIntegerField(null=True, blank=True)
     breakeven_moved = models.BooleanField(default=False)
     breakeven_at = models.DateTimeField(null=True, blank=True)
+    last_exit_order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="the last whole-position exit (stop or close) already accounted",
+    )  # fmt: skip
     tier = models.CharField(max_length=10, blank=True, help_text="urgency tier of the last check")
     next_check_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
@@ -62,6 +66,11 @@ class Position(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("close_position", "Can close positions now (one, or all)"),
+            ("manage_position", "Can move a position's stop and add take-profits"),
+            ("halt_entries", "Can stop and resume new position entries on an account"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="position_amount_positive"),
             models.CheckConstraint(

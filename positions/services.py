@@ -70,6 +70,8 @@ def position_open(
     stops it.
     """
     venue_for = venue_for or get_venue
+    if exchange.entries_halted_by:
+        raise Conflict(f"New entries are stopped on {exchange.name} (by {exchange.entries_halted_by}).")
     market = Market.objects.filter(exchange=exchange, symbol=symbol.strip().upper(), active=True).first()
     if market is None:
         raise ValidationError({"symbol": f"{symbol} is not a trading market on {exchange.name}."})
@@ -252,17 +254,9 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
                 Position.objects.filter(pk=pk).update(stop_loss=stop, breakeven_moved=True, breakeven_at=now)
                 events.record(pk, K.BREAKEVEN_MOVED, {"stop": str(stop), "size": str(locked.remaining)})
             outcome = f"TP{level.index} filled"
-    stop_order = orders.get(f"p{pk}-sl")
-    position.refresh_from_db()
-    if stop_order is not None and stop_order.is_terminal and position.phase != P.CLOSED and stop_order.filled > 0:
-        with transaction.atomic():
-            locked = positions_for_update().get(pk=pk)
-            proceeds = stop_order.cost - (stop_order.fee if stop_order.fee_asset == position.market.quote else D0)
-            locked.remaining = max(D0, locked.remaining - stop_order.filled)
-            locked.realized_pnl += proceeds - stop_order.filled * _cost_basis(locked)
-            locked.save(update_fields=["remaining", "realized_pnl", "updated_at"])
-            events.record(pk, K.SL_HIT, {"sold": str(stop_order.filled), "price": str(stop_order.average)})
-        outcome = "stopped"
+    for suffix, kind in (("sl", K.SL_HIT), ("close", K.OPERATOR_ACTION)):
+        exit_orders = [o for o in orders.values() if o.intent == f"p{pk}-{suffix}"]
+        outcome = _account_exit(position, exit_orders, kind) or outcome
     position.refresh_from_db()
     if position.phase != P.CLOSED and position.phase != P.BUILDING and _done(position):
         with transaction.atomic():
@@ -271,6 +265,27 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
                                                   "dust": str(position.remaining)})  # fmt: skip
         outcome = "closed"
     return outcome
+
+
+def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> str | None:
+    """Apply a whole-position exit (the stop, or an operator's close) once its order has ended."""
+    position.refresh_from_db()
+    done = [o for o in exit_orders if o.is_terminal and o.filled > 0]
+    if not done or position.phase == P.CLOSED:
+        return None
+    order = done[-1]
+    with transaction.atomic():
+        locked = positions_for_update().get(pk=position.pk)
+        if locked.last_exit_order_id == order.pk:
+            return None  # accounted already
+        proceeds = order.cost - (order.fee if order.fee_asset == position.market.quote else D0)
+        locked.remaining = max(D0, locked.remaining - order.filled)
+        locked.realized_pnl += proceeds - order.filled * _cost_basis(locked)
+        locked.last_exit_order_id = order.pk
+        locked.save(update_fields=["remaining", "realized_pnl", "last_exit_order_id", "updated_at"])
+        payload = {"sold": str(order.filled), "price": str(order.average)}
+        events.record(position.pk, kind, payload | ({"action": "closed now"} if kind == K.OPERATOR_ACTION else {}))
+    return "stopped" if kind == K.SL_HIT else "closed by operator"
 
 
 def _cost_basis(position: Position) -> Decimal:
@@ -470,3 +485,100 @@ def _reschedule_many(rows: list[tuple[int, datetime, str]]) -> None:
                 "UPDATE positions_position SET next_check_at = %s, tier = %s WHERE id = ANY(%s) AND phase <> 'CLOSED'",
                 [at, name, ids],
             )
+
+
+# --- operator actions -------------------------------------------------------------------------
+def _open_position(position_id: int) -> Position:
+    position = Position.objects.select_related("market", "exchange").get(pk=position_id)
+    if position.phase == P.CLOSED:
+        raise Conflict(f"Position {position_id} is closed.")
+    return position
+
+
+def position_close_now(*, position_id: int, requested_by: str, venue: Venue | None = None) -> Position:
+    """Sell what the position holds at market now; its pending take-profits are canceled."""
+    position = _open_position(position_id)
+    if position.phase == P.BUILDING:
+        raise Conflict(f"Position {position_id} is still buying its entry; cancel the entry order first.")
+    if Order.objects.filter(position=position, status__in=LIVE_STATUSES).exists():
+        raise Conflict(f"Position {position_id} has an exit order working; wait for it, then close.")
+    with transaction.atomic():
+        for level in position.take_profits.filter(status=TakeProfitStatus.PENDING):
+            take_profit_transition(level_id=level.pk, to=TakeProfitStatus.CANCELED)
+        Position.objects.filter(pk=position.pk).update(stop_loss=None, trailing_stop_bps=None)
+        events.record(position.pk, K.OPERATOR_ACTION, {"action": "close now", "requested_by": requested_by})
+    venue = venue or get_venue(position.exchange)
+    bids = venue.fetch_order_book(position.market.symbol, 1).bids
+    outcome = _sell(position, f"p{position.pk}-close", position.remaining, venue, "close", bids[0][0] if bids else D0)
+    position_check(position_id=position.pk, venue=venue)
+    position.refresh_from_db()
+    if position.phase != P.CLOSED:
+        log.warning("position %s: close requested by %s: %s", position.pk, requested_by, outcome)
+    return position
+
+
+def positions_close_all(*, exchange: Exchange | None = None, requested_by: str, venue_for=None) -> dict:
+    """Close every open position (of one account, or of all); returns what happened to each."""
+    venue_for = venue_for or get_venue
+    positions = Position.objects.exclude(phase=P.CLOSED).select_related("exchange")
+    if exchange is not None:
+        positions = positions.filter(exchange=exchange)
+    report = {}
+    for position in positions:
+        try:
+            closed = position_close_now(position_id=position.pk, requested_by=requested_by,
+                                        venue=venue_for(position.exchange))  # fmt: skip
+            report[position.pk] = closed.phase
+        except (Conflict, VenueError, OrderRejected) as exc:
+            report[position.pk] = f"not closed: {exc}"
+    return report
+
+
+def position_move_stop(*, position_id: int, stop_loss: Decimal, requested_by: str) -> Position:
+    position = _open_position(position_id)
+    stop_loss = Decimal(stop_loss)
+    if stop_loss <= 0:
+        raise ValidationError({"stop_loss": "must be above zero"})
+    if floor_to_step(stop_loss, position.market.price_step) != stop_loss:
+        raise ValidationError({"stop_loss": f"must be on the market's tick of {position.market.price_step}"})
+    with transaction.atomic():
+        before = positions_for_update().get(pk=position.pk).stop_loss
+        Position.objects.filter(pk=position.pk).update(stop_loss=stop_loss, next_check_at=timezone.now())
+        events.record(position.pk, K.OPERATOR_ACTION, {"action": "move stop", "from": str(before) if before else None,
+                                                       "to": str(stop_loss), "requested_by": requested_by})  # fmt: skip
+    position.refresh_from_db()
+    return position
+
+
+def position_add_take_profit(
+    *, position_id: int, price: Decimal, fraction: Decimal, requested_by: str
+) -> TakeProfitLevel:
+    position = _open_position(position_id)
+    price, fraction = Decimal(price), Decimal(fraction)
+    errors = {}
+    if not 0 < fraction <= 1:
+        errors["fraction"] = "must be above 0 and at most 1"
+    committed = sum(position.take_profits.exclude(status=TakeProfitStatus.CANCELED).values_list("fraction", flat=True))
+    if committed + fraction > 1:
+        errors["fraction"] = f"the ladder would sell {committed + fraction:%} of the position, over 100%"
+    if position.entry_price and price <= position.entry_price:
+        errors["price"] = f"{price} is not above the entry ({position.entry_price}); on a long it would lose"
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        positions_for_update().get(pk=position.pk)
+        index = (position.take_profits.order_by("-index").values_list("index", flat=True).first() or 0) + 1
+        level = TakeProfitLevel.objects.create(position=position, index=index, price=price, fraction=fraction)
+        Position.objects.filter(pk=position.pk).update(next_check_at=timezone.now())
+        events.record(position.pk, K.OPERATOR_ACTION, {"action": "add take-profit", "level": index,
+                                                       "price": str(price), "fraction": str(fraction),
+                                                       "requested_by": requested_by})  # fmt: skip
+    return level
+
+
+def entries_halt(*, exchange: Exchange, halted: bool, requested_by: str) -> Exchange:
+    """The kill switch: stop (or resume) new position entries on an account; open positions are still managed."""
+    Exchange.objects.filter(pk=exchange.pk).update(entries_halted_by=requested_by if halted else "")
+    log.warning("new entries on %s %s by %s", exchange.name, "stopped" if halted else "resumed", requested_by)
+    exchange.refresh_from_db()
+    return exchange

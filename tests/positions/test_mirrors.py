@@ -1,4 +1,4 @@
-"""Mirror accounts copy the main account's positions at their ratio, with their own orders; a failing mirror never blocks."""
+"""Mirror accounts copy the main account's positions at their ratio, with their own orders; a failure never blocks."""
 
 import random
 from decimal import Decimal
@@ -57,8 +57,13 @@ def test_a_mirror_copies_the_position_at_its_ratio_and_exits_with_its_own_orders
 
 def test_a_failing_mirror_never_blocks_the_main(paper, books, mirror):
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    main = position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.02"),
-                         take_profits=[(D("61000"), D("1"))], venue_for=venues(paper, books))  # the mirror has no USDT
+    main = position_open(
+        exchange=paper.exchange,
+        symbol="BTCUSDT",
+        amount=D("0.02"),
+        take_profits=[(D("61000"), D("1"))],
+        venue_for=venues(paper, books),
+    )  # the mirror has no USDT
     assert main.phase == PositionPhase.MONITORING
     copy = Position.objects.get(mirror_of=main)
     assert copy.phase == PositionPhase.CLOSED  # its entry was refused: nothing bought, nothing held
