@@ -178,3 +178,46 @@ def test_quiet_positions_are_rescheduled_by_tier_and_marked_through_the_buffer(p
     far.refresh_from_db()
     assert far.mark_price == D("60000.00")
     assert far.unrealized_pnl < 0  # fees and the spread paid, price unchanged
+
+
+class Crash(BaseException):
+    """The worker dies here."""
+
+
+@pytest.mark.parametrize("where", ["after the TP order filled", "while recording the TP"])
+def test_no_critical_event_is_lost_when_the_worker_dies_mid_check(paper, books, venue, monkeypatch, where):
+    import positions.services as services
+
+    price(books, "60000.00")
+    position = position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.1"), venue=venue,
+                             take_profits=[(D("61000"), D("0.5")), (D("62000"), D("0.5"))])  # fmt: skip
+    price(books, "61000.00")
+    if where == "after the TP order filled":  # the sell is filled on the venue and recorded; the rest never runs
+        place = services.order_place
+
+        def placed_then_dead(**kwargs):
+            place(**kwargs)
+            raise Crash()
+
+        monkeypatch.setattr(services, "order_place", placed_then_dead)
+    else:  # dies inside the transaction that marks the level FILLED: it rolls back, the event with it
+        original = services.events.record
+
+        def dying(position_id, kind, payload=None):
+            if kind == "tp_hit":
+                raise Crash()
+            return original(position_id, kind, payload)
+
+        monkeypatch.setattr(services.events, "record", dying)
+    with pytest.raises(Crash):
+        position_check(position_id=position.pk, price=D("61000.00"), venue=venue)
+    monkeypatch.undo()
+    assert Order.objects.get(intent=f"p{position.pk}-tp1").status == "FILLED"  # the venue sold it
+    # The restarted worker's next check accounts for it: one tp_hit, one breakeven move, nothing twice.
+    position_check(position_id=position.pk, price=D("61000.00"), venue=venue)
+    position_check(position_id=position.pk, price=D("61000.00"), venue=venue)
+    position.refresh_from_db()
+    assert critical_kinds(position) == ["monitor_created", "tp_hit", "breakeven_moved"]
+    assert position.take_profits.get(index=1).status == TakeProfitStatus.FILLED
+    assert position.remaining == D("0.04995")
+    assert Order.objects.filter(position=position, side="sell").count() == 1
