@@ -1,6 +1,6 @@
 """Pure position rules: validation of a new position, urgency tiers, triggers. No Django."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from exchanges.rules import floor_to_step
@@ -22,6 +22,10 @@ class Tiers:
     breakeven_critical_s: float = 60.0  # critical for this long after the stop moved to breakeven
     inactive_closed_fraction: float = 0.9  # this much of the position closed: inactive
     idle_after_s: float = 600.0  # no activity this long: idle
+    near: Decimal = field(init=False, repr=False)  # near_trigger_bps as a fraction, computed once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "near", Decimal(str(self.near_trigger_bps)) / 10_000)
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,8 @@ def tier(watch: Watch, tiers: Tiers) -> tuple[str, float]:
     if watch.seconds_since_breakeven is not None and watch.seconds_since_breakeven < tiers.breakeven_critical_s:
         return "critical", tiers.critical_s
     if watch.price is not None:
-        triggers = [p for p in (*watch.pending_tps, watch.stop) if p]
-        if any(abs(watch.price - p) / p * 10_000 <= Decimal(str(tiers.near_trigger_bps)) for p in triggers):
+        price, near = watch.price, tiers.near
+        if any(p and abs(price - p) <= p * near for p in (*watch.pending_tps, watch.stop)):
             return "critical", tiers.critical_s
     if watch.closed_fraction >= tiers.inactive_closed_fraction:
         return "inactive", tiers.inactive_s
