@@ -5,8 +5,12 @@ class PositionsConfig(AppConfig):
     name = "positions"
 
     def ready(self) -> None:
+        from tradingsite.cache_stats import cache_stats_register
         from tradingsite.writebehind import writebehind_register
 
+        from . import events
         from .models import Position
+
+        cache_stats_register("position_events", events.stats)
 
         writebehind_register(Position, set_fields=["mark_price", "unrealized_pnl", "last_checked_at"])

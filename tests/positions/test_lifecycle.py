@@ -221,3 +221,15 @@ def test_no_critical_event_is_lost_when_the_worker_dies_mid_check(paper, books, 
     assert position.take_profits.get(index=1).status == TakeProfitStatus.FILLED
     assert position.remaining == D("0.04995")
     assert Order.objects.filter(position=position, side="sell").count() == 1
+
+
+def test_the_events_buffer_is_counted_in_cache_stats(paper, books, venue, api):
+    price(books, "60000.00")
+    position = position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.01"),
+                             take_profits=[(D("63000"), D("1"))], venue=venue)  # fmt: skip
+    position_check(position_id=position.pk, price=D("60100.00"), venue=venue)
+    events.flush()
+    body = api.get("/api/cache-stats/").json()["position_events"]
+    assert body["buffered"] >= 1
+    assert body["flushed"] >= 1
+    assert body["written_now"] >= 1  # monitor_created
