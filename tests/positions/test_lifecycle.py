@@ -233,3 +233,44 @@ def test_the_events_buffer_is_counted_in_cache_stats(paper, books, venue, api):
     assert body["buffered"] >= 1
     assert body["flushed"] >= 1
     assert body["written_now"] >= 1  # monitor_created
+
+
+def test_the_lifecycle_along_a_recorded_price_path(paper, books, venue, shared_data):
+    """Real BTCUSDT books (2024-08-08, six minutes): TP1, the stop to breakeven, then TP2 or the stop."""
+    from exchanges.binance_format import replay_recording
+    from exchanges.models import Market
+
+    Market.objects.filter(exchange=paper.exchange, symbol="BTCUSDT").update(taker_fee=0)  # breakeven = entry
+    path = [book.snapshot(20) for i, (_, book) in enumerate(
+        replay_recording(shared_data / "binance" / "depth" / "btcusdt_20240808.gz")) if i % 5 == 0]  # fmt: skip
+    books.set_book(path[0])
+    entry = path[0].asks[0][0]
+    tp1, tp2, stop = entry + 8, entry + 18, entry - 150
+    position = position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.2"), venue=venue,
+                             take_profits=[(tp1, D("0.5")), (tp2, D("0.5"))], stop_loss=stop)  # fmt: skip
+    assert position.entry_price == entry
+    # What the path implies, worked out apart from the platform: the first bid at or over TP1; then the stop
+    # sits at the entry; then whichever comes first, a bid at or over TP2 or a bid at or under the entry.
+    expected, stage = ["monitor_created"], "tp1"
+    for book in path[1:]:
+        bid = book.bids[0][0]
+        if stage == "tp1" and bid <= stop:
+            expected += ["sl_hit", "position_closed"]
+            break
+        if stage == "tp1" and bid >= tp1:
+            expected += ["tp_hit", "breakeven_moved"]
+            stage = "after"
+        elif stage == "after" and bid >= tp2:
+            expected += ["tp_hit", "position_closed"]
+            break
+        elif stage == "after" and bid <= entry:
+            expected += ["sl_hit", "position_closed"]
+            break
+    for book in path[1:]:
+        books.set_book(book)
+        position_check(position_id=position.pk, price=book.bids[0][0], venue=venue)
+        position.refresh_from_db()
+        if position.phase == PositionPhase.CLOSED:
+            break
+    assert len(expected) >= 3, "the recorded path crosses TP1"
+    assert critical_kinds(position) == expected
