@@ -15,6 +15,9 @@ db_write_reduction
     Written directly that is one UPDATE per mark and one INSERT per event; with
     the buffers it is the statements of one write-behind flush plus one event
     flush. Figure: 1 - buffered statements / direct statements.
+critical_event_loss
+    A real Celery worker SIGKILLed right after a TP sell (see `bench_kill`):
+    TP sells the venue filled whose `tp_hit` or `breakeven_moved` is missing.
 monitoring_checks_ratio
     Checks an hour for a book of positions under the urgency tiers, divided by
     checks at a fixed 5 s. The mix (documented assumption): 5% near a trigger
@@ -142,5 +145,89 @@ def run(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="bench/run.py positions")
     parser.add_argument("--positions", type=int, default=10_000)
     parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--kill-positions", type=int, default=200, help="positions in the worker-kill run")
+    parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
-    return bench_tick(args.positions, args.symbols) | bench_checks_ratio()
+    return bench_tick(args.positions, args.symbols) | bench_checks_ratio() | bench_kill(args.kill_positions, args.seed)
+
+
+def bench_kill(n_positions: int, seed: int) -> dict:
+    """critical_event_loss: a real Celery worker SIGKILLed right after a TP sell, before its accounting.
+
+    A paper account (the chaos harness's markets and books) holds `n_positions`
+    BTCUSDT positions with TP1 just over the price. This process plays beat
+    (a `positions.tick` every 0.5 s) and the simulator (books twice a second).
+    The bid is lifted through TP1; the worker, armed with the
+    `position.after_exit` failpoint at a random hit, dies after selling, is
+    restarted, and ticks go on until every TP1 has ended. Then every TP1 sell
+    the venue filled must have exactly one `tp_hit`, and every position one
+    `breakeven_moved`: `critical_event_loss` counts those missing,
+    `critical_event_duplicates` those written twice.
+    """
+    import random
+
+    from bench.bench_chaos import QUICK, _Publisher, _setup
+    from bench.common import celery_worker, drop_account
+    from orders.models import Order
+    from orders.tasks import sweep_overdue
+    from positions.models import Position, PositionEvent, TakeProfitLevel, TakeProfitStatus
+    from positions.services import position_open
+    from positions.tasks import tick
+    from tradingsite.celery import app
+
+    account = "bench-positions-kill"
+    exchange, _ = _setup(account)
+    exchange.faults.delete()  # this figure is about the kill alone
+    publisher = _Publisher(account)
+    publisher.publish()
+    for _ in range(n_positions):
+        position_open(exchange=exchange, symbol="BTCUSDT", amount=D("0.002"), stop_loss=D("50000"),
+                      take_profits=[(D("60100"), D("0.5")), (D("65000"), D("0.5"))])  # fmt: skip
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, False
+    nth = random.Random(seed).randint(1, max(1, n_positions // 2))
+    worker = celery_worker("positions-kill", queues="monitoring,maintenance",
+                           env=QUICK | {"FAILPOINTS": f"position.after_exit@{nth}"}).start()  # fmt: skip
+    publisher.books = [b if b.symbol != "BTCUSDT" else type(b)(b.symbol, ((D("60200.00"), D("5")),),
+                       ((D("60200.01"), D("5")),), 0) for b in publisher.books]  # fmt: skip
+    publisher.publish()
+    publisher.start()
+    killed = restarted = False
+    pending = TakeProfitLevel.objects.filter(position__exchange=exchange, index=1).exclude(
+        status__in=[TakeProfitStatus.FILLED, TakeProfitStatus.CANCELED]
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while pending.exists() and time.monotonic() < deadline:
+            if worker.proc.poll() is not None and not restarted:
+                killed = True
+                worker = celery_worker("positions-kill-b", queues="monitoring,maintenance", env=QUICK).start()
+                restarted = True
+            tick.apply_async()  # as beat sends them
+            sweep_overdue.apply_async()
+            time.sleep(0.5)
+    finally:
+        worker.kill()
+        publisher.stopped.set()
+        app.conf.task_always_eager = eager
+    filled_tp1 = Order.objects.filter(exchange=exchange, intent__endswith="-tp1", filled__gt=0).values_list(
+        "position_id", flat=True
+    )
+    hits = PositionEvent.objects.filter(position__exchange=exchange, kind="tp_hit")
+    per_position = {}
+    for position_id in hits.values_list("position_id", flat=True):
+        per_position[position_id] = per_position.get(position_id, 0) + 1
+    moved = set(PositionEvent.objects.filter(position__exchange=exchange, kind="breakeven_moved")
+                .values_list("position_id", flat=True))  # fmt: skip
+    loss = sum(1 for pk in filled_tp1 if per_position.get(pk, 0) == 0) + sum(1 for pk in filled_tp1 if pk not in moved)
+    duplicates = sum(n - 1 for n in per_position.values() if n > 1)
+    unsettled = pending.count()
+    Position.objects.filter(exchange=exchange).update(last_exit_order=None)
+    drop_account(account)
+    return {
+        "critical_event_loss": loss,
+        "critical_event_duplicates": duplicates,
+        "kill_positions": n_positions,
+        "kill_worker_killed": killed,
+        "kill_tp1_sells_filled": len(filled_tp1),
+        "kill_tp1_unsettled": unsettled,
+    }

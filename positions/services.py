@@ -27,6 +27,7 @@ from orders.errors import OrderRejected
 from orders.models import LIVE_STATUSES, Order, OrderPurpose
 from orders.services import order_place
 from tradingsite.errors import Conflict
+from tradingsite.failpoints import failpoint
 from tradingsite.statemachine import transition_locked
 from tradingsite.writebehind import Update, buffer_updates
 
@@ -220,6 +221,7 @@ def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, pri
     except (OrderRejected, Conflict) as exc:
         log.warning("position %s: %s sell not placed: %s", position.pk, why, exc)
         return f"{why}: not placed ({exc})"
+    failpoint("position.after_exit")
     orders = {o.intent: o for o in Order.objects.filter(position=position).order_by("attempt")}
     _account_exits(position, orders, timezone.now())
     return f"{why} at {price}"
@@ -338,6 +340,15 @@ _CLAIM_SQL = """
 """
 
 
+_UNACCOUNTED_SQL = """
+    SELECT position_id FROM positions_takeprofitlevel WHERE position_id = ANY(%s) AND status = 'TRIGGERED'
+    UNION
+    SELECT o.position_id FROM orders_order o JOIN positions_position p ON p.id = o.position_id
+     WHERE o.position_id = ANY(%s) AND o.filled > 0 AND (o.intent LIKE '%%-sl' OR o.intent LIKE '%%-close')
+       AND o.id IS DISTINCT FROM p.last_exit_order_id AND p.phase <> 'CLOSED'
+"""
+
+
 def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, venue_for=None) -> TickResult:
     """Claim due positions, price them with one tickers call per venue, evaluate, reschedule.
 
@@ -398,6 +409,8 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
                 "SELECT DISTINCT position_id FROM orders_order WHERE position_id = ANY(%s) AND status = ANY(%s)",
                 [ids, sorted(LIVE_STATUSES)],
             ).fetchall()}  # fmt: skip
+            # An exit that sold but was never accounted (its worker died in between) must be taken up now.
+            working |= {row[0] for row in cursor.execute(_UNACCOUNTED_SQL, [ids, ids]).fetchall()}
         result.claimed = len(positions)
         for position in positions:
             price = prices[position.exchange_id].get(position.symbol)

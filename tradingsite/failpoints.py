@@ -9,13 +9,20 @@ rollback hook. The chaos harness (`bench/run.py chaos`) uses it.
 
 Points: `order.before_submit` (the order row committed, the venue not yet
 called), `order.after_submit` (the venue answered, the answer not recorded),
-`cycle.between_legs` (a leg ended, the next not placed), `panic.between_hops`.
+`cycle.between_legs` (a leg ended, the next not placed), `panic.between_hops`,
+`position.after_exit` (a position's TP or stop sold, not yet accounted).
 """
 
 import os
 import signal
 
-POINTS = ("order.before_submit", "order.after_submit", "cycle.between_legs", "panic.between_hops")
+POINTS = (
+    "order.before_submit",
+    "order.after_submit",
+    "cycle.between_legs",
+    "panic.between_hops",
+    "position.after_exit",
+)
 
 
 def _parse(spec: str) -> dict[str, int]:

@@ -274,3 +274,26 @@ def test_the_lifecycle_along_a_recorded_price_path(paper, books, venue, shared_d
             break
     assert len(expected) >= 3, "the recorded path crosses TP1"
     assert critical_kinds(position) == expected
+
+
+def test_the_tick_takes_up_an_exit_sold_but_never_accounted(paper, books, venue, monkeypatch):
+    import positions.services as services
+
+    price(books, "60000.00")
+    position = position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.1"), venue=venue,
+                             take_profits=[(D("61000"), D("0.5")), (D("65000"), D("0.5"))])  # fmt: skip
+    price(books, "61000.00")
+    place = services.order_place
+
+    def placed_then_dead(**kwargs):
+        place(**kwargs)
+        raise Crash()
+
+    monkeypatch.setattr(services, "order_place", placed_then_dead)
+    with pytest.raises(Crash):
+        position_check(position_id=position.pk, price=D("61000.00"), venue=venue)
+    monkeypatch.undo()
+    price(books, "60500.00")  # the price has moved off TP1: only the unaccounted sale makes it act
+    Position.objects.filter(pk=position.pk).update(next_check_at=position.created_at)
+    positions_monitor_tick(venue_for=lambda exchange: venue)
+    assert critical_kinds(position) == ["monitor_created", "tp_hit", "breakeven_moved"]
