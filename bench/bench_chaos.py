@@ -33,7 +33,6 @@ own integrity check). Reports `recovery_rate`, `duplicate_orders`, `orphans`,
 
 import argparse
 import json
-import os
 import random
 import threading
 import time
@@ -287,10 +286,8 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
-    # The harness's tasks go through their own broker database, never a running platform's queues.
-    from tradingsite.celery import app
+    from bench.common import isolated_broker
 
-    broker = os.environ.get("CHAOS_BROKER_URL", settings.REDIS_URL.rsplit("/", 1)[0] + "/13")
-    app.conf.broker_url = broker
+    broker = isolated_broker()
     return run_chaos(args.runs, args.seed, env={"CELERY_BROKER_URL": broker},
                      log=lambda line: print(line, flush=True))  # fmt: skip

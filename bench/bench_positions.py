@@ -148,10 +148,14 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--kill-positions", type=int, default=200, help="positions in the worker-kill run")
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
-    return bench_tick(args.positions, args.symbols) | bench_checks_ratio() | bench_kill(args.kill_positions, args.seed)
+    from bench.common import isolated_broker
+
+    broker = isolated_broker()
+    return (bench_tick(args.positions, args.symbols) | bench_checks_ratio()
+            | bench_kill(args.kill_positions, args.seed, env={"CELERY_BROKER_URL": broker}))  # fmt: skip
 
 
-def bench_kill(n_positions: int, seed: int) -> dict:
+def bench_kill(n_positions: int, seed: int, env: dict | None = None) -> dict:
     """critical_event_loss: a real Celery worker SIGKILLed right after a TP sell, before its accounting.
 
     A paper account (the chaos harness's markets and books) holds `n_positions`
@@ -185,8 +189,9 @@ def bench_kill(n_positions: int, seed: int) -> dict:
                       take_profits=[(D("60100"), D("0.5")), (D("65000"), D("0.5"))])  # fmt: skip
     eager, app.conf.task_always_eager = app.conf.task_always_eager, False
     nth = random.Random(seed).randint(1, max(1, n_positions // 2))
+    env = QUICK | (env or {})
     worker = celery_worker("positions-kill", queues="monitoring,maintenance",
-                           env=QUICK | {"FAILPOINTS": f"position.after_exit@{nth}"}).start()  # fmt: skip
+                           env=env | {"FAILPOINTS": f"position.after_exit@{nth}"}).start()  # fmt: skip
     publisher.books = [b if b.symbol != "BTCUSDT" else type(b)(b.symbol, ((D("60200.00"), D("5")),),
                        ((D("60200.01"), D("5")),), 0) for b in publisher.books]  # fmt: skip
     publisher.publish()
@@ -200,7 +205,7 @@ def bench_kill(n_positions: int, seed: int) -> dict:
         while pending.exists() and time.monotonic() < deadline:
             if worker.proc.poll() is not None and not restarted:
                 killed = True
-                worker = celery_worker("positions-kill-b", queues="monitoring,maintenance", env=QUICK).start()
+                worker = celery_worker("positions-kill-b", queues="monitoring,maintenance", env=env).start()
                 restarted = True
             tick.apply_async()  # as beat sends them
             sweep_overdue.apply_async()

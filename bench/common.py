@@ -100,3 +100,13 @@ def celery_worker(
                "--concurrency", str(concurrency), "--hostname", f"{name}@%h", "--loglevel", "INFO",
                "--without-mingle", "--without-gossip"]  # fmt: skip
     return Service(name, command, ready="ready.", env=env)
+
+
+def isolated_broker() -> str:
+    """Point this process's Celery app at a broker database of its own (CHAOS_BROKER_URL, else Redis db 13),
+    so a benchmark's tasks never reach a running platform's queues; returns the URL for its workers."""
+    from tradingsite.celery import app
+
+    broker = os.environ.get("CHAOS_BROKER_URL") or settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
+    app.conf.broker_url = broker
+    return broker
