@@ -6,6 +6,7 @@ from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from tradingsite.apicache import CachedReadsMixin
 from tradingsite.permissions import HasActionPermission
 
 from . import selectors, services
@@ -44,7 +45,8 @@ class OrderFilter(django_filters.FilterSet):
                   "client_order_id"]  # fmt: skip
 
 
-class OrderViewSet(viewsets.ReadOnlyModelViewSet):
+class OrderViewSet(CachedReadsMixin, viewsets.ReadOnlyModelViewSet):
+    cache_kind = "orders"  # reads cached API_CACHE_TTLS["orders"], dropped whenever an order changes state
     """Orders are placed by the services; operators may cancel one or have it re-checked now."""
 
     queryset = selectors.order_list()

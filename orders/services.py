@@ -31,6 +31,7 @@ from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.types import VenueOrder, VenueTrade, from_ms, to_ms
 from exchanges.venue import Venue
+from tradingsite.apicache import invalidate
 from tradingsite.errors import Conflict, DomainError
 from tradingsite.failpoints import failpoint
 from tradingsite.statemachine import transition_locked
@@ -62,8 +63,10 @@ def order_transition(*, order_id: int, to: str, **updates) -> tuple[Order, bool]
         updates.setdefault("closed_at", timezone.now())
         updates.setdefault("next_check_at", None)
     order, changed = transition_locked(orders_for_update(), pk=order_id, to=to, **updates)
-    if changed and order.is_terminal:
-        _order_ended(order)
+    if changed:
+        transaction.on_commit(lambda: invalidate("orders"))
+        if order.is_terminal:
+            _order_ended(order)
     return order, changed
 
 
@@ -263,6 +266,7 @@ def order_record_answer(
             if target in Order.ALLOWED_TRANSITIONS[order.status]:
                 order.status = target
                 changed_fields.append("status")
+                transaction.on_commit(lambda: invalidate("orders"))
                 if target in TERMINAL_STATUSES:
                     order.closed_at = now
                     changed_fields.append("closed_at")

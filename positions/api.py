@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from exchanges.models import Exchange
+from tradingsite.apicache import CachedReadsMixin
 from tradingsite.permissions import HasActionPermission
 
 from . import selectors, services
@@ -63,8 +64,10 @@ class HaltInput(serializers.Serializer):
     halted = serializers.BooleanField()
 
 
-class PositionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Managed positions; POST opens one (its entry is placed at once; needs positions.add_position)."""
+class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Managed positions (reads cached API_CACHE_TTLS["positions"], dropped at each critical event); POST opens one."""
+
+    cache_kind = "positions"
 
     queryset = selectors.position_list()
     serializer_class = PositionSerializer

@@ -5,6 +5,7 @@ class PositionsConfig(AppConfig):
     name = "positions"
 
     def ready(self) -> None:
+        from tradingsite import apicache
         from tradingsite.cache_stats import cache_stats_register
         from tradingsite.writebehind import writebehind_register
 
@@ -12,5 +13,6 @@ class PositionsConfig(AppConfig):
         from .models import Position
 
         cache_stats_register("position_events", events.stats)
+        cache_stats_register("api_cache", apicache.stats)
 
         writebehind_register(Position, set_fields=["mark_price", "unrealized_pnl", "last_checked_at"])

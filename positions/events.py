@@ -19,6 +19,7 @@ import redis
 from django.db import transaction
 from django.utils import timezone
 
+from tradingsite.apicache import invalidate
 from tradingsite.redis_client import counters_add, counters_read, redis_client
 from tradingsite.writebehind import buffer_update
 
@@ -43,6 +44,8 @@ def record(position_id: int, kind: str, payload: dict | None = None) -> Position
                                              critical=kind in CRITICAL_EVENT_KINDS, payload=payload or {},
                                              created_at=timezone.now())  # fmt: skip
     counters_add(STATS_KEY, {"written_now": 1, "flushed_with_critical": len(buffered)})
+    if event.critical:
+        transaction.on_commit(lambda: invalidate("positions", "account"))
     return event
 
 

@@ -318,6 +318,14 @@ POSITION_TIERS = {
     "inactive_closed_fraction": env.float("POSITION_INACTIVE_CLOSED_FRACTION", default=0.9),
     "idle_after_s": env.float("POSITION_IDLE_AFTER_S", default=600.0),
 }
+# API read cache (tradingsite/apicache.py): seconds an answer of each kind may be served from Redis.
+API_CACHE_TTLS = {
+    "account": env.int("API_CACHE_ACCOUNT_S", default=60),
+    "positions": env.int("API_CACHE_POSITIONS_S", default=15),
+    "orders": env.int("API_CACHE_ORDERS_S", default=15),
+    "stats": env.int("API_CACHE_STATS_S", default=300),
+    "market_data": env.int("API_CACHE_MARKET_DATA_S", default=180),
+}
 POSITION_TICK_S = env.float("POSITION_TICK_S", default=1.0)  # how often beat claims due positions
 POSITION_LEASE_S = env.float("POSITION_LEASE_S", default=15.0)  # a claimed position is not claimed again meanwhile
 POSITION_EVENT_FLUSH_S = env.float("POSITION_EVENT_FLUSH_S", default=30.0)  # non-critical events, at the latest

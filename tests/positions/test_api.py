@@ -60,3 +60,22 @@ def test_opening_needs_the_add_position_permission(viewer, on_paper):
     client.force_authenticate(viewer)
     assert client.post("/api/positions/", body(on_paper), format="json").status_code == 403
     assert not Position.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_position_reads_are_cached_until_a_critical_event(api, monkeypatch, paper, books, venue):
+    from positions.services import position_close_now
+
+    books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
+    monkeypatch.setattr("positions.services.get_venue", lambda exchange: venue)
+    created = api.post("/api/positions/", body(paper.exchange), format="json").json()
+    first = api.get("/api/positions/").json()
+    Position.objects.filter(pk=created["id"]).update(mark_price=Decimal("1"))  # a change no event announces
+    assert api.get("/api/positions/").json() == first  # served from the cache (TTL 15 s)
+    position_close_now(position_id=created["id"], requested_by="test")  # critical events drop the cache
+    after = api.get("/api/positions/").json()
+    assert after["results"][0]["phase"] == "CLOSED"
+    stats = api.get("/api/cache-stats/").json()["api_cache"]["positions"]
+    assert (stats["ttl_s"], stats["hits"]) == (15, 1)
+    assert stats["misses"] >= 2
+    assert stats["invalidations"] >= 1
