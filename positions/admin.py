@@ -1,5 +1,13 @@
-from django.contrib import admin, messages
+from decimal import Decimal, InvalidOperation
 
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from exchanges.models import Exchange
 from orders.admin import OrderInline
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
@@ -23,6 +31,27 @@ class PositionEventInline(ReadOnlyTabularInline):
     readonly_fields = fields
     ordering = ("-created_at",)
     show_change_link = False
+
+
+class OpenPositionForm(forms.Form):
+    exchange = forms.ModelChoiceField(queryset=Exchange.objects.filter(enabled=True))
+    symbol = forms.CharField(max_length=64, help_text="e.g. BTCUSDT")
+    amount = forms.DecimalField(max_digits=36, decimal_places=18, help_text="in the base asset")
+    entry_type = forms.ChoiceField(choices=[("market", "market"), ("limit", "limit")])
+    entry_price = forms.DecimalField(max_digits=36, decimal_places=18, required=False)
+    take_profits = forms.CharField(required=False, help_text="price:fraction pairs, lowest first: 61000:0.5, 62000:0.5")
+    stop_loss = forms.DecimalField(max_digits=36, decimal_places=18, required=False)
+    trailing_stop_bps = forms.IntegerField(required=False)
+
+    def clean_take_profits(self) -> list[tuple[Decimal, Decimal]]:
+        levels = []
+        for item in filter(None, (part.strip() for part in self.cleaned_data["take_profits"].split(","))):
+            price, _, fraction = item.partition(":")
+            try:
+                levels.append((Decimal(price), Decimal(fraction)))
+            except InvalidOperation:
+                raise ValidationError(f"{item!r} is not price:fraction, e.g. 61000:0.5") from None
+        return levels
 
 
 @admin.register(Position)
@@ -53,6 +82,32 @@ class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_close_permission(self, request) -> bool:
         return request.user.has_perm("positions.close_position")
+
+    def get_urls(self):
+        opened = self.admin_site.admin_view(self.open_view)
+        return [path("open/", opened, name="positions_position_open"), *super().get_urls()]
+
+    def open_view(self, request):
+        """The admin's way to open a position: the same service as the API, its errors on the form's fields."""
+        from .services import position_open
+
+        if not request.user.has_perm("positions.add_position"):
+            raise PermissionDenied
+        form = OpenPositionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                position = position_open(requested_by=f"admin:{request.user.get_username()}", **form.cleaned_data)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            except Exception as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, f"Position {position.pk} opened ({position.phase}).", messages.SUCCESS)
+                return redirect("admin:positions_position_change", position.pk)
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Open a position",
+                   "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/positions/open_position.html", context)
 
 
 @admin.register(PositionEvent)

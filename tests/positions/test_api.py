@@ -79,3 +79,31 @@ def test_position_reads_are_cached_until_a_critical_event(api, monkeypatch, pape
     assert (stats["ttl_s"], stats["hits"]) == (15, 1)
     assert stats["misses"] >= 2
     assert stats["invalidations"] >= 1
+
+
+def test_an_operator_opens_a_position_in_admin(client, operator, on_paper):
+    client.force_login(operator)
+    url = "/admin/positions/position/open/"
+    assert client.get(url).status_code == 200
+    bad = client.post(url, {"exchange": on_paper.pk, "symbol": "BTCUSDT", "amount": "0.01", "entry_type": "market",
+                            "take_profits": "59000:0.5", "stop_loss": "59500"})  # fmt: skip
+    assert bad.status_code == 200
+    assert "not above the entry" in bad.content.decode()
+    good = client.post(url, {"exchange": on_paper.pk, "symbol": "BTCUSDT", "amount": "0.01", "entry_type": "market",
+                             "take_profits": "61000:0.5, 62000:0.5", "stop_loss": "59000"})  # fmt: skip
+    position = Position.objects.get()
+    assert good.status_code == 302
+    assert good["Location"].endswith(f"/admin/positions/position/{position.pk}/change/")
+    assert position.events.get(kind="monitor_created").payload["requested_by"] == "admin:operator-test"
+
+
+def test_opening_in_admin_needs_the_permission(client, viewer, on_paper):
+    viewer.is_staff = True
+    viewer.save()
+    client.force_login(viewer)
+    assert client.get("/admin/positions/position/open/").status_code == 403
+
+
+def test_the_position_list_in_admin_links_to_the_open_form(client, operator, on_paper):
+    client.force_login(operator)
+    assert "/admin/positions/position/open/" in client.get("/admin/positions/position/").content.decode()
