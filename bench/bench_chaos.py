@@ -264,6 +264,11 @@ def run_chaos(runs: int, seed: int = 11, *, account: str = ACCOUNT, env: dict | 
     finally:
         publisher.stopped.set()
         app.conf.task_always_eager = eager
+    from bench.common import drop_account
+    from exchanges.marketdata import MarketDataSnapshot
+
+    MarketDataSnapshot(account).clear()
+    drop_account(account)  # what each run found is in the log lines and the figures below
     total = sum(outcomes.values())
     recovered = sum(outcomes[s] for s in RECOVERED)
     return {
