@@ -52,7 +52,7 @@ from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
 from orders.locks import orders_for_update
 from orders.models import LIVE_STATUSES, Order, OrderStatus
-from orders.services import order_reconcile, orders_adopt_unknown
+from orders.services import order_reconcile, order_totals_from_fills, orders_adopt_unknown
 from tradingsite.writebehind import writebehind_flush
 
 from .conversion import convert
@@ -234,10 +234,9 @@ def _validate(report: RecoveryReport, strategies: list[Strategy], cycle_id: int 
 def _order_totals_from_fills(order_id: int) -> None:
     with transaction.atomic():
         order = orders_for_update().get(pk=order_id)
-        totals = order.fills.aggregate(filled=Sum("amount"), cost=Sum("cost"), fee=Sum("fee"))
-        order.filled, order.cost, order.fee = totals["filled"] or D0, totals["cost"] or D0, totals["fee"] or D0
-        order.average = order.cost / order.filled if order.filled else None
-        order.save(update_fields=["filled", "cost", "fee", "average", "updated_at"])
+        changed = order_totals_from_fills(order)
+        if changed:
+            order.save(update_fields=[*changed, "updated_at"])
 
 
 def _pnl_disagreements(strategies: list[Strategy], cycle_id: int | None):

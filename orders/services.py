@@ -249,15 +249,8 @@ def order_record_answer(
                 ],
                 ignore_conflicts=True,
             )  # fmt: skip
-        totals = order.fills.aggregate(filled=Sum("amount"), cost=Sum("cost"), fee=Sum("fee"))
-        filled, cost, fee = totals["filled"] or ZERO, totals["cost"] or ZERO, totals["fee"] or ZERO
-        changed_fields = []
-        if (filled, cost, fee) != (order.filled, order.cost, order.fee):
-            order.filled, order.cost, order.fee = filled, cost, fee
-            order.average = cost / filled if filled else None
-            last = order.fills.order_by("-executed_at", "-id").values_list("fee_asset", flat=True).first()
-            order.fee_asset = last or ""
-            changed_fields += ["filled", "cost", "fee", "average", "fee_asset"]
+        changed_fields = order_totals_from_fills(order)
+        filled = order.filled
         if not order.exchange_order_id and answer.id:
             order.exchange_order_id = answer.id
             changed_fields.append("exchange_order_id")
@@ -290,6 +283,22 @@ def order_record_answer(
             update_fields.append("updated_at")  # age for the backoff counts from the last real change
         order.save(update_fields=update_fields)
     return order
+
+
+def order_totals_from_fills(order: Order) -> list[str]:
+    """Set the order's filled, cost, fee, average and fee asset from its fills (the truth); the fields changed.
+
+    The caller holds the order row locked and saves those fields.
+    """
+    totals = order.fills.aggregate(filled=Sum("amount"), cost=Sum("cost"), fee=Sum("fee"))
+    filled, cost, fee = totals["filled"] or ZERO, totals["cost"] or ZERO, totals["fee"] or ZERO
+    if (filled, cost, fee) == (order.filled, order.cost, order.fee):
+        return []
+    order.filled, order.cost, order.fee = filled, cost, fee
+    order.average = cost / filled if filled else None
+    last = order.fills.order_by("-executed_at", "-id").values_list("fee_asset", flat=True).first()
+    order.fee_asset = last or ""
+    return ["filled", "cost", "fee", "average", "fee_asset"]
 
 
 def _target_status(order: Order, answer: VenueOrder, filled: Decimal) -> str:
