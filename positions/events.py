@@ -14,6 +14,7 @@ With Redis down everything is written directly: slower, nothing lost.
 import json
 import logging
 from datetime import datetime
+from decimal import Decimal
 
 import redis
 from django.db import transaction
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from tradingsite.apicache import invalidate
 from tradingsite.redis_client import counters_add, counters_read, redis_client
-from tradingsite.writebehind import buffer_update
+from tradingsite.writebehind import Update, buffer_updates
 
 from .models import CRITICAL_EVENT_KINDS, Position, PositionEvent
 
@@ -54,23 +55,11 @@ def buffer(position_id: int, kind: str, payload: dict | None = None) -> str:
     if kind in CRITICAL_EVENT_KINDS:
         record(position_id, kind, payload)
         return "direct"
-    body = json.dumps({"kind": kind, "payload": payload or {}, "at": timezone.now().isoformat()})
-    try:
-        pipe = redis_client().pipeline(transaction=True)
-        pipe.rpush(_key(position_id), body)
-        pipe.sadd(DIRTY_KEY, position_id)
-        pipe.hincrby(STATS_KEY, "buffered", 1)
-        pipe.execute()
-        return "buffered"
-    except redis.RedisError as exc:
-        log.warning("position events buffer unavailable, writing directly: %s", exc)
-        PositionEvent.objects.create(position_id=position_id, kind=kind, critical=False, payload=payload or {},
-                                     created_at=timezone.now())  # fmt: skip
-        return "direct"
+    return buffer_many([(position_id, kind, payload or {})])
 
 
 def buffer_many(items: list[tuple[int, str, dict]]) -> str:
-    """Queue many non-critical events in one round trip (the monitor tick's tier changes)."""
+    """Queue non-critical events in one round trip; "buffered", or "direct" when Redis is away."""
     if not items:
         return "buffered"
     at = timezone.now().isoformat()
@@ -91,10 +80,12 @@ def buffer_many(items: list[tuple[int, str, dict]]) -> str:
         return "direct"
 
 
-def mark(position_id: int, price, unrealized) -> None:
-    """Mark-to-market (non-critical progress): through the write-behind buffer."""
-    buffer_update(Position, position_id, set={"mark_price": price, "unrealized_pnl": unrealized,
-                                               "last_checked_at": timezone.now()})  # fmt: skip
+def mark(marks: list[tuple[int, Decimal, Decimal, Decimal]], now: datetime) -> None:
+    """Mark-to-market (non-critical progress) of (position, price, cost basis, held) in one buffer write."""
+    buffer_updates(Position, [
+        Update(pk, {"mark_price": price, "unrealized_pnl": (price - basis) * held, "last_checked_at": now})
+        for pk, price, basis, held in marks
+    ])  # fmt: skip
 
 
 def flush(position_ids: list[int] | None = None) -> int:

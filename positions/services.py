@@ -29,7 +29,6 @@ from orders.services import order_place
 from tradingsite.errors import Conflict
 from tradingsite.failpoints import failpoint
 from tradingsite.statemachine import transition_locked
-from tradingsite.writebehind import Update, buffer_updates
 
 from . import events
 from .locks import positions_for_update, take_profits_for_update
@@ -245,7 +244,7 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
             proceeds = order.cost - (order.fee if order.fee_asset == position.market.quote else D0)
             locked = positions_for_update().get(pk=pk)
             locked.remaining = max(D0, locked.remaining - order.filled)
-            locked.realized_pnl += proceeds - order.filled * _cost_basis(locked)
+            locked.realized_pnl += proceeds - order.filled * locked.cost_basis
             locked.last_activity_at = now
             locked.save(update_fields=["remaining", "realized_pnl", "last_activity_at", "updated_at"])
             events.record(pk, K.TP_HIT, {"level": level.index, "sold": str(order.filled), "price": str(order.average)})
@@ -282,17 +281,12 @@ def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> st
             return None  # accounted already
         proceeds = order.cost - (order.fee if order.fee_asset == position.market.quote else D0)
         locked.remaining = max(D0, locked.remaining - order.filled)
-        locked.realized_pnl += proceeds - order.filled * _cost_basis(locked)
+        locked.realized_pnl += proceeds - order.filled * locked.cost_basis
         locked.last_exit_order_id = order.pk
         locked.save(update_fields=["remaining", "realized_pnl", "last_exit_order_id", "updated_at"])
         payload = {"sold": str(order.filled), "price": str(order.average)}
         events.record(position.pk, kind, payload | ({"action": "closed now"} if kind == K.OPERATOR_ACTION else {}))
     return "stopped" if kind == K.SL_HIT else "closed by operator"
-
-
-def _cost_basis(position: Position) -> Decimal:
-    """What each unit held cost: the entry's cost over what it delivered net of fees (so PnL counts every fee)."""
-    return position.cost_basis
 
 
 def _done(position: Position) -> bool:
@@ -315,8 +309,8 @@ def _reschedule(position: Position, price: Decimal | None, now: datetime) -> Non
     Position.objects.filter(pk=position.pk).exclude(phase=P.CLOSED).update(
         next_check_at=now + timedelta(seconds=seconds), tier=name
     )
-    if price is not None and position.entry_price:
-        events.mark(position.pk, price, (price - _cost_basis(position)) * position.remaining)
+    if price is not None and position.cost_basis is not None:
+        events.mark([(position.pk, price, position.cost_basis, position.remaining)], now)
 
 
 # --- the monitor tick --------------------------------------------------------------------------
@@ -367,9 +361,8 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
     venue_for = venue_for or get_venue
     result = TickResult()
     rules = tiers()
-    due_exchanges = set(
-        Position.objects.filter(next_check_at__lte=now).exclude(phase=P.CLOSED).values_list("exchange_id", flat=True)
-    )
+    due = Position.objects.filter(next_check_at__lte=now).exclude(phase=P.CLOSED)
+    due_exchanges = set(due.order_by().values_list("exchange_id", flat=True).distinct())  # a row per venue
     venues, prices = {}, {}
     for exchange in Exchange.objects.filter(pk__in=due_exchanges):
         venues[exchange.pk] = venue = venue_for(exchange)
@@ -385,7 +378,7 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
         return result
     quiet: list[tuple[int, datetime, str]] = []
     acting: list[tuple[_Quick, Decimal | None]] = []
-    marks: list[Update] = []
+    marks: list[tuple[int, Decimal, Decimal, Decimal]] = []
     changed_tier: list[tuple[int, str, str]] = []
     lease = now + timedelta(seconds=settings.POSITION_LEASE_S)
     with transaction.atomic():
@@ -424,10 +417,7 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
             if name != position.tier:
                 changed_tier.append((position.pk, position.tier, name))
             if price is not None and position.cost_basis is not None:
-                unrealized = (price - position.cost_basis) * position.remaining
-                marks.append(
-                    Update(position.pk, {"mark_price": price, "unrealized_pnl": unrealized, "last_checked_at": now})
-                )
+                marks.append((position.pk, price, position.cost_basis, position.remaining))
             result.outcomes["watching"] = result.outcomes.get("watching", 0) + 1
         _reschedule_many(quiet)
     for position, price in acting:
@@ -439,7 +429,7 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
         key = outcome.split(" ")[0]
         result.outcomes[key] = result.outcomes.get(key, 0) + 1
     result.evaluated = len(positions)
-    buffer_updates(Position, marks)
+    events.mark(marks, now)
     events.buffer_many([(pk, K.MONITORING_UPDATE, {"tier": [old, new]}) for pk, old, new in changed_tier])
     return result
 
