@@ -37,7 +37,6 @@ import random
 import threading
 import time
 from collections import Counter
-from dataclasses import replace
 from decimal import Decimal
 from io import StringIO
 
@@ -96,11 +95,8 @@ class _Publisher(threading.Thread):
 
     def publish(self) -> None:
         from exchanges.marketdata import now_ms
-        from exchanges.types import Ticker
 
-        stamped = [replace(book, ts_ms=now_ms()) for book in self.books]
-        self.snapshot.put_books(stamped)
-        self.snapshot.put_tickers([Ticker(b.symbol, *b.bids[0], *b.asks[0], b.ts_ms) for b in stamped])
+        self.snapshot.publish_books(self.books, now_ms())
 
     def run(self) -> None:
         while not self.stopped.wait(0.5):

@@ -357,9 +357,8 @@ def bench_tick_to_order(samples: int, seed: int) -> dict:
         stamp = now_ms()
         published = sim.tickers(now, stamp)
         by_symbol = {t.symbol: t for t in published}
-        snapshot.put_books([shape_book(by_symbol[s], profile, price_step=markets[s].price_step)
-                            for s in sim.mispricings if s in by_symbol])  # fmt: skip
-        snapshot.put_tickers(published)
+        snapshot.publish(published, [shape_book(by_symbol[s], profile, price_step=markets[s].price_step)
+                                     for s in sim.mispricings if s in by_symbol])  # fmt: skip
         return stamp
 
     def ticking_until(done, timeout: float):

@@ -64,6 +64,17 @@ class MarketDataSnapshot:
             pipe.set(self._book_key(book.symbol), body, ex=ttl_s)
         pipe.execute()
 
+    def publish(self, tickers: list[Ticker], books: list[OrderBook] = ()) -> None:
+        """A writer's tick: the books first, then the tickers, whose write wakes the readers (who then find them)."""
+        if books:
+            self.put_books(list(books))
+        self.put_tickers(tickers)
+
+    def publish_books(self, books: list[OrderBook], ts_ms: int) -> None:
+        """Books stamped `ts_ms`, with the tickers their tops make (a replay, a fixed market)."""
+        stamped = [OrderBook(b.symbol, b.bids, b.asks, ts_ms) for b in books]
+        self.publish([Ticker(b.symbol, *b.bids[0], *b.asks[0], ts_ms) for b in stamped if b.bids and b.asks], stamped)
+
     def want_books(self, symbols: list[str]) -> None:
         """Ask the writer to keep top-N books for these symbols."""
         if symbols:

@@ -1,7 +1,6 @@
 """Tasks go through a real Celery worker over the Redis broker, end to end."""
 
 import time
-from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -15,7 +14,7 @@ from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import Exchange, PaperBalance, PaperOrder
 from exchanges.paper import paper_deposit
 from exchanges.services import markets_sync
-from exchanges.types import OrderBook, Ticker
+from exchanges.types import OrderBook
 from orders.models import Order, OrderStatus
 from orders.services import order_place
 from orders.tasks import sweep_overdue
@@ -35,9 +34,7 @@ def paper_account(name: str) -> tuple[Exchange, MarketDataSnapshot]:
 
 def publish(snapshot: MarketDataSnapshot, books: list[OrderBook]) -> None:
     """What the simulator does every tick: the books, then their tickers, stamped now."""
-    stamped = [replace(book, ts_ms=now_ms()) for book in books]
-    snapshot.put_books(stamped)
-    snapshot.put_tickers([Ticker(b.symbol, *b.bids[0], *b.asks[0], b.ts_ms) for b in stamped])
+    snapshot.publish_books(books, now_ms())
 
 
 def wait_for(done, *, every=None, timeout: float = 30.0) -> None:

@@ -4,7 +4,6 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -81,15 +80,9 @@ class Command(BaseCommand):
             published = sim.tickers(now, stamp)
             wanted = snapshot.wanted_books() | set(sim.mispricings)
             by_symbol = {t.symbol: t for t in published}
-            # Books first: the ticker write wakes the scanner, which then reads them.
-            snapshot.put_books(
-                [
-                    shape_book(by_symbol[s], profile, price_step=markets[s].price_step, depth=opts["book_depth"])
-                    for s in wanted
-                    if s in by_symbol
-                ]
-            )
-            snapshot.put_tickers(published)
+            books = [shape_book(by_symbol[s], profile, price_step=markets[s].price_step, depth=opts["book_depth"])
+                     for s in wanted if s in by_symbol]  # fmt: skip
+            snapshot.publish(published, books)
             venue.match_resting()
             if tick % 20 == 0:
                 log.info(
@@ -116,17 +109,7 @@ class Command(BaseCommand):
             delay = (ts - first_ts) / 1e9 / opts["speed"] - (time.monotonic() - wall_start)
             if delay > 0:
                 time.sleep(delay)
-            top = book.snapshot(opts["book_depth"])
-            stamp = now_ms()
-            snapshot.put_books([type(top)(top.symbol, top.bids, top.asks, stamp)])  # before the ticker's wake-up
-            bid, ask = top.bids[0], top.asks[0]
-            snapshot.put_tickers([_ticker(top.symbol, bid, ask, stamp)])
+            snapshot.publish_books([book.snapshot(opts["book_depth"])], now_ms())
             published += 1
             pending[i] = next(streams[i], None)
         self.stdout.write(f"replayed {published} book updates at {opts['speed']}x ({datetime.now(UTC):%H:%M:%S})")
-
-
-def _ticker(symbol: str, bid: tuple[Decimal, Decimal], ask: tuple[Decimal, Decimal], stamp: int):
-    from exchanges.types import Ticker
-
-    return Ticker(symbol, bid[0], bid[1], ask[0], ask[1], stamp)
