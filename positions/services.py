@@ -298,14 +298,10 @@ def _done(position: Position) -> bool:
 
 
 def _reschedule(position: Position, price: Decimal | None, now: datetime) -> None:
-    pending = tuple(position.take_profits.filter(status=TakeProfitStatus.PENDING).values_list("price", flat=True))
-    closed = (
-        float(1 - position.remaining / position.amount) if position.amount and position.phase != P.BUILDING else 0.0
-    )
+    pending = position.take_profits.filter(status=TakeProfitStatus.PENDING).values_list("price", flat=True)
     since_be = (now - position.breakeven_at).total_seconds() if position.breakeven_at else None
     since_activity = (now - (position.last_activity_at or position.created_at)).total_seconds()
-    name, seconds = tier(Watch(position.phase, price, position.stop_loss, pending, closed, since_be, since_activity),
-                         tiers())  # fmt: skip
+    name, seconds = tier(_watch(position, price, pending, since_be, since_activity), tiers())
     Position.objects.filter(pk=position.pk).exclude(phase=P.CLOSED).update(
         next_check_at=now + timedelta(seconds=seconds), tier=name
     )
@@ -412,7 +408,8 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
                 acting.append((position, price))
                 quiet.append((position.pk, lease, position.tier))
                 continue
-            name, seconds = tier(_watch(position, price, levels, now), rules)
+            watch = _watch(position, price, levels, position.since_breakeven, position.since_activity)
+            name, seconds = tier(watch, rules)
             quiet.append((position.pk, now + timedelta(seconds=seconds), name))
             if name != position.tier:
                 changed_tier.append((position.pk, position.tier, name))
@@ -469,10 +466,11 @@ def _must_act(position: _Quick, price: Decimal | None, levels: list[Decimal], wo
     )
 
 
-def _watch(position: _Quick, price: Decimal | None, levels: list[Decimal], now: datetime) -> Watch:
-    closed = float(1 - position.remaining / position.amount) if position.amount else 0.0
-    return Watch(position.phase, price, position.stop_loss, tuple(levels), closed, position.since_breakeven,
-                 position.since_activity)  # fmt: skip
+def _watch(position: "_Quick | Position", price: Decimal | None, levels, since_be, since_activity) -> Watch:
+    """What the tier is decided from, for a model (the full check) or a row (the tick)."""
+    building = position.phase == P.BUILDING
+    closed = 0.0 if building or not position.amount else float(1 - position.remaining / position.amount)
+    return Watch(position.phase, price, position.stop_loss, tuple(levels), closed, since_be, since_activity)
 
 
 def _reschedule_many(rows: list[tuple[int, datetime, str]]) -> None:
