@@ -112,7 +112,6 @@ def bench_tick(n_positions: int, n_markets: int) -> dict:
     from bench.common import drop_account
     from exchanges.marketdata import MarketDataSnapshot
 
-    Position.objects.filter(exchange=exchange).delete()
     MarketDataSnapshot(ACCOUNT).clear()
     drop_account(ACCOUNT)
     return {
@@ -174,7 +173,7 @@ def bench_kill(n_positions: int, seed: int, env: dict | None = None) -> dict:
     from bench.common import celery_worker, drop_account
     from orders.models import Order
     from orders.tasks import sweep_overdue
-    from positions.models import Position, PositionEvent, TakeProfitLevel, TakeProfitStatus
+    from positions.models import PositionEvent, TakeProfitLevel, TakeProfitStatus
     from positions.services import position_open
     from positions.tasks import tick
     from tradingsite.celery import app
@@ -226,7 +225,6 @@ def bench_kill(n_positions: int, seed: int, env: dict | None = None) -> dict:
     loss = sum(1 for pk in filled_tp1 if per_position.get(pk, 0) == 0) + sum(1 for pk in filled_tp1 if pk not in moved)
     duplicates = sum(n - 1 for n in per_position.values() if n > 1)
     unsettled = pending.count()
-    Position.objects.filter(exchange=exchange).update(last_exit_order=None)
     drop_account(account)
     return {
         "critical_event_loss": loss,
