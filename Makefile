@@ -36,6 +36,7 @@ run: setup
 	@$(BIN)/python manage.py load_strategy configs/strategies/optimized_strategy.yaml
 	@$(BIN)/python manage.py ensure_operator
 	@echo
+	@echo "  dashboard http://127.0.0.1:$(WEB_PORT)/dashboard/"
 	@echo "  admin     http://127.0.0.1:$(WEB_PORT)/admin/"
 	@echo "  API docs  http://127.0.0.1:$(WEB_PORT)/api/docs/"
 	@echo "  health    http://127.0.0.1:$(WEB_PORT)/healthz"

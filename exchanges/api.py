@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from tradingsite.api import ServiceWriteViewSet
+from tradingsite.apicache import CachedReadsMixin
 
 from . import selectors, services
 from .models import Exchange, Market, VenueFaults
@@ -78,7 +79,10 @@ class MarketSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class MarketViewSet(viewsets.ReadOnlyModelViewSet):
+class MarketViewSet(CachedReadsMixin, viewsets.ReadOnlyModelViewSet):
+    """Markets and their trading rules (reads cached API_CACHE_TTLS["market_data"], dropped when markets sync)."""
+
+    cache_kind = "market_data"
     queryset = selectors.market_list()
     serializer_class = MarketSerializer
     filterset_fields = ["exchange", "base", "quote", "active", "symbol"]

@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from tradingsite.apicache import invalidate
 from tradingsite.services import model_create, model_update
 
 from .models import AccountRole, Exchange
@@ -30,7 +31,8 @@ def markets_sync(*, exchange: Exchange, markets: list) -> dict[str, list[str]]:
     """Make the Market rows of `exchange` match `markets` (MarketInfo, trading only).
 
     New symbols are created, changed ones updated, symbols no longer listed
-    deactivated (never deleted: orders reference them). Idempotent.
+    deactivated (never deleted: orders reference them). Idempotent. A change drops
+    the API's cached market reads.
     """
     from .models import Market
 
@@ -62,6 +64,8 @@ def markets_sync(*, exchange: Exchange, markets: list) -> dict[str, list[str]]:
                 report["deactivated"].append(row.symbol)
         Market.objects.bulk_create(to_create, batch_size=500)
         Market.objects.bulk_update(to_update, [*fields, "active"], batch_size=500)
+        if to_create or to_update:
+            transaction.on_commit(lambda: invalidate("market_data"))
     return report
 
 

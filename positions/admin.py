@@ -64,20 +64,27 @@ class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("id", "market__symbol")
     list_select_related = ("exchange", "market")
     inlines = [TakeProfitInline, PositionOrderInline, PositionEventInline]
-    actions = ["close_now"]
+    actions = ["close_now", "close_now_to_stable"]
 
     @admin.action(description="Close now (sell at market)", permissions=["close"])
     def close_now(self, request, queryset):
-        from exchanges.errors import VenueError
+        self._close(request, queryset, to_stable=False)
+
+    @admin.action(description="Close now, proceeds routed on to a stablecoin", permissions=["close"])
+    def close_now_to_stable(self, request, queryset):
+        self._close(request, queryset, to_stable=True)
+
+    def _close(self, request, queryset, *, to_stable: bool) -> None:
         from tradingsite.errors import DomainError
 
         from .services import position_close_now
 
         for position in queryset:
             try:
-                position_close_now(position_id=position.pk, requested_by=f"admin:{request.user.get_username()}")
-                self.message_user(request, f"Position {position.pk} closed.", messages.SUCCESS)
-            except (DomainError, VenueError) as exc:
+                closed = position_close_now(position_id=position.pk, to_stable=to_stable,
+                                            requested_by=f"admin:{request.user.get_username()}")  # fmt: skip
+                self.message_user(request, f"Position {position.pk}: close sent; now {closed.phase}.", messages.SUCCESS)
+            except DomainError as exc:  # venue errors and rejections included
                 self.message_user(request, f"Position {position.pk}: {exc}", messages.ERROR)
 
     def has_close_permission(self, request) -> bool:

@@ -23,13 +23,14 @@ class TakeProfitLevelSerializer(serializers.ModelSerializer):
 
 class PositionSerializer(serializers.ModelSerializer):
     symbol = serializers.CharField(source="market.symbol", read_only=True)
+    quote = serializers.CharField(source="market.quote", read_only=True)
     take_profits = TakeProfitLevelSerializer(many=True, read_only=True)
 
     class Meta:
         model = Position
         fields = [
-            "id", "exchange", "market", "symbol", "phase", "source", "mirror_of", "entry_price", "amount",
-            "remaining", "stop_loss", "trailing_stop_bps", "breakeven_moved", "take_profits", "tier",
+            "id", "exchange", "market", "symbol", "quote", "phase", "source", "mirror_of", "entry_price", "amount",
+            "remaining", "stop_loss", "trailing_stop_bps", "breakeven_moved", "close_to_stable", "take_profits", "tier",
             "next_check_at", "last_checked_at", "last_activity_at", "mark_price", "unrealized_pnl", "realized_pnl",
             "created_at", "updated_at", "closed_at",
         ]  # fmt: skip
@@ -49,6 +50,10 @@ class PositionInput(serializers.Serializer):
     take_profits = TakeProfitInput(many=True, required=False, default=list)
     stop_loss = serializers.DecimalField(max_digits=36, decimal_places=18, required=False, allow_null=True)
     trailing_stop_bps = serializers.IntegerField(required=False, allow_null=True)
+
+
+class CloseInput(serializers.Serializer):
+    to_stable = serializers.BooleanField(default=False, help_text="route the proceeds on to PANIC_BASE_CURRENCIES")
 
 
 class MoveStopInput(serializers.Serializer):
@@ -85,13 +90,17 @@ class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOn
         return f"api:{request.user.get_username()}"
 
     @extend_schema(
-        request=None,
+        request=CloseInput,
         responses={200: PositionSerializer},
-        description="Sell what the position holds at market now (needs positions.close_position).",
+        description="Sell what the position holds at market now; with to_stable, its proceeds are then routed to a "
+        "base currency like a panic sell (needs positions.close_position).",
     )
     @action(detail=True, methods=["post"], permission_classes=ACTION)
     def close(self, request, pk=None):
-        position = services.position_close_now(position_id=self.get_object().pk, requested_by=self._who(request))
+        data = CloseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        position = services.position_close_now(position_id=self.get_object().pk, requested_by=self._who(request),
+                                               **data.validated_data)  # fmt: skip
         return Response(PositionSerializer(position).data)
 
     @extend_schema(

@@ -50,6 +50,9 @@ class Position(models.Model):
         "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="the last whole-position exit (stop or close) already accounted",
     )  # fmt: skip
+    close_to_stable = models.BooleanField(
+        default=False, help_text="an operator's close converts its proceeds to a base currency (PANIC_BASE_CURRENCIES)"
+    )
     tier = models.CharField(max_length=10, blank=True, help_text="urgency tier of the last check")
     next_check_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from cycles.services import panic_sell_start
 from exchanges.errors import VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
@@ -26,7 +27,8 @@ from exchanges.venue import Venue
 from orders.errors import OrderRejected
 from orders.models import LIVE_STATUSES, Order, OrderPurpose
 from orders.services import order_place
-from tradingsite.errors import Conflict
+from tradingsite.apicache import invalidate
+from tradingsite.errors import Conflict, DomainError
 from tradingsite.failpoints import failpoint
 from tradingsite.statemachine import transition_locked
 
@@ -285,8 +287,27 @@ def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> st
         locked.last_exit_order_id = order.pk
         locked.save(update_fields=["remaining", "realized_pnl", "last_exit_order_id", "updated_at"])
         payload = {"sold": str(order.filled), "price": str(order.average)}
-        events.record(position.pk, kind, payload | ({"action": "closed now"} if kind == K.OPERATOR_ACTION else {}))
+        if kind == K.OPERATOR_ACTION:
+            payload["action"] = "closed now"
+            if locked.close_to_stable:
+                payload["to_stable"] = _proceeds_to_stable(locked, proceeds)
+        events.record(position.pk, kind, payload)
     return "stopped" if kind == K.SL_HIT else "closed by operator"
+
+
+def _proceeds_to_stable(position: Position, proceeds: Decimal) -> str:
+    """Start the panic sell that routes a close's proceeds to a base currency; what happened, for the event."""
+    quote, bases = position.market.quote, settings.PANIC_BASE_CURRENCIES
+    if quote in bases:
+        return f"proceeds already in {quote}"
+    try:
+        with transaction.atomic():  # a refusal leaves the close accounted
+            panic = panic_sell_start(exchange=position.exchange, asset=quote, amount=proceeds, base_currencies=bases,
+                                     requested_by=f"close of position {position.pk}")  # fmt: skip
+    except DomainError as exc:
+        log.error("position %s: proceeds not routed to %s: %s", position.pk, "/".join(bases), exc)
+        return f"not routed: {exc}"
+    return f"panic sell {panic.pk} of {proceeds} {quote}"
 
 
 def _done(position: Position) -> bool:
@@ -496,8 +517,15 @@ def _open_position(position_id: int) -> Position:
     return position
 
 
-def position_close_now(*, position_id: int, requested_by: str, venue: Venue | None = None) -> Position:
-    """Sell what the position holds at market now; its pending take-profits are canceled."""
+def position_close_now(
+    *, position_id: int, requested_by: str, venue: Venue | None = None, to_stable: bool = False
+) -> Position:
+    """Sell what the position holds at market now; its pending take-profits are canceled.
+
+    With `to_stable`, once the sale is accounted its proceeds are routed on to a
+    base currency (PANIC_BASE_CURRENCIES) by a panic sell, unless the market's
+    quote is one already: a BTC-quoted position ends in USDT, not in BTC.
+    """
     position = _open_position(position_id)
     if position.phase == P.BUILDING:
         raise Conflict(f"Position {position_id} is still buying its entry; cancel the entry order first.")
@@ -506,8 +534,10 @@ def position_close_now(*, position_id: int, requested_by: str, venue: Venue | No
     with transaction.atomic():
         for level in position.take_profits.filter(status=TakeProfitStatus.PENDING):
             take_profit_transition(level_id=level.pk, to=TakeProfitStatus.CANCELED)
-        Position.objects.filter(pk=position.pk).update(stop_loss=None, trailing_stop_bps=None)
-        events.record(position.pk, K.OPERATOR_ACTION, {"action": "close now", "requested_by": requested_by})
+        Position.objects.filter(pk=position.pk).update(stop_loss=None, trailing_stop_bps=None,
+                                                       close_to_stable=to_stable)  # fmt: skip
+        events.record(position.pk, K.OPERATOR_ACTION, {"action": "close now", "requested_by": requested_by,
+                                                       "to_stable": to_stable})  # fmt: skip
     venue = venue or get_venue(position.exchange)
     bids = venue.fetch_order_book(position.market.symbol, 1).bids
     outcome = _sell(position, f"p{position.pk}-close", position.remaining, venue, "close", bids[0][0] if bids else D0)
@@ -581,5 +611,6 @@ def entries_halt(*, exchange: Exchange, halted: bool, requested_by: str) -> Exch
     """The kill switch: stop (or resume) new position entries on an account; open positions are still managed."""
     Exchange.objects.filter(pk=exchange.pk).update(entries_halted_by=requested_by if halted else "")
     log.warning("new entries on %s %s by %s", exchange.name, "stopped" if halted else "resumed", requested_by)
+    invalidate("account")
     exchange.refresh_from_db()
     return exchange

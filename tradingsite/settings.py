@@ -326,6 +326,8 @@ API_CACHE_TTLS = {
     "stats": env.int("API_CACHE_STATS_S", default=300),
     "market_data": env.int("API_CACHE_MARKET_DATA_S", default=180),
 }
+# The asset the dashboard and /api/accounts/ value balances in (direct market, or through one intermediate).
+DASHBOARD_VALUATION_ASSET = env.str("DASHBOARD_VALUATION_ASSET", default="USDT")
 POSITION_TICK_S = env.float("POSITION_TICK_S", default=1.0)  # how often beat claims due positions
 POSITION_LEASE_S = env.float("POSITION_LEASE_S", default=15.0)  # a claimed position is not claimed again meanwhile
 POSITION_EVENT_FLUSH_S = env.float("POSITION_EVENT_FLUSH_S", default=30.0)  # non-critical events, at the latest

@@ -76,3 +76,40 @@ def test_close_all_and_the_permissions(api, viewer, opened, paper):
     response = api.post("/api/positions/close-all/", {"exchange": paper.exchange.pk})
     assert response.json() == {str(opened.pk): "CLOSED"}
     assert not Position.objects.exclude(phase=PositionPhase.CLOSED).exists()
+
+
+def test_a_close_to_stable_routes_the_proceeds_of_a_btc_quoted_position_to_usdt(api, monkeypatch, paper, venue):
+    from cycles.models import PanicSell, PanicSellState
+    from cycles.services import panic_sell_advance
+    from exchanges.paper import paper_deposit
+
+    monkeypatch.setattr("positions.services.get_venue", lambda exchange: venue)
+    monkeypatch.setattr("cycles.services.panic_sell_schedule", lambda **kwargs: None)  # advanced by hand below
+    paper_deposit(exchange=paper.exchange, asset="BTC", amount=D("1"))
+    position = position_open(exchange=paper.exchange, symbol="ETHBTC", amount=D("2"), venue=venue,
+                             stop_loss=D("0.04"))  # fmt: skip
+    response = api.post(f"/api/positions/{position.pk}/close/", {"to_stable": True}, format="json")
+    assert response.status_code == 200, response.json()
+    position.refresh_from_db()
+    assert position.phase == PositionPhase.CLOSED
+    assert position.close_to_stable
+    close = position.orders.get(intent=f"p{position.pk}-close")
+    proceeds = close.cost - close.fee  # BTC, the quote
+    panic = PanicSell.objects.get()
+    assert (panic.asset, panic.amount, panic.base_currencies) == ("BTC", proceeds, ["USDT", "USDC"])
+    closed = actions(position)[-1]
+    assert closed["action"] == "closed now"
+    assert closed["to_stable"] == f"panic sell {panic.pk} of {proceeds} BTC"
+    panic_sell_advance(panic_sell_id=panic.pk, venue=venue)
+    panic.refresh_from_db()
+    assert panic.state == PanicSellState.COMPLETED
+    assert panic.held_asset == "USDT"
+    assert panic.held_amount > 0
+
+
+def test_a_close_to_stable_of_a_usdt_position_needs_no_conversion(api, opened):
+    from cycles.models import PanicSell
+
+    assert api.post(f"/api/positions/{opened.pk}/close/", {"to_stable": True}, format="json").status_code == 200
+    assert actions(opened)[-1]["to_stable"] == "proceeds already in USDT"
+    assert not PanicSell.objects.exists()

@@ -1,0 +1,141 @@
+"""What the dashboard and /api/accounts/ and /api/stats/ show: accounts with balances valued, platform figures.
+
+Both are read through the API cache (`account`, API_CACHE_TTLS["account"],
+dropped at each critical position event; `stats`, API_CACHE_TTLS["stats"]).
+An account whose venue cannot be read is shown with the error, never hidden.
+"""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from cycles.models import Cycle, CycleState, PanicSell, PanicSellState
+from exchanges.errors import VenueError
+from exchanges.models import Exchange, Market
+from exchanges.registry import get_venue
+from exchanges.valuation import asset_prices
+from orders.models import LIVE_STATUSES, Order
+from positions.models import Position, PositionEvent, PositionEventKind, PositionPhase
+from wallets.models import CopyTrade, WalletTrade, WatchedWallet
+
+from .apicache import cached
+
+log = logging.getLogger(__name__)
+
+
+def account_overview(exchange: Exchange, venue=None) -> dict:
+    """One account: balances valued in DASHBOARD_VALUATION_ASSET, open positions and work in flight."""
+    valuation = settings.DASHBOARD_VALUATION_ASSET
+    open_positions = Position.objects.filter(exchange=exchange).exclude(phase=PositionPhase.CLOSED)
+    day_ago = timezone.now() - timedelta(days=1)
+    summary = {
+        "id": exchange.pk, "name": exchange.name, "kind": exchange.kind, "role": exchange.role,
+        "mirror_of": exchange.mirror_of_id, "enabled": exchange.enabled,
+        "entries_halted_by": exchange.entries_halted_by, "valuation_asset": valuation,
+        "open_positions": open_positions.count(),
+        "unrealized_pnl_by_quote": _sum_by(open_positions, "market__quote", "unrealized_pnl"),
+        "realized_pnl_24h_by_quote": _sum_by(
+            Position.objects.filter(exchange=exchange, phase=PositionPhase.CLOSED, closed_at__gte=day_ago),
+            "market__quote", "realized_pnl",
+        ),
+        "live_orders": Order.objects.filter(exchange=exchange, status__in=LIVE_STATUSES).count(),
+        "active_cycles": Cycle.objects.filter(
+            strategy__exchange=exchange, state__in=[CycleState.PENDING, CycleState.EXECUTING, CycleState.LIQUIDATING]
+        ).count(),
+        "active_panic_sells": PanicSell.objects.filter(exchange=exchange, state=PanicSellState.ACTIVE).count(),
+        "balances": None, "equity": None, "unvalued_assets": [], "error": "",
+    }  # fmt: skip
+    if not exchange.enabled:
+        summary["error"] = "account disabled"
+        return summary
+    try:
+        venue = venue or get_venue(exchange)
+        balances = {asset: entry for asset, entry in venue.fetch_balance().items() if entry.total > 0}
+        tickers = venue.fetch_tickers()
+    except VenueError as exc:
+        summary["error"] = f"venue unavailable: {exc}"
+        return summary
+    markets = Market.objects.filter(exchange=exchange, active=True).values_list("symbol", "base", "quote")
+    prices = asset_prices(balances, valuation, tickers, markets)
+    rows, equity = [], Decimal(0)
+    for asset, entry in balances.items():
+        price = prices.get(asset)
+        value = entry.total * price if price is not None else None
+        equity += value or 0
+        rows.append({"asset": asset, "free": entry.free, "locked": entry.locked, "total": entry.total,
+                     "price": price, "value": value})  # fmt: skip
+    rows.sort(key=lambda row: (row["value"] is None, -(row["value"] or 0), row["asset"]))
+    summary["balances"] = rows
+    summary["equity"] = equity
+    summary["unvalued_assets"] = sorted(a for a in balances if a not in prices)
+    return summary
+
+
+def accounts_overview() -> list[dict]:
+    return [account_overview(exchange) for exchange in Exchange.objects.order_by("role", "name")]
+
+
+def cached_accounts_overview() -> list[dict]:
+    return cached("account", "accounts", accounts_overview)
+
+
+def platform_stats() -> dict:
+    """Counts and results across the platform, for the last 24 hours and in all."""
+    day_ago = timezone.now() - timedelta(days=1)
+    cycles = Cycle.objects.all()
+    finished = cycles.filter(finished_at__gte=day_ago)
+    positions_closed = Position.objects.filter(phase=PositionPhase.CLOSED)
+    won = positions_closed.filter(realized_pnl__gt=0).count()
+    closed = positions_closed.count()
+    events = PositionEvent.objects.filter(created_at__gte=day_ago, critical=True)
+    copies = CopyTrade.objects.values("status").annotate(n=Count("id")).order_by("status")
+    return {
+        "generated_at": timezone.now(),
+        "cycles": {
+            "by_state": _count_by(cycles, "state"),
+            "finished_24h": finished.count(),
+            "completed_24h": finished.filter(state=CycleState.COMPLETED).count(),
+            "realized_pnl_24h_by_asset": _sum_by(finished.exclude(realized_pnl=None), "start_asset", "realized_pnl"),
+            "realized_pnl_by_asset": _sum_by(cycles.exclude(realized_pnl=None), "start_asset", "realized_pnl"),
+        },
+        "positions": {
+            "by_phase": _count_by(Position.objects.all(), "phase"),
+            "open_by_tier": _count_by(Position.objects.exclude(phase=PositionPhase.CLOSED), "tier"),
+            "closed": closed,
+            "win_rate": round(won / closed, 4) if closed else None,
+            "realized_pnl_by_quote": _sum_by(positions_closed, "market__quote", "realized_pnl"),
+            "critical_events_24h": _count_by(events, "kind"),
+            "tp_hits_24h": events.filter(kind=PositionEventKind.TP_HIT).count(),
+            "sl_hits_24h": events.filter(kind=PositionEventKind.SL_HIT).count(),
+        },
+        "orders": {
+            "live": Order.objects.filter(status__in=LIVE_STATUSES).count(),
+            "created_24h_by_status": _count_by(Order.objects.filter(created_at__gte=day_ago), "status"),
+            "fees_24h_by_asset": _sum_by(Order.objects.filter(created_at__gte=day_ago, fee__gt=0), "fee_asset", "fee"),
+        },
+        "wallets": {
+            "watched": WatchedWallet.objects.filter(enabled=True).count(),
+            "copying": WatchedWallet.objects.filter(enabled=True, copy_enabled=True).count(),
+            "trades_24h": WalletTrade.objects.filter(detected_at__gte=day_ago).count(),
+            "copies_by_status": {row["status"]: row["n"] for row in copies},
+        },
+        "panic_sells": _count_by(PanicSell.objects.filter(Q(finished_at__gte=day_ago) | Q(finished_at=None)), "state"),
+    }
+
+
+def _count_by(queryset, field: str) -> dict[str, int]:
+    rows = queryset.values(field).annotate(n=Count("id")).order_by(field)
+    return {row[field] or "-": row["n"] for row in rows}
+
+
+def _sum_by(queryset, field: str, amount: str) -> dict[str, Decimal]:
+    rows = queryset.values(field).annotate(total=Sum(amount)).order_by(field)
+    return {row[field]: row["total"] for row in rows}
+
+
+def cached_platform_stats() -> dict:
+    return cached("stats", "platform", platform_stats)
