@@ -125,6 +125,9 @@ class Market(models.Model):
     taker_fee = rate_field(default="0.001")
     maker_fee = rate_field(default="0.001")
     active = models.BooleanField(default=True)
+    external_id = models.CharField(
+        max_length=200, blank=True, help_text="the id another system gives this market (a prediction-market token id)"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -145,6 +148,7 @@ class Market(models.Model):
         indexes = [
             models.Index(fields=["exchange", "base"], name="market_exchange_base"),
             models.Index(fields=["exchange", "quote"], name="market_exchange_quote"),
+            models.Index(fields=["exchange", "external_id"], condition=~Q(external_id=""), name="market_external_id"),
         ]
 
     def __str__(self) -> str:

@@ -50,6 +50,9 @@ class Position(models.Model):
         "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="the last whole-position exit (stop or close) already accounted",
     )  # fmt: skip
+    reduces_accounted = models.PositiveIntegerField(
+        default=0, help_text="reduce sells (intent p<id>-reduce<n>) accounted so far, in order"
+    )
     close_to_stable = models.BooleanField(
         default=False, help_text="an operator's close converts its proceeds to a base currency (PANIC_BASE_CURRENCIES)"
     )

@@ -8,6 +8,7 @@ coins are never promised to a resting TP and a stop at once.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -34,7 +35,7 @@ from tradingsite.statemachine import transition_locked
 
 from . import events
 from .locks import positions_for_update, take_profits_for_update
-from .models import Position, PositionEventKind, PositionPhase, TakeProfitLevel, TakeProfitStatus
+from .models import Position, PositionEventKind, PositionPhase, PositionSource, TakeProfitLevel, TakeProfitStatus
 from .rules import Tiers, Watch, breakeven_price, tier, trailed_stop, validate_new
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,13 @@ def position_open(
     *, exchange: Exchange, symbol: str, amount: Decimal, entry_type: str = "market", entry_price: Decimal | None = None,
     take_profits: list[tuple[Decimal, Decimal]] = (), stop_loss: Decimal | None = None,
     trailing_stop_bps: int | None = None, requested_by: str = "system", venue: Venue | None = None,
-    venue_for=None, mirror_of: Position | None = None,
+    venue_for=None, mirror_of: Position | None = None, source: str = PositionSource.MANUAL, copy_trade=None,
+    created: Callable[[Position], None] | None = None,
 ) -> Position:  # fmt: skip
     """Validate, record the position and its ladder, then place its entry (outside the transaction).
+
+    `created(position)` runs in the transaction that records the position and may refuse it
+    (raise): a copy claims its source fill there, so a fill is never copied twice.
 
     On a main account, each enabled mirror account then gets its own copy at its ratio (its own
     orders, watched on its own); a mirror that fails is recorded on the main position and never
@@ -100,6 +105,7 @@ def position_open(
         position = Position.objects.create(
             exchange=exchange, market=market, amount=amount, stop_loss=stop_loss, trailing_stop_bps=trailing_stop_bps,
             next_check_at=now + timedelta(seconds=tiers().critical_s), last_activity_at=now, mirror_of=mirror_of,
+            source=source,
         )  # fmt: skip
         TakeProfitLevel.objects.bulk_create(
             [TakeProfitLevel(position=position, index=i, price=p, fraction=f) for i, (p, f) in enumerate(ladder, 1)]
@@ -108,10 +114,13 @@ def position_open(
             "requested_by": requested_by, "symbol": market.symbol, "amount": str(amount), "entry_type": entry_type,
             "take_profits": [[str(p), str(f)] for p, f in ladder], "stop_loss": str(stop_loss) if stop_loss else None,
         })  # fmt: skip
+        if created is not None:
+            created(position)
     try:
         order_place(
             exchange=exchange, market=market, side="buy", type=entry_type, amount=Decimal(amount), price=entry_price,
             purpose=OrderPurpose.POSITION, intent=f"p{position.pk}-entry", position=position, venue=venue,
+            copy_trade=copy_trade,
         )  # fmt: skip
     except OrderRejected as exc:
         position_transition(position_id=position.pk, to=P.CLOSED)
@@ -170,6 +179,11 @@ def position_check(*, position_id: int, price: Decimal | None = None, venue: Ven
 
 
 def _building(position: Position, entry: Order | None, now: datetime) -> str:
+    if entry is None and (now - position.created_at).total_seconds() > settings.ORDER_SUBMIT_STALE_S:
+        # Recorded, but the process died before the entry order was: it never reached the venue.
+        position_transition(position_id=position.pk, to=P.CLOSED)
+        events.record(position.pk, K.POSITION_CLOSED, {"reason": "the entry order was never placed"})
+        return "closed"
     if entry is None or not entry.is_terminal:
         return "entry working"
     if entry.filled <= 0:
@@ -243,10 +257,8 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
             _, changed = take_profit_transition(level_id=level.pk, to=TakeProfitStatus.FILLED, order=order)
             if not changed:
                 continue
-            proceeds = order.cost - (order.fee if order.fee_asset == position.market.quote else D0)
             locked = positions_for_update().get(pk=pk)
-            locked.remaining = max(D0, locked.remaining - order.filled)
-            locked.realized_pnl += proceeds - order.filled * locked.cost_basis
+            _book_sale(locked, order, position.market.quote)
             locked.last_activity_at = now
             locked.save(update_fields=["remaining", "realized_pnl", "last_activity_at", "updated_at"])
             events.record(pk, K.TP_HIT, {"level": level.index, "sold": str(order.filled), "price": str(order.average)})
@@ -260,6 +272,7 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
     for suffix, kind in (("sl", K.SL_HIT), ("close", K.OPERATOR_ACTION)):
         exit_orders = [o for o in orders.values() if o.intent == f"p{pk}-{suffix}"]
         outcome = _account_exit(position, exit_orders, kind) or outcome
+    outcome = _account_reduces(position, orders) or outcome
     position.refresh_from_db()
     if position.phase != P.CLOSED and position.phase != P.BUILDING and _done(position):
         with transaction.atomic():
@@ -281,9 +294,7 @@ def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> st
         locked = positions_for_update().get(pk=position.pk)
         if locked.last_exit_order_id == order.pk:
             return None  # accounted already
-        proceeds = order.cost - (order.fee if order.fee_asset == position.market.quote else D0)
-        locked.remaining = max(D0, locked.remaining - order.filled)
-        locked.realized_pnl += proceeds - order.filled * locked.cost_basis
+        proceeds = _book_sale(locked, order, position.market.quote)
         locked.last_exit_order_id = order.pk
         locked.save(update_fields=["remaining", "realized_pnl", "last_exit_order_id", "updated_at"])
         payload = {"sold": str(order.filled), "price": str(order.average)}
@@ -293,6 +304,76 @@ def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> st
                 payload["to_stable"] = _proceeds_to_stable(locked, proceeds)
         events.record(position.pk, kind, payload)
     return "stopped" if kind == K.SL_HIT else "closed by operator"
+
+
+def _book_sale(locked: Position, order: Order, quote: str) -> Decimal:
+    """Take a sale off the locked row: what it sold, and its proceeds (quote fee off) less their cost; the proceeds."""
+    proceeds = order.cost - (order.fee if order.fee_asset == quote else D0)
+    locked.remaining = max(D0, locked.remaining - order.filled)
+    locked.realized_pnl += proceeds - order.filled * locked.cost_basis
+    return proceeds
+
+
+def _reduce_index(order: Order) -> int | None:
+    head, _, tail = order.intent.rpartition("-reduce")
+    return int(tail) if head and tail.isdigit() else None
+
+
+def _account_reduces(position: Position, orders: dict[str, Order]) -> str | None:
+    """Apply ended reduce sells (intent p<id>-reduce<n>) in order, each once (`reduces_accounted`)."""
+    reduces = sorted((n, o) for o in orders.values() if (n := _reduce_index(o)) is not None)
+    outcome = None
+    for n, order in reduces:
+        if n <= position.reduces_accounted:
+            continue
+        if not order.is_terminal:
+            break
+        with transaction.atomic():
+            locked = positions_for_update().get(pk=position.pk)
+            if n != locked.reduces_accounted + 1:
+                break  # accounted meanwhile, or an earlier one not yet
+            _book_sale(locked, order, position.market.quote)
+            locked.reduces_accounted = n
+            locked.save(update_fields=["remaining", "realized_pnl", "reduces_accounted", "updated_at"])
+            if order.filled > 0:
+                payload = {"action": "reduced", "sold": str(order.filled), "price": str(order.average)}
+                events.record(position.pk, K.OPERATOR_ACTION, payload)
+        position.reduces_accounted = n
+        outcome = f"reduced by {order.filled}"
+    return outcome
+
+
+def position_reduce(
+    *,
+    position_id: int,
+    amount: Decimal,
+    requested_by: str,
+    venue: Venue | None = None,
+    copy_trade=None,
+    guard: Callable[[], None] | None = None,
+) -> Order:
+    """Sell `amount` of what the position holds at market now (all of it at most); the ladder and stop stay.
+
+    `guard` runs in the transaction that records the sell order and may refuse it (a copy claims its
+    source fill there). Each reduce is accounted once, in order, by the monitor.
+    """
+    position = _open_position(position_id)
+    if position.phase == P.BUILDING:
+        raise Conflict(f"Position {position_id} is still buying its entry.")
+    if Order.objects.filter(position=position, status__in=LIVE_STATUSES).exists():
+        raise Conflict(f"Position {position_id} has an order working; wait for it, then reduce.")
+    market = position.market
+    amount = floor_to_step(min(Decimal(amount), position.remaining), market.amount_step)
+    if amount <= 0 or amount < market.min_amount:
+        raise ValidationError({"amount": f"{amount} is under the market minimum of {market.min_amount}"})
+    n = Order.objects.filter(position=position, intent__startswith=f"p{position.pk}-reduce").count() + 1
+    events.record(position.pk, K.OPERATOR_ACTION, {"action": "reduce", "amount": str(amount),
+                                                   "requested_by": requested_by})  # fmt: skip
+    order = order_place(exchange=position.exchange, market=market, side="sell", type="market", amount=amount,
+                        purpose=OrderPurpose.POSITION, intent=f"p{position.pk}-reduce{n}", position=position,
+                        copy_trade=copy_trade, venue=venue or get_venue(position.exchange), guard=guard)  # fmt: skip
+    position_check(position_id=position.pk, venue=venue)
+    return order
 
 
 def _proceeds_to_stable(position: Position, proceeds: Decimal) -> str:
@@ -355,8 +436,10 @@ _UNACCOUNTED_SQL = """
     SELECT position_id FROM positions_takeprofitlevel WHERE position_id = ANY(%s) AND status = 'TRIGGERED'
     UNION
     SELECT o.position_id FROM orders_order o JOIN positions_position p ON p.id = o.position_id
-     WHERE o.position_id = ANY(%s) AND o.filled > 0 AND (o.intent LIKE '%%-sl' OR o.intent LIKE '%%-close')
-       AND o.id IS DISTINCT FROM p.last_exit_order_id AND p.phase <> 'CLOSED'
+     WHERE o.position_id = ANY(%s) AND o.filled > 0 AND p.phase <> 'CLOSED'
+       AND (((o.intent LIKE '%%-sl' OR o.intent LIKE '%%-close') AND o.id IS DISTINCT FROM p.last_exit_order_id)
+            OR (o.intent ~ '-reduce[0-9]+$'
+                AND substring(o.intent from '-reduce([0-9]+)$')::int > p.reduces_accounted))
 """
 
 

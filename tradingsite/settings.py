@@ -326,6 +326,47 @@ API_CACHE_TTLS = {
     "stats": env.int("API_CACHE_STATS_S", default=300),
     "market_data": env.int("API_CACHE_MARKET_DATA_S", default=180),
 }
+# --- Wallets (copy trading) --------------------------------------------------------------
+POLYMARKET_DATA_API_URL = env.str("POLYMARKET_DATA_API_URL", default="https://data-api.polymarket.com")
+ETHERSCAN_API_URL = env.str("ETHERSCAN_API_URL", default="https://api.etherscan.io/v2/api")
+ETHERSCAN_API_KEY = env.str("ETHERSCAN_API_KEY", default="")
+ETHERSCAN_CHAIN_ID = env.int("ETHERSCAN_CHAIN_ID", default=137)  # Polygon
+WALLET_SOURCE_RATE_PER_S = {
+    "polymarket": env.float("POLYMARKET_RATE_PER_S", default=5.0),
+    "etherscan": env.float("ETHERSCAN_RATE_PER_S", default=3.0),  # the free tier's 3 calls a second
+}
+POLYMARKET_OVERLAP_S = env.int("POLYMARKET_OVERLAP_S", default=60)  # re-read for indexer lag
+ETHERSCAN_OVERLAP_BLOCKS = env.int("ETHERSCAN_OVERLAP_BLOCKS", default=30)  # re-read for reorgs and lag
+POLYMARKET_TOKEN_DECIMALS = 6  # outcome tokens and USDC both have 6 decimals
+POLYGON_USDC_CONTRACTS = env.list("POLYGON_USDC_CONTRACTS", default=[
+    "0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174",  # USDC.e, Polymarket's collateral
+    "0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359",  # native USDC
+])  # fmt: skip
+# Scan intervals by activity: a wallet that traded within WALLET_ACTIVE_WINDOW_S is active, within
+# WALLET_QUIET_WINDOW_S quiet, otherwise idle.
+WALLET_SCAN_ACTIVE_S = env.float("WALLET_SCAN_ACTIVE_S", default=2.0)
+WALLET_SCAN_QUIET_S = env.float("WALLET_SCAN_QUIET_S", default=15.0)
+WALLET_SCAN_IDLE_S = env.float("WALLET_SCAN_IDLE_S", default=60.0)
+WALLET_ACTIVE_WINDOW_S = env.float("WALLET_ACTIVE_WINDOW_S", default=600.0)
+WALLET_QUIET_WINDOW_S = env.float("WALLET_QUIET_WINDOW_S", default=86400.0)
+WALLET_TICK_S = env.float("WALLET_TICK_S", default=1.0)  # how often beat claims due wallets
+WALLET_SCAN_BATCH = env.int("WALLET_SCAN_BATCH", default=25)  # wallets one tick claims and scans
+WALLET_SCAN_LEASE_S = env.float("WALLET_SCAN_LEASE_S", default=60.0)  # a claimed wallet is not claimed again meanwhile
+WALLET_MARKET_CACHE_SIZE = env.int("WALLET_MARKET_CACHE_SIZE", default=4096)  # market metadata lookups kept (LRU)
+WALLET_MARKET_CACHE_TTL_S = env.float("WALLET_MARKET_CACHE_TTL_S", default=300.0)
+COPY_CONCURRENCY = env.int("COPY_CONCURRENCY", default=10)  # copies being placed at once, across all workers
+COPY_SLOT_LEASE_S = env.float("COPY_SLOT_LEASE_S", default=60.0)  # a slot a dead worker held frees itself after this
+COPY_MAX_AGE_S = env.float("COPY_MAX_AGE_S", default=300.0)  # a fill detected later than this is not copied
+COPY_PENDING_RETRY_S = env.float("COPY_PENDING_RETRY_S", default=30.0)  # a copy still pending is sent again after this
+CELERY_TASK_ROUTES = {"wallets.copy": {"queue": "execution"}} | CELERY_TASK_ROUTES
+CELERY_BEAT_SCHEDULE |= {
+    "wallets-tick": {
+        "task": "wallets.tick",
+        "schedule": timedelta(seconds=WALLET_TICK_S),
+        "options": {"queue": "scanning", "expires": WALLET_TICK_S * 2},
+    },
+}
+
 # The asset the dashboard and /api/accounts/ value balances in (direct market, or through one intermediate).
 DASHBOARD_VALUATION_ASSET = env.str("DASHBOARD_VALUATION_ASSET", default="USDT")
 POSITION_TICK_S = env.float("POSITION_TICK_S", default=1.0)  # how often beat claims due positions

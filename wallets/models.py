@@ -20,8 +20,9 @@ CHAIN_IDS = {Chain.POLYGON: 137, Chain.ETHEREUM: 1}
 
 
 class WalletSource(models.TextChoices):
-    POLYMARKET = "polymarket", "Polymarket Data API"
-    ETHERSCAN = "etherscan", "Etherscan API V2"
+    POLYMARKET = "polymarket", "Polymarket Data API (/activity)"
+    POLYMARKET_V2 = "polymarket_v2", "Polymarket Data API v2 (/v2/activity, keyset pages)"
+    ETHERSCAN = "etherscan", "Etherscan API V2 (token1155tx + tokentx)"
 
 
 class WatchedWallet(models.Model):
@@ -43,8 +44,12 @@ class WatchedWallet(models.Model):
     )
     cursor = models.CharField(max_length=200, blank=True, help_text="block number or keyset of the last scan")
     next_scan_at = models.DateTimeField(null=True, blank=True)
+    scan_tier = models.CharField(max_length=8, blank=True, help_text="how often it is scanned, from its activity")
     last_scanned_at = models.DateTimeField(null=True, blank=True)
     last_trade_at = models.DateTimeField(null=True, blank=True)
+    validated_at = models.DateTimeField(null=True, blank=True, help_text="when its source last answered for it")
+    last_error = models.TextField(blank=True)
+    errors_in_a_row = models.PositiveIntegerField(default=0)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -76,7 +81,7 @@ class WalletTrade(models.Model):
     """One fill by a watched wallet. `dedup_key` is unique per fill, not per transaction."""
 
     wallet = models.ForeignKey(WatchedWallet, on_delete=models.CASCADE, related_name="trades")
-    dedup_key = models.CharField(max_length=200, unique=True)
+    dedup_key = models.CharField(max_length=320, unique=True, help_text="wallet, transaction and fill, with an ordinal")
     tx_hash = models.CharField(max_length=66)
     block_number = models.BigIntegerField(null=True, blank=True)
     traded_at = models.DateTimeField()
@@ -129,6 +134,8 @@ class CopyTrade(models.Model):
     status = models.CharField(max_length=12, choices=CopyTradeStatus.choices, default=CopyTradeStatus.PENDING)
     size = amount_field(null=True, blank=True)
     reason = models.TextField(blank=True, help_text="why this size, or why skipped")
+    decision = models.JSONField(default=dict, blank=True, help_text="the sizing inputs and each cap, as decided")
+    submitted_at = models.DateTimeField(null=True, blank=True)
     order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     position = models.ForeignKey(
         "positions.Position", null=True, blank=True, on_delete=models.PROTECT, related_name="copies"

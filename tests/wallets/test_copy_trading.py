@@ -1,0 +1,132 @@
+"""Scanning wallets and copying their fills: once each, sized by risk, managed as positions."""
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from positions.models import Position, PositionPhase, PositionSource
+from wallets import copying, scanning
+from wallets.models import CopyTrade, CopyTradeStatus, WalletTrade
+from wallets.simulated import outcome_symbol
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+ADDRESS = "0x6a72f61820b26b1fe4d956e17b6dc2a1ea3033ee"
+
+
+@pytest.fixture(autouse=True)
+def _venue(monkeypatch, outcome_paper):
+    for target in ("wallets.copying.get_venue", "positions.services.get_venue"):
+        monkeypatch.setattr(target, lambda exchange: outcome_paper)
+
+
+def copy_all(venue) -> list[str]:
+    pending = CopyTrade.objects.filter(status=CopyTradeStatus.PENDING).order_by("pk")
+    return [copying.copy_trade_execute(copy_trade_id=c.pk, venue=venue) for c in pending]
+
+
+@pytest.mark.parametrize("source", ["polymarket", "polymarket_v2", "etherscan"])
+def test_a_new_wallet_starts_from_the_present_then_copies_each_new_fill_once(source, sim, chain, watched,
+                                                                            outcome_paper):  # fmt: skip
+    chain.trade(ADDRESS, side="BUY", size=50.0, price=0.5, at=time.time() - 20)  # history: never copied
+    wallet = watched(source=source)
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    wallet.refresh_from_db()
+    assert wallet.cursor
+    assert wallet.next_scan_at
+    assert not WalletTrade.objects.exists()
+    outcome = chain.outcomes[0]
+    chain.trade(ADDRESS, outcome=outcome, side="BUY", size=1000.0, price=outcome.price, fills=2)
+    found = scanning.wallet_scan(wallet_id=wallet.pk)
+    assert found.new_trades == 3  # the history is recorded (the overlap reaches it), not copied
+    assert len(found.copies) == 2
+    history = CopyTrade.objects.get(wallet_trade__size=50)
+    assert history.status == CopyTradeStatus.SKIPPED
+    assert "before the wallet was watched" in history.reason
+    assert scanning.wallet_scan(wallet_id=wallet.pk).new_trades == 0  # the overlap re-read stores nothing twice
+    assert copy_all(outcome_paper) == [CopyTradeStatus.FILLED, CopyTradeStatus.FILLED]
+    copies = list(CopyTrade.objects.filter(status=CopyTradeStatus.FILLED).select_related("position"))
+    assert len(copies) == 2
+    for copy in copies:
+        assert copy.position.source == PositionSource.COPY
+        assert copy.position.market.symbol == outcome_symbol(outcome.asset)
+        assert copy.position.phase == PositionPhase.MONITORING
+        assert copy.decision["bound_by"] == "max_position"  # 200 USDC of a 10,000 USDC account at 1% risk
+        assert copy.size == copy.position.amount
+        assert copy.order.copy_trade_id == copy.pk
+    assert copy_all(outcome_paper) == []  # nothing pending: nothing placed again
+    wallet.refresh_from_db()
+    assert wallet.scan_tier == "active"
+
+
+def test_a_sell_copies_only_what_we_hold_in_the_proportion_the_wallet_sold(sim, chain, watched, outcome_paper):
+    wallet = watched()
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    outcome = chain.outcomes[0]
+    chain.trade(ADDRESS, outcome=outcome, side="BUY", size=400.0, price=outcome.price)
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    copy_all(outcome_paper)
+    position = Position.objects.get()
+    held = position.remaining
+    chain.trade(ADDRESS, outcome=outcome, side="SELL", size=100.0, price=outcome.price)  # a quarter of theirs
+    other = next(o for o in chain.outcomes if o.asset != outcome.asset)
+    chain.trade(ADDRESS, outcome=other, side="SELL", size=10.0, price=other.price)  # never bought: nothing to sell
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    assert copy_all(outcome_paper) == [CopyTradeStatus.FILLED, CopyTradeStatus.SKIPPED]
+    position.refresh_from_db()
+    sold = held - position.remaining
+    assert sold == (held * D("0.25")).quantize(D("0.01"), rounding="ROUND_DOWN")
+    skipped = CopyTrade.objects.get(status=CopyTradeStatus.SKIPPED)
+    assert "we hold nothing" in skipped.reason
+    chain.trade(ADDRESS, outcome=outcome, side="SELL", size=300.0, price=outcome.price)  # the rest of theirs
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    copy_all(outcome_paper)
+    position.refresh_from_db()
+    assert position.phase == PositionPhase.CLOSED
+    assert position.remaining == 0
+
+
+def test_a_restart_between_claim_and_order_never_copies_twice(sim, chain, watched, outcome_paper, monkeypatch):
+    wallet = watched()
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    chain.trade(ADDRESS, outcome=chain.outcomes[0], side="BUY", size=300.0, price=chain.outcomes[0].price)
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    copy = CopyTrade.objects.get()
+
+    def died(**kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr("positions.services.order_place", died)
+    with pytest.raises(SystemExit):
+        copying.copy_trade_execute(copy_trade_id=copy.pk, venue=outcome_paper)
+    monkeypatch.undo()
+    copy.refresh_from_db()
+    assert copy.status == CopyTradeStatus.SUBMITTED  # claimed with its position, in one transaction
+    assert copying.copy_trade_execute(copy_trade_id=copy.pk, venue=outcome_paper) == CopyTradeStatus.SUBMITTED
+    assert Position.objects.count() == 1
+    assert not copy.position.orders.exists()
+
+
+def test_copying_off_or_history_is_recorded_with_the_reason(sim, chain, watched):
+    wallet = watched(copy_enabled=False)
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    chain.trade(ADDRESS, side="BUY", size=30.0, price=0.5)
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    copy = CopyTrade.objects.get()
+    assert copy.status == CopyTradeStatus.SKIPPED
+    assert copy.reason == "copying is off for this wallet"
+
+
+def test_a_failing_source_keeps_the_cursor_and_backs_off(sim, chain, watched):
+    wallet = watched(source="etherscan")
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    wallet.refresh_from_db()
+    cursor = wallet.cursor
+    sim.faults["etherscan"].extend(["error"])
+    outcome = scanning.wallet_scan(wallet_id=wallet.pk)
+    assert "Invalid address" in outcome.error
+    wallet.refresh_from_db()
+    assert wallet.cursor == cursor
+    assert wallet.errors_in_a_row == 1
+    assert "Invalid address" in wallet.last_error

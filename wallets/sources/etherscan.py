@@ -1,0 +1,174 @@
+"""Etherscan API V2 for Polygon (`chainid=137`): outcome-token transfers joined with USDC transfers by hash.
+
+A Polymarket fill settles as an ERC-1155 transfer of the outcome token
+(`token1155tx`) and a USDC transfer the other way (`tokentx`) in the same
+transaction; one transaction can carry several fills. The cursor is
+`block:<n>` of the newest transfer seen; a scan reads from that block minus
+ETHERSCAN_OVERLAP_BLOCKS (reorgs, indexer lag). `tokentx` is asked only when
+`token1155tx` shows a transfer not stored yet, for just those blocks, so an
+idle wallet costs one call.
+
+Envelope: `{"status", "message", "result"}`. Status "0" with "No transactions
+found" is an empty answer, not an error; NOTOK with rate-limit text backs the
+whole source off; a spent daily allowance stops the source until it resets
+(00:00 UTC); anything else is an error for this scan. Pages hold at most 1,000
+records, and Etherscan pages no deeper than page x offset = 10,000: past that
+the window restarts from the last block read.
+"""
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings
+
+from .base import (
+    ScanResult,
+    Source,
+    SourceDailyLimit,
+    SourceError,
+    SourceRateLimited,
+    SourceTrade,
+    cursor_value,
+    next_utc_midnight,
+    with_ordinals,
+)  # fmt: skip
+
+PAGE = 1000
+LATEST_BLOCK = 9_999_999_999  # "up to the newest block" (Polygon passes 99,999,999 in a few years)
+MAX_WINDOW = 10_000
+_DAILY = re.compile(r"daily|per day", re.IGNORECASE)
+_RATE = re.compile(r"rate limit|too many", re.IGNORECASE)
+
+
+def unwrap(answer: object) -> list[dict]:
+    """The rows of an Etherscan answer, or the error it stands for."""
+    if not isinstance(answer, dict) or "status" not in answer:
+        raise SourceError(f"etherscan: not an API answer: {str(answer)[:200]!r}")
+    if str(answer["status"]) == "1":
+        result = answer.get("result")
+        if not isinstance(result, list):
+            raise SourceError(f"etherscan: status 1 without a list: {str(result)[:200]!r}")
+        return result
+    message, result = str(answer.get("message", "")), answer.get("result")
+    if message.startswith("No transactions found") or result == []:
+        return []
+    text = str(result)
+    if _DAILY.search(text):
+        raise SourceDailyLimit(f"etherscan: {text}", until=next_utc_midnight())
+    if _RATE.search(text):
+        raise SourceRateLimited(f"etherscan: {text}", retry_after=1.0)
+    raise SourceError(f"etherscan: {message}: {text[:200]}")
+
+
+def _legs(address: str, transfers: list[dict]) -> list[tuple[dict, str, Decimal, str]]:
+    """(row, side, size, dedup key) of each outcome-token transfer to or from `address`, in the order read."""
+    me = address.lower()
+    token_scale = Decimal(10) ** settings.POLYMARKET_TOKEN_DECIMALS
+    legs, keys = [], []
+    for row in transfers:
+        if row["to"].lower() == me:
+            side = "buy"
+        elif row["from"].lower() == me:
+            side = "sell"
+        else:
+            continue
+        size = Decimal(row["tokenValue"]) / token_scale
+        if size <= 0:
+            continue
+        legs.append((row, side, size))
+        keys.append(f"es:{me}:{row['hash'].lower()}:{row['tokenID']}:{row['from'].lower()}:{row['to'].lower()}:"
+                    f"{row['tokenValue']}")  # fmt: skip
+    return [(row, side, size, key) for (row, side, size), key in zip(legs, with_ordinals(keys), strict=True)]
+
+
+def join_fills(address: str, transfers: list[dict], cash: list[dict]) -> list[SourceTrade]:
+    """Fills of `address`: each outcome-token transfer priced by the USDC that moved the other way in its tx.
+
+    Several fills in one direction in one transaction share its USDC pro rata
+    (one price for them all). A token transfer with no USDC against it is not a
+    trade (a split, merge, redemption or gift) and is left out.
+    """
+    me = address.lower()
+    usdc = {c.lower() for c in settings.POLYGON_USDC_CONTRACTS}
+    paid: dict[tuple[str, str], Decimal] = defaultdict(Decimal)  # (tx, side) -> USDC
+    for row in cash:
+        if row.get("contractAddress", "").lower() not in usdc:
+            continue
+        value = Decimal(row["value"]) / Decimal(10) ** int(row.get("tokenDecimal") or 6)
+        if row["from"].lower() == me:
+            paid[(row["hash"].lower(), "buy")] += value
+        elif row["to"].lower() == me:
+            paid[(row["hash"].lower(), "sell")] += value
+    legs = _legs(address, transfers)
+    tokens: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for row, side, size, _ in legs:
+        tokens[(row["hash"].lower(), side)] += size
+    trades = []
+    for row, side, size, key in legs:
+        tx = row["hash"].lower()
+        cash_total = paid.get((tx, side))
+        if not cash_total:
+            continue
+        trades.append(SourceTrade(
+            dedup_key=key, tx_hash=tx, block_number=int(row["blockNumber"]),
+            traded_at=datetime.fromtimestamp(int(row["timeStamp"]), tz=UTC), market=row.get("contractAddress", ""),
+            asset=str(row["tokenID"]), title=row.get("tokenName", "")[:300], side=side,
+            price=(cash_total / tokens[(tx, side)]).quantize(Decimal("0.000001")), size=size, raw=row,
+        ))  # fmt: skip
+    return trades
+
+
+class EtherscanPolygon(Source):
+    name = "etherscan"
+
+    def _params(self, **params) -> dict:
+        base = {"chainid": settings.ETHERSCAN_CHAIN_ID}
+        if settings.ETHERSCAN_API_KEY:
+            base["apikey"] = settings.ETHERSCAN_API_KEY
+        return base | params
+
+    def present_cursor(self, address: str) -> str:
+        answer = self.get_json(self.base_url, self._params(module="proxy", action="eth_blockNumber"))
+        if isinstance(answer, dict) and "status" in answer:
+            unwrap(answer)  # an error envelope instead of the JSON-RPC answer
+        try:
+            return f"block:{int(answer['result'], 16)}"
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SourceError(f"etherscan: no block number in {str(answer)[:200]!r}") from exc
+
+    def _walk(self, action: str, address: str, start: int, end: int | None) -> list[dict]:
+        rows, page = [], 1
+        while True:
+            batch = unwrap(self.get_json(self.base_url, self._params(
+                module="account", action=action, address=address, startblock=start,
+                endblock=end if end is not None else LATEST_BLOCK, page=page, offset=PAGE, sort="asc",
+            )))  # fmt: skip
+            rows.extend(batch)
+            if len(batch) < PAGE:
+                return rows
+            page += 1
+            if page * PAGE > MAX_WINDOW:  # Etherscan pages no deeper: go on from the last block read
+                start, page = int(batch[-1]["blockNumber"]), 1
+                rows = [r for r in rows if int(r["blockNumber"]) < start]
+
+    def scan(self, address: str, cursor: str, known: Callable[[list[str]], set[str]]) -> ScanResult:
+        last = cursor_value(cursor, "block")
+        if last is None:
+            return ScanResult(cursor=self.present_cursor(address))
+        transfers = self._walk("token1155tx", address, max(0, last - settings.ETHERSCAN_OVERLAP_BLOCKS), None)
+        newest = max((int(r["blockNumber"]) for r in transfers), default=last)
+        if not transfers:
+            return ScanResult(cursor=f"block:{max(last, newest)}")
+        legs = _legs(address, transfers)
+        keys = [key for *_, key in legs]
+        stored = known(keys)
+        fresh = {row["hash"].lower() for row, _, _, key in legs if key not in stored}
+        if not fresh:
+            return ScanResult(cursor=f"block:{max(last, newest)}")
+        blocks = [int(r["blockNumber"]) for r in transfers if r["hash"].lower() in fresh]
+        cash = self._walk("tokentx", address, min(blocks), max(blocks))
+        trades = join_fills(address, [r for r in transfers if r["hash"].lower() in fresh], cash)
+        return ScanResult(trades=trades, cursor=f"block:{max(last, newest)}")

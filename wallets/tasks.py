@@ -1,0 +1,39 @@
+"""Celery tasks for wallets (thin: call a service)."""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from exchanges.errors import VenueError
+
+from . import copying, scanning
+from .slots import SlotsBusy
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="wallets.tick", ignore_result=True)
+def tick() -> dict:
+    """Claim due wallets and scan them (their copies are queued as they are found); settle submitted copies."""
+    claimed = scanning.wallets_claim_due(limit=settings.WALLET_SCAN_BATCH)
+    found = calls = errors = 0
+    for wallet_id in claimed:
+        outcome = scanning.wallet_scan(wallet_id=wallet_id)
+        found, calls, errors = found + outcome.new_trades, calls + outcome.calls, errors + bool(outcome.error)
+    settled = copying.copies_settle_submitted()
+    requeued = copying.copies_requeue_stale()
+    return {"scanned": len(claimed), "calls": calls, "new_trades": found, "errors": errors, "settled": settled,
+            "requeued": requeued}  # fmt: skip
+
+
+@shared_task(
+    name="wallets.copy", bind=True, acks_late=True, ignore_result=True, max_retries=None,
+    autoretry_for=(VenueError,), retry_backoff=1, retry_backoff_max=30,
+)  # fmt: skip
+def copy_trade(self, copy_trade_id: int) -> str:
+    """Place one copy; with every slot taken it waits its turn (a short countdown), never placing twice."""
+    try:
+        return copying.copy_trade_execute(copy_trade_id=copy_trade_id)
+    except SlotsBusy as exc:
+        raise self.retry(countdown=0.2, exc=exc) from exc
