@@ -1,9 +1,10 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from orders.admin import OrderInline
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
+from . import services
 from .addresses import InvalidAddress, to_checksum_address
 from .models import CopyTrade, WalletTrade, WatchedWallet
 
@@ -21,6 +22,12 @@ class WatchedWalletForm(forms.ModelForm):
             return to_checksum_address(self.cleaned_data["address"])
         except InvalidAddress as exc:
             raise forms.ValidationError(str(exc)) from exc
+
+    def clean(self):
+        data = super().clean()
+        if data.get("copy_enabled") and not data.get("copy_exchange"):
+            self.add_error("copy_exchange", "Copying needs an account to copy to.")
+        return data
 
 
 class WalletTradeInline(ReadOnlyTabularInline):
@@ -48,13 +55,46 @@ class WatchedWalletAdmin(admin.ModelAdmin):
     list_display = ("address", "label", "chain", "source", "enabled", "copy_enabled", "last_trade_at", "next_scan_at")
     list_filter = ("chain", "source", "enabled", "copy_enabled")
     search_fields = ("address", "label")
-    readonly_fields = ("cursor", "next_scan_at", "last_scanned_at", "last_trade_at", "created_at", "updated_at")
+    readonly_fields = (
+        "cursor", "next_scan_at", "scan_tier", "last_scanned_at", "last_trade_at", "validated_at", "last_error",
+        "errors_in_a_row", "created_at", "updated_at",
+    )  # fmt: skip
     inlines = [WalletTradeInline]
+    actions = ["validate", "enable", "disable"]
+
+    @admin.action(description="Validate with the source (one call)", permissions=["change"])
+    def validate(self, request, queryset):
+        for wallet in queryset:
+            result = services.wallet_validate(wallet)
+            if result["ok"]:
+                self.message_user(request, f"{wallet}: {result['source']} answers; scanning starts at "
+                                           f"{result['present']}.", messages.SUCCESS)  # fmt: skip
+            else:
+                self.message_user(request, f"{wallet}: {result['error']}", messages.ERROR)
+
+    @admin.action(description="Enable (starts from the present)", permissions=["change"])
+    def enable(self, request, queryset):
+        for wallet in queryset:
+            services.wallet_set_enabled(wallet, True)
+        self.message_user(request, f"{queryset.count()} wallet(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description="Disable", permissions=["change"])
+    def disable(self, request, queryset):
+        for wallet in queryset:
+            services.wallet_set_enabled(wallet, False)
+        self.message_user(request, f"{queryset.count()} wallet(s) disabled.", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.wallet_update(WatchedWallet.objects.get(pk=obj.pk), form.cleaned_data)
+        else:
+            created = services.wallet_create(**form.cleaned_data)
+            obj.pk = created.pk
 
 
 class CopyTradeInline(ReadOnlyTabularInline):
     model = CopyTrade
-    fields = ("status", "size", "reason", "order", "position")
+    fields = ("status", "size", "reason", "decision", "order", "position", "submitted_at")
     readonly_fields = fields
 
 
@@ -74,6 +114,8 @@ class CopyOrderInline(OrderInline):
 @admin.register(CopyTrade)
 class CopyTradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "wallet_trade", "status", "size", "reason", "position", "created_at")
+    readonly_fields = ("wallet_trade", "status", "size", "reason", "decision", "order", "position", "submitted_at",
+                       "created_at", "updated_at")  # fmt: skip
     list_filter = ("status",)
     search_fields = ("wallet_trade__tx_hash", "reason")
     inlines = [CopyOrderInline]

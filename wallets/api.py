@@ -1,8 +1,13 @@
 """API for watched wallets, their detected trades and our copies."""
 
-from rest_framework import serializers, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from tradingsite.api import ServiceWriteViewSet
+from tradingsite.permissions import HasActionPermission
 
 from . import selectors, services
 from .models import CopyTrade, WalletTrade, WatchedWallet
@@ -17,9 +22,13 @@ class WatchedWalletSerializer(serializers.ModelSerializer):
         fields = [
             "id", "address", "chain", "label", "source", "copy_exchange", "copy_enabled", "copy_ratio",
             "risk_pct", "max_position_size", "stop_loss_pct", "take_profit_ladder", "cursor", "next_scan_at",
-            "last_scanned_at", "last_trade_at", "enabled", "created_at", "updated_at",
+            "scan_tier", "last_scanned_at", "last_trade_at", "validated_at", "last_error", "errors_in_a_row",
+            "enabled", "created_at", "updated_at",
         ]  # fmt: skip
-        read_only_fields = ["cursor", "next_scan_at", "last_scanned_at", "last_trade_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "cursor", "next_scan_at", "scan_tier", "last_scanned_at", "last_trade_at", "validated_at", "last_error",
+            "errors_in_a_row", "enabled", "created_at", "updated_at",
+        ]  # fmt: skip
         validators = []  # uniqueness is checked on the normalized address by the service
 
 
@@ -31,12 +40,38 @@ class WatchedWalletViewSet(ServiceWriteViewSet):
 
     create_service = staticmethod(services.wallet_create)
     update_service = staticmethod(services.wallet_update)
+    action_permissions = dict.fromkeys(("validate", "enable", "disable"), "wallets.change_watchedwallet")
+    WRITE = [permissions.IsAuthenticated, HasActionPermission]
+
+    @extend_schema(
+        request=None, responses={200: OpenApiTypes.OBJECT},
+        description="Ask the wallet's source about it now (one or two calls): ok, or the error.",
+    )  # fmt: skip
+    @action(detail=True, methods=["post"], permission_classes=WRITE)
+    def validate(self, request, pk=None):
+        return Response(services.wallet_validate(self.get_object()))
+
+    @extend_schema(
+        request=None, responses={200: WatchedWalletSerializer},
+        description="Scan it again; it starts from the present (what it did meanwhile is not copied).",
+    )  # fmt: skip
+    @action(detail=True, methods=["post"], permission_classes=WRITE)
+    def enable(self, request, pk=None):
+        return Response(WatchedWalletSerializer(services.wallet_set_enabled(self.get_object(), True)).data)
+
+    @extend_schema(request=None, responses={200: WatchedWalletSerializer}, description="Stop scanning it.")
+    @action(detail=True, methods=["post"], permission_classes=WRITE)
+    def disable(self, request, pk=None):
+        return Response(WatchedWalletSerializer(services.wallet_set_enabled(self.get_object(), False)).data)
 
 
 class CopyTradeSerializer(serializers.ModelSerializer):
     class Meta:
         model = CopyTrade
-        fields = ["id", "wallet_trade", "status", "size", "reason", "order", "position", "created_at", "updated_at"]
+        fields = [
+            "id", "wallet_trade", "status", "size", "reason", "decision", "order", "position", "submitted_at",
+            "created_at", "updated_at",
+        ]  # fmt: skip
 
 
 class WalletTradeSerializer(serializers.ModelSerializer):

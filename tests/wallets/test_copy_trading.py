@@ -130,3 +130,36 @@ def test_a_failing_source_keeps_the_cursor_and_backs_off(sim, chain, watched):
     assert wallet.cursor == cursor
     assert wallet.errors_in_a_row == 1
     assert "Invalid address" in wallet.last_error
+
+
+def test_wallet_management_by_api(api, sim, outcome_paper):
+    bad = api.post("/api/wallets/", {"address": "0x6a72f61820b26b1fe4d956e17b6dc2a1ea3033e"}, format="json")
+    assert bad.status_code == 400
+    assert "40 hex digits" in bad.json()["address"][0]
+    no_account = api.post("/api/wallets/", {"address": ADDRESS, "copy_enabled": True}, format="json")
+    assert no_account.status_code == 400
+    assert "account to copy to" in no_account.json()["copy_exchange"][0]
+    created = api.post("/api/wallets/", {"address": ADDRESS, "source": "etherscan", "copy_enabled": True,
+                                         "copy_exchange": outcome_paper.exchange.pk}, format="json")  # fmt: skip
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body["address"] == "0x6A72f61820b26b1fe4d956E17B6DC2A1Ea3033EE"  # EIP-55 (vectors in test_addresses)
+    checked = api.post(f"/api/wallets/{body['id']}/validate/").json()
+    assert checked["ok"] is True
+    assert checked["present"].startswith("block:")
+    sim.faults["etherscan"].extend(["error"])
+    assert "Invalid address" in api.post(f"/api/wallets/{body['id']}/validate/").json()["error"]
+    assert api.post(f"/api/wallets/{body['id']}/disable/").json()["enabled"] is False
+    assert api.post(f"/api/wallets/{body['id']}/enable/").json()["cursor"] == ""  # starts from the present again
+    duplicate = api.post("/api/wallets/", {"address": ADDRESS.upper().replace("0X", "0x")}, format="json")
+    assert duplicate.status_code == 400
+
+
+def test_wallet_actions_need_the_change_permission(viewer, watched):
+    from rest_framework.test import APIClient
+
+    wallet = watched()
+    client = APIClient()
+    client.force_authenticate(viewer)
+    for verb in ("validate", "enable", "disable"):
+        assert client.post(f"/api/wallets/{wallet.pk}/{verb}/").status_code == 403

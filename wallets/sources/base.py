@@ -127,7 +127,3 @@ class Source(ABC):
     @abstractmethod
     def scan(self, address: str, cursor: str, known: Callable[[list[str]], set[str]]) -> ScanResult:
         """Every fill from the cursor (minus the overlap) on, and the cursor after them."""
-
-    def probe(self, address: str) -> None:
-        """Ask the source about the wallet once (validation); raises SourceError when it cannot answer."""
-        self.scan(address, self.present_cursor(address), lambda keys: set(keys))
