@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
-export WEB_PORT
+WALLET_SOURCES_PORT ?= 8765
+export WEB_PORT WALLET_SOURCES_PORT
 
 # A production-like environment for `check --deploy` (random key, never stored).
 DEPLOY_ENV = DEBUG=False ALLOWED_HOSTS=tradingsite.example SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')
@@ -34,6 +35,7 @@ run: setup
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@$(BIN)/python manage.py setup_demo
 	@$(BIN)/python manage.py load_strategy configs/strategies/optimized_strategy.yaml
+	@$(BIN)/python manage.py setup_copy_demo
 	@$(BIN)/python manage.py ensure_operator
 	@echo
 	@echo "  dashboard http://127.0.0.1:$(WEB_PORT)/dashboard/"
@@ -41,6 +43,8 @@ run: setup
 	@echo "  API docs  http://127.0.0.1:$(WEB_PORT)/api/docs/"
 	@echo "  health    http://127.0.0.1:$(WEB_PORT)/healthz"
 	@echo
+	POLYMARKET_DATA_API_URL=$${POLYMARKET_DATA_API_URL:-http://127.0.0.1:$(WALLET_SOURCES_PORT)} \
+	ETHERSCAN_API_URL=$${ETHERSCAN_API_URL:-http://127.0.0.1:$(WALLET_SOURCES_PORT)/v2/api} \
 	$(BIN)/honcho start -f Procfile
 
 lint: $(STAMP)

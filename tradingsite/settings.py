@@ -327,6 +327,7 @@ API_CACHE_TTLS = {
     "market_data": env.int("API_CACHE_MARKET_DATA_S", default=180),
 }
 # --- Wallets (copy trading) --------------------------------------------------------------
+WALLET_SOURCES_PORT = env.int("WALLET_SOURCES_PORT", default=8765)  # the demo's simulated sources
 POLYMARKET_DATA_API_URL = env.str("POLYMARKET_DATA_API_URL", default="https://data-api.polymarket.com")
 ETHERSCAN_API_URL = env.str("ETHERSCAN_API_URL", default="https://api.etherscan.io/v2/api")
 ETHERSCAN_API_KEY = env.str("ETHERSCAN_API_KEY", default="")

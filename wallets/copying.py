@@ -33,7 +33,7 @@ from tradingsite.errors import Conflict, IllegalTransition
 from .markets import market_for
 from .models import CopyTrade, CopyTradeStatus, WalletTrade
 from .services import copy_trade_transition
-from .sizing import ladder_prices, size_copy, stop_price
+from .sizing import ladder_prices, plain, size_copy, stop_price
 from .slots import copy_slot
 
 log = logging.getLogger(__name__)
@@ -156,8 +156,8 @@ def _copy_sell(copy: CopyTrade, trade: WalletTrade, exchange: Exchange, market: 
     if not plan:
         return _skip(copy, f"{fraction:.2%} of what we hold is under the market minimum", decision)
     total = sum((a for _, a in plan), Decimal(0))
-    reason = (f"the wallet sold {trade.size} of the {theirs} we saw it hold ({fraction:.2%}); we sell {total} of "
-              f"our {held}")  # fmt: skip
+    reason = (f"the wallet sold {plain(trade.size)} of the {plain(theirs)} we saw it hold ({fraction:.2%}); "
+              f"we sell {plain(total)} of our {plain(held)}")  # fmt: skip
     claim = _claim(copy, size=total, reason=reason, decision=decision)
     for i, (position, amount) in enumerate(plan):
         try:

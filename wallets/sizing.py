@@ -26,6 +26,11 @@ class CopySize:
         return self.amount <= 0
 
 
+def plain(value: Decimal) -> str:
+    """A decimal without trailing zeros, never in exponent form (99.39, not 99.390000000000000000)."""
+    return f"{value.normalize():f}"
+
+
 def to_step(value: Decimal, step: Decimal, rounding=ROUND_FLOOR) -> Decimal:
     return (value / step).to_integral_value(rounding=rounding) * step
 
@@ -66,17 +71,18 @@ def size_copy(
         caps["max_position"] = max_position_quote / entry
     bound = min(caps, key=lambda name: caps[name])
     amount = to_step(max(caps[bound], Decimal(0)), market.amount_step)
-    decision |= {"risk_amount": str(risk), "stop_distance": str(distance),
-                 "caps": {name: str(value) for name, value in caps.items()}, "bound_by": bound,
-                 "amount": str(amount)}  # fmt: skip
+    decision |= {"risk_amount": plain(risk), "stop_distance": plain(distance),
+                 "caps": {name: plain(value) for name, value in caps.items()}, "bound_by": bound,
+                 "amount": plain(amount)}  # fmt: skip
     if amount <= 0 or amount < market.min_amount:
-        return CopySize(Decimal(0), f"{amount} is under the market minimum of {market.min_amount} "
+        return CopySize(Decimal(0), f"{plain(amount)} is under the market minimum of {plain(market.min_amount)} "
                                     f"(bound by {bound.replace('_', ' ')})", decision)  # fmt: skip
     if amount * entry < market.min_notional:
-        return CopySize(Decimal(0), f"{amount} x {entry} = {amount * entry} {market.quote} is under the minimum "
-                                    f"order value of {market.min_notional} (bound by {bound.replace('_', ' ')})",
+        return CopySize(Decimal(0), f"{plain(amount)} x {plain(entry)} = {plain(amount * entry)} {market.quote} is "
+                                    f"under the minimum order value of {plain(market.min_notional)} "
+                                    f"(bound by {bound.replace('_', ' ')})",
                         decision)  # fmt: skip
-    reason = (f"{amount} = min(risk {caps['risk']:.6f}, " + ", ".join(
+    reason = (f"{plain(amount)} = min(risk {caps['risk']:.6f}, " + ", ".join(
         f"{name.replace('_', ' ')} {value:.6f}" for name, value in caps.items() if name != "risk") +
         f"), bound by {bound.replace('_', ' ')}")  # fmt: skip
     return CopySize(amount, reason, decision)

@@ -1,0 +1,83 @@
+"""manage.py run_wallet_sources: the simulated Polymarket and Etherscan APIs for the demo's watched wallets.
+
+Serves `/activity`, `/v2/activity` and Etherscan's `/v2/api` on 127.0.0.1,
+makes fills for every enabled watched wallet in the style of the recorded
+samples, and keeps books on the outcome markets of the copy account moving
+around the prices those fills trade at (so copies fill where the wallets trade).
+"""
+
+import logging
+import random
+import signal
+import threading
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from exchanges.marketdata import MarketDataSnapshot, now_ms
+from exchanges.models import Exchange, Market
+from exchanges.types import Ticker
+from wallets.models import WatchedWallet
+from wallets.simulated import SimulatedChain, SimulatedSourceServer, outcome_book, sample_outcomes
+
+log = logging.getLogger("wallets.simulated")
+
+
+class Command(BaseCommand):
+    help = "Serve simulated wallet sources (Polymarket v1/v2, Etherscan V2) with fills for the watched wallets."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=settings.WALLET_SOURCES_PORT)
+        parser.add_argument("--exchange", default="polymarket-paper", help="the account whose books to move")
+        parser.add_argument("--trade-every", type=float, default=30.0, help="mean seconds between a wallet's fills")
+        parser.add_argument("--limit-per-s", type=float, default=0.0, help="refuse requests past this rate (0: none)")
+        parser.add_argument("--seed", type=int, default=None)
+
+    def handle(self, *args, port: int, exchange: str, trade_every: float, limit_per_s: float, seed, **options):
+        outcomes = sample_outcomes(settings.SHARED_DATA_DIR / "polymarket")
+        if not outcomes:
+            raise CommandError("No Polymarket samples found (SHARED_DATA_DIR/polymarket).")
+        account = Exchange.objects.filter(name=exchange).first()
+        rng = random.Random(seed)
+        chain = SimulatedChain(outcomes, rng=rng)
+        server = SimulatedSourceServer(chain, port=port, limit_per_s=limit_per_s).start()
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.stdout.write(f"simulated wallet sources on {server.url} (fills every ~{trade_every:.0f}s a wallet)")
+        symbols = {}
+        if account is not None:
+            symbols = dict(Market.objects.filter(exchange=account).exclude(external_id="")
+                           .values_list("external_id", "symbol"))  # fmt: skip
+        snapshot = MarketDataSnapshot(account.name) if account else None
+        next_fill: dict[str, float] = {}
+        while not stop.is_set():
+            now = time.time()
+            for address in WatchedWallet.objects.filter(enabled=True).values_list("address", flat=True):
+                due = next_fill.setdefault(address, now + rng.expovariate(1 / trade_every))
+                if now >= due:
+                    fills = chain.random_trade(address)
+                    next_fill[address] = now + rng.expovariate(1 / trade_every)
+                    f = fills[0]
+                    log.info("fill %s %s %s %s @ %s (%d in tx %s)", address, f.side, f.size, f.outcome.title[:40],
+                             f.price, len(fills), f.tx[:12])  # fmt: skip
+            if snapshot is not None:
+                self._publish(snapshot, symbols, chain, rng)
+            stop.wait(1.0)
+        server.stop()
+        self.stdout.write(f"stopped; served {dict(server.calls)}")
+
+    def _publish(self, snapshot, symbols: dict[str, str], chain: SimulatedChain, rng: random.Random) -> None:
+        ts = now_ms()
+        books, tickers = [], []
+        for o in chain.outcomes:
+            symbol = symbols.get(o.asset)
+            if symbol is None:
+                continue
+            mid = chain.prices.get(o.asset, o.price) + rng.uniform(-0.002, 0.002)
+            book = outcome_book(symbol, mid, rng, ts)
+            books.append(book)
+            tickers.append(Ticker(symbol, book.bids[0][0], book.bids[0][1], book.asks[0][0], book.asks[0][1], ts))
+        if books:
+            snapshot.publish(tickers, books)

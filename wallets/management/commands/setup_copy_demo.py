@@ -1,0 +1,37 @@
+"""manage.py setup_copy_demo: the outcome-token paper account and the sample wallets watched and copied on it."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from wallets.demo import outcome_account
+from wallets.models import WatchedWallet
+from wallets.services import wallet_create
+from wallets.simulated import demo_wallets, sample_outcomes
+
+LADDER = [{"pct": 10, "fraction": 0.5}, {"pct": 25, "fraction": 0.5}]
+
+
+class Command(BaseCommand):
+    help = "Create the copy-trading demo: a paper account for the sample outcome tokens, and the sample wallets."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--exchange", default="polymarket-paper")
+        parser.add_argument("--usdc", default="10000")
+
+    def handle(self, *args, exchange: str, usdc: str, **options):
+        directory = settings.SHARED_DATA_DIR / "polymarket"
+        outcomes = sample_outcomes(directory)
+        if not outcomes:
+            raise CommandError(f"No Polymarket samples under {directory} (SHARED_DATA_DIR).")
+        account, created = outcome_account(exchange, outcomes, usdc=Decimal(usdc))
+        self.stdout.write(f"copy account {exchange} {'created' if created else 'ready'} "
+                          f"({len(outcomes)} outcome markets)")  # fmt: skip
+        for address, label, source in demo_wallets(directory):
+            if WatchedWallet.objects.filter(address=address).exists():
+                continue
+            wallet_create(address=address, label=label, source=source, copy_exchange=account, copy_enabled=True,
+                          risk_pct=Decimal(1), stop_loss_pct=Decimal(10), max_position_size=Decimal(200),
+                          take_profit_ladder=LADDER)  # fmt: skip
+            self.stdout.write(f"watching {label} {address} through {source}")
