@@ -116,6 +116,7 @@ def position_open(
         })  # fmt: skip
         if created is not None:
             created(position)
+    failpoint("position.before_entry")
     try:
         order_place(
             exchange=exchange, market=market, side="buy", type=entry_type, amount=Decimal(amount), price=entry_price,

@@ -145,3 +145,17 @@ class CountingVenue(Venue):
 @pytest.fixture
 def venue(paper):
     return CountingVenue(paper)
+
+
+@pytest.fixture
+def worker_env(transactional_db):
+    """The environment that points a real worker process (bench.common.Service) at the test database."""
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    return {
+        "DJANGO_SETTINGS_MODULE": "tradingsite.settings_test",
+        "DATABASE_URL": f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DB_POOL_SIZE": "2",
+    }

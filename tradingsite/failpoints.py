@@ -10,7 +10,9 @@ rollback hook. The chaos harness (`bench/run.py chaos`) uses it.
 Points: `order.before_submit` (the order row committed, the venue not yet
 called), `order.after_submit` (the venue answered, the answer not recorded),
 `cycle.between_legs` (a leg ended, the next not placed), `panic.between_hops`,
-`position.after_exit` (a position's TP or stop sold, not yet accounted).
+`position.after_exit` (a position's TP or stop sold, not yet accounted),
+`position.before_entry` (a position recorded, its entry order not yet),
+`wallet.before_commit` (a scan's fills and copies inserted, not committed).
 """
 
 import os
@@ -22,6 +24,8 @@ POINTS = (
     "cycle.between_legs",
     "panic.between_hops",
     "position.after_exit",
+    "position.before_entry",
+    "wallet.before_commit",
 )
 
 

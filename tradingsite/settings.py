@@ -345,12 +345,12 @@ POLYGON_USDC_CONTRACTS = env.list("POLYGON_USDC_CONTRACTS", default=[
 ])  # fmt: skip
 # Scan intervals by activity: a wallet that traded within WALLET_ACTIVE_WINDOW_S is active, within
 # WALLET_QUIET_WINDOW_S quiet, otherwise idle.
-WALLET_SCAN_ACTIVE_S = env.float("WALLET_SCAN_ACTIVE_S", default=2.0)
+WALLET_SCAN_ACTIVE_S = env.float("WALLET_SCAN_ACTIVE_S", default=1.0)
 WALLET_SCAN_QUIET_S = env.float("WALLET_SCAN_QUIET_S", default=15.0)
 WALLET_SCAN_IDLE_S = env.float("WALLET_SCAN_IDLE_S", default=60.0)
 WALLET_ACTIVE_WINDOW_S = env.float("WALLET_ACTIVE_WINDOW_S", default=600.0)
 WALLET_QUIET_WINDOW_S = env.float("WALLET_QUIET_WINDOW_S", default=86400.0)
-WALLET_TICK_S = env.float("WALLET_TICK_S", default=1.0)  # how often beat claims due wallets
+WALLET_TICK_S = env.float("WALLET_TICK_S", default=0.5)  # how often beat claims due wallets
 WALLET_SCAN_BATCH = env.int("WALLET_SCAN_BATCH", default=25)  # wallets one tick claims and scans
 WALLET_SCAN_LEASE_S = env.float("WALLET_SCAN_LEASE_S", default=60.0)  # a claimed wallet is not claimed again meanwhile
 WALLET_MARKET_CACHE_SIZE = env.int("WALLET_MARKET_CACHE_SIZE", default=4096)  # market metadata lookups kept (LRU)

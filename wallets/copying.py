@@ -75,7 +75,10 @@ def _claim(copy: CopyTrade, **fields):
 
     def claim(position: Position | None = None) -> None:
         linked = {"position": position} if position is not None else {}
-        copy_trade_transition(copy_trade_id=copy.pk, to=CT.SUBMITTED, submitted_at=timezone.now(), **fields, **linked)
+        _, changed = copy_trade_transition(copy_trade_id=copy.pk, to=CT.SUBMITTED, submitted_at=timezone.now(),
+                                           **fields, **linked)  # fmt: skip
+        if not changed:  # submitted already (another worker, or a redelivery): what it placed is the copy
+            raise IllegalTransition(f"Copy {copy.pk} is claimed already.")
 
     return claim
 

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from tradingsite.failpoints import failpoint
+
 from .locks import wallets_for_update
 from .models import CopyTrade, CopyTradeStatus, WalletTrade, WatchedWallet
 from .sources import ScanResult, Source, SourceDailyLimit, SourceError, SourceRateLimited, source_for
@@ -28,6 +30,7 @@ _CLAIM_SQL = """
     UPDATE wallets_watchedwallet SET next_scan_at = %s
      WHERE id IN (SELECT id FROM wallets_watchedwallet
                    WHERE enabled AND (next_scan_at IS NULL OR next_scan_at <= %s)
+                     AND (%s::bigint[] IS NULL OR id = ANY(%s))
                    ORDER BY next_scan_at NULLS FIRST, id LIMIT %s FOR UPDATE SKIP LOCKED)
     RETURNING id
 """
@@ -43,12 +46,12 @@ def scan_tier(last_trade_at: datetime | None, now: datetime) -> tuple[str, float
     return "idle", settings.WALLET_SCAN_IDLE_S
 
 
-def wallets_claim_due(*, now: datetime | None = None, limit: int = 200) -> list[int]:
-    """Due wallets, leased for WALLET_SCAN_LEASE_S so no other tick takes them meanwhile."""
+def wallets_claim_due(*, now: datetime | None = None, limit: int = 200, among: list[int] | None = None) -> list[int]:
+    """Due wallets (of `among`, if given), leased for WALLET_SCAN_LEASE_S so no other tick takes them meanwhile."""
     now = now or timezone.now()
     lease = now + timedelta(seconds=settings.WALLET_SCAN_LEASE_S)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [lease, now, limit])
+        cursor.execute(_CLAIM_SQL, [lease, now, among, among, limit])
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -106,6 +109,7 @@ def wallet_scan(*, wallet_id: int, source: Source | None = None, now: datetime |
         locked.save(update_fields=["cursor", "last_trade_at", "scan_tier", "next_scan_at", "last_scanned_at",
                                    "validated_at", "last_error", "errors_in_a_row", "updated_at"])  # fmt: skip
         pending = [c.pk for c in copies if c.status == CopyTradeStatus.PENDING]
+        failpoint("wallet.before_commit")
         if pending:
             transaction.on_commit(lambda: _queue_copies(pending))
     outcome.new_trades, outcome.copies = len(stored), pending

@@ -14,9 +14,9 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name="wallets.tick", ignore_result=True)
-def tick() -> dict:
-    """Claim due wallets and scan them (their copies are queued as they are found); settle submitted copies."""
-    claimed = scanning.wallets_claim_due(limit=settings.WALLET_SCAN_BATCH)
+def tick(among: list[int] | None = None) -> dict:
+    """Claim due wallets (of `among`, if given) and scan them, their copies queued as found; settle copies."""
+    claimed = scanning.wallets_claim_due(limit=settings.WALLET_SCAN_BATCH, among=among)
     found = calls = errors = 0
     for wallet_id in claimed:
         outcome = scanning.wallet_scan(wallet_id=wallet_id)

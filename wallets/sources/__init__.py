@@ -20,10 +20,13 @@ _BUDGET = {"polymarket": "polymarket", "polymarket_v2": "polymarket", "etherscan
 
 
 def source_limiter(kind: str) -> RateLimiter:
-    """The request budget of a source, shared by every process (WALLET_SOURCE_RATE_PER_S)."""
+    """The request budget of a source, shared by every process (WALLET_SOURCE_RATE_PER_S).
+
+    No burst (a bucket of one): requests go out evenly spaced, so no second ever holds more than the rate.
+    """
     budget = _BUDGET[kind]
     rate = float(settings.WALLET_SOURCE_RATE_PER_S[budget])
-    return RateLimiter(f"source:{budget}", capacity=max(1.0, rate), refill_per_s=rate)
+    return RateLimiter(f"source:{budget}", capacity=1.0, refill_per_s=rate)
 
 
 def source_for(kind: str) -> Source:

@@ -15,11 +15,10 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from exchanges.marketdata import MarketDataSnapshot, now_ms
+from exchanges.marketdata import MarketDataSnapshot
 from exchanges.models import Exchange, Market
-from exchanges.types import Ticker
 from wallets.models import WatchedWallet
-from wallets.simulated import SimulatedChain, SimulatedSourceServer, outcome_book, sample_outcomes
+from wallets.simulated import SimulatedChain, SimulatedSourceServer, publish_outcome_books, sample_outcomes
 
 log = logging.getLogger("wallets.simulated")
 
@@ -63,21 +62,7 @@ class Command(BaseCommand):
                     log.info("fill %s %s %s %s @ %s (%d in tx %s)", address, f.side, f.size, f.outcome.title[:40],
                              f.price, len(fills), f.tx[:12])  # fmt: skip
             if snapshot is not None:
-                self._publish(snapshot, symbols, chain, rng)
+                publish_outcome_books(snapshot, symbols, chain, rng)
             stop.wait(1.0)
         server.stop()
         self.stdout.write(f"stopped; served {dict(server.calls)}")
-
-    def _publish(self, snapshot, symbols: dict[str, str], chain: SimulatedChain, rng: random.Random) -> None:
-        ts = now_ms()
-        books, tickers = [], []
-        for o in chain.outcomes:
-            symbol = symbols.get(o.asset)
-            if symbol is None:
-                continue
-            mid = chain.prices.get(o.asset, o.price) + rng.uniform(-0.002, 0.002)
-            book = outcome_book(symbol, mid, rng, ts)
-            books.append(book)
-            tickers.append(Ticker(symbol, book.bids[0][0], book.bids[0][1], book.asks[0][0], book.asks[0][1], ts))
-        if books:
-            snapshot.publish(tickers, books)

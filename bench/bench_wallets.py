@@ -1,0 +1,349 @@
+"""Copy trading: scan throughput within a source's rate limit, copies across worker kills, detection to copy.
+
+1. `wallets_per_min`, `calls_per_idle_wallet_scan`: --wallets idle wallets on
+   the simulated Etherscan (it refuses more than 3 requests a second, like the
+   free tier), our limiter at ETHERSCAN_RATE_PER_S = 3; four threads claim
+   due wallets and scan them for --scan-seconds. `source_refusals` counts
+   requests the source refused (0 when the limiter held).
+2. `duplicate_copies`: real Celery workers copy --chaos-wallets wallets
+   trading on the simulated Polymarket API (v1 and v2) while the worker is
+   SIGKILLed --kills times, at failpoints in the middle of scans and copies
+   (fills inserted not committed; a position recorded, its entry not placed;
+   an order recorded, not sent; sent, its answer not recorded) or at random.
+   Then every fill is checked: stored once, and copied by at most one order
+   per position (and no venue order without its row here). Ticks are sent the
+   way beat sends them, to a broker of the bench's own.
+3. `detect_to_copy_ms` p50/p95: from a fill appearing at the simulated source
+   to its copy's order sent to the venue, with one worker and the default
+   scan intervals (active wallets every WALLET_SCAN_ACTIVE_S, ticks every
+   WALLET_TICK_S).
+"""
+
+import argparse
+import random
+import statistics
+import threading
+import time
+from collections import Counter
+from decimal import Decimal
+
+from django.conf import settings
+
+ACCOUNT = "bench-wallets"
+QUICK = {"ORDER_SUBMIT_STALE_S": "1", "ORDER_UNKNOWN_GRACE_S": "1", "ORDER_UNKNOWN_MIN_MISSES": "2",
+         "PAPER_FAULTS_CACHE_S": "0", "COPY_PENDING_RETRY_S": "3", "WALLET_SCAN_LEASE_S": "5"}  # fmt: skip
+POINTS = ("wallet.before_commit", "position.before_entry", "order.before_submit", "order.after_submit", "random")
+
+
+def _address(rng: random.Random) -> str:
+    from wallets.addresses import to_checksum_address
+
+    return to_checksum_address("0x" + f"{rng.getrandbits(160):040x}")
+
+
+def _chain(seed: int):
+    from wallets.simulated import SimulatedChain, sample_outcomes
+
+    return SimulatedChain(sample_outcomes(settings.SHARED_DATA_DIR / "polymarket"), rng=random.Random(seed))
+
+
+def _drop_wallets(prefix: str) -> None:
+    from wallets.models import CopyTrade, WalletTrade, WatchedWallet
+
+    wallets = WatchedWallet.objects.filter(label__startswith=prefix)
+    CopyTrade.objects.filter(wallet_trade__wallet__in=wallets).delete()
+    WalletTrade.objects.filter(wallet__in=wallets).delete()
+    wallets.delete()
+
+
+def _clean() -> None:
+    from bench.common import drop_account
+    from exchanges.marketdata import MarketDataSnapshot
+    from orders.models import Order
+    from wallets.models import CopyTrade
+
+    Order.objects.filter(exchange__name=ACCOUNT).update(copy_trade=None)
+    CopyTrade.objects.filter(position__exchange__name=ACCOUNT).update(position=None, order=None)
+    _drop_wallets("bench ")
+    drop_account(ACCOUNT)
+    MarketDataSnapshot(ACCOUNT).clear()
+
+
+# --- 1. scan throughput ------------------------------------------------------------------------
+def scan_throughput(n_wallets: int, seconds: float, seed: int) -> dict:
+    from wallets import scanning
+    from wallets.models import WatchedWallet
+    from wallets.simulated import SimulatedSourceServer
+    from wallets.sources import source_for, source_limiter
+
+    rng = random.Random(seed)
+    server = SimulatedSourceServer(_chain(seed), limit_per_s=3).start()
+    settings.ETHERSCAN_API_URL = f"{server.url}/v2/api"
+    settings.WALLET_SOURCE_RATE_PER_S = {**settings.WALLET_SOURCE_RATE_PER_S, "etherscan": 3.0}
+    source_limiter("etherscan").reset()
+    present = source_for("etherscan").present_cursor("0x" + "0" * 40)
+    WatchedWallet.objects.bulk_create([
+        WatchedWallet(address=_address(rng), label=f"bench scan {i}", source="etherscan", cursor=present,
+                      next_scan_at=None) for i in range(n_wallets)
+    ])  # fmt: skip
+    among = list(WatchedWallet.objects.filter(label__startswith="bench scan ").values_list("pk", flat=True))
+    scans, calls, errors = Counter(), Counter(), Counter()
+    stop = threading.Event()
+
+    def scanner(name: str) -> None:
+        source = source_for("etherscan")  # one pooled session per thread, one shared budget
+        while not stop.is_set():
+            claimed = scanning.wallets_claim_due(limit=1, among=among)
+            if not claimed:
+                time.sleep(0.05)
+                continue
+            outcome = scanning.wallet_scan(wallet_id=claimed[0], source=source)
+            scans[name] += 1
+            calls[name] += outcome.calls
+            errors[name] += bool(outcome.error)
+
+    threads = [threading.Thread(target=scanner, args=(f"t{i}",), daemon=True) for i in range(4)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    elapsed = time.monotonic() - started
+    server.stop()
+    _drop_wallets("bench scan ")
+    total = sum(scans.values())
+    return {
+        "wallets_per_min": round(total / elapsed * 60, 1),
+        "calls_per_idle_wallet_scan": round(sum(calls.values()) / total, 3) if total else None,
+        "scan_source_limit_per_s": 3,
+        "scan_wallets": n_wallets,
+        "scan_seconds": round(elapsed, 1),
+        "scans": total,
+        "scan_errors": sum(errors.values()),
+        "source_refusals": sum(server.refused.values()),
+    }
+
+
+# --- 2 and 3: real workers ---------------------------------------------------------------------------
+class _Market(threading.Thread):
+    """Books on the bench account's outcome markets, moving with the chain's fills, like run_wallet_sources."""
+
+    def __init__(self, chain) -> None:
+        super().__init__(daemon=True)
+        from exchanges.marketdata import MarketDataSnapshot
+        from exchanges.models import Market
+
+        self.chain, self.stopped = chain, threading.Event()
+        self.snapshot = MarketDataSnapshot(ACCOUNT)
+        self.symbols = dict(Market.objects.filter(exchange__name=ACCOUNT).values_list("external_id", "symbol"))
+        self.rng = random.Random(3)
+
+    def run(self) -> None:
+        from wallets.simulated import publish_outcome_books
+
+        while not self.stopped.wait(0.3):
+            publish_outcome_books(self.snapshot, self.symbols, self.chain, self.rng)
+
+
+class _Beat(threading.Thread):
+    """What beat sends, every second: wallet ticks (for the bench's wallets only), position ticks, the sweep."""
+
+    def __init__(self, wallets: list) -> None:
+        super().__init__(daemon=True)
+        self.stopped = threading.Event()
+        self.among = [w.pk for w in wallets]
+
+    def run(self) -> None:
+        from tradingsite.celery import app
+
+        while not self.stopped.is_set():
+            app.send_task("wallets.tick", kwargs={"among": self.among}, queue="scanning",
+                          expires=settings.WALLET_TICK_S * 2)  # fmt: skip
+            for name in ("positions.tick", "orders.sweep_overdue"):
+                app.send_task(name, queue="monitoring", expires=settings.WALLET_TICK_S * 2)
+            self.stopped.wait(settings.WALLET_TICK_S)
+
+
+def _setup_copying(chain, n_wallets: int, rng: random.Random, label: str) -> list:
+    from wallets.demo import outcome_account
+    from wallets.services import wallet_create
+
+    exchange, _ = outcome_account(ACCOUNT, chain.outcomes, usdc=Decimal(1_000_000))
+    kinds = ["polymarket", "polymarket_v2"]
+    return [
+        wallet_create(address=_address(rng), label=f"{label} {i}", source=kinds[i % 2], copy_exchange=exchange,
+                      copy_enabled=True, risk_pct=Decimal(1), stop_loss_pct=Decimal(10),
+                      max_position_size=Decimal(100), take_profit_ladder=[{"pct": 50, "fraction": 1}])
+        for i in range(n_wallets)
+    ]  # fmt: skip
+
+
+def _wait(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.25)
+    return condition()
+
+
+def _worker_env(server, broker: str) -> dict:
+    return QUICK | {"CELERY_BROKER_URL": broker, "POLYMARKET_DATA_API_URL": server.url, "POLYMARKET_RATE_PER_S": "50"}
+
+
+def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log, extra_env: dict | None = None) -> dict:
+    """Part 2; `extra_env` reaches the workers (the test suite points them at its database)."""
+    from bench.common import celery_worker
+    from exchanges.models import PaperOrder
+    from orders.models import Order
+    from positions.models import Position
+    from wallets.models import CopyTrade, WalletTrade
+    from wallets.simulated import SimulatedSourceServer
+
+    rng = random.Random(seed)
+    chain = _chain(seed)
+    server = SimulatedSourceServer(chain).start()
+    wallets = _setup_copying(chain, n_wallets, rng, "bench chaos")
+    env = _worker_env(server, broker) | (extra_env or {})
+    market, beat = _Market(chain), _Beat(wallets)
+    market.start()
+    beat.start()
+    trading = threading.Event()
+
+    def trader() -> None:
+        while not trading.wait(rng.uniform(0.05, 0.3)):
+            chain.random_trade(rng.choice(wallets).address)
+
+    worker = celery_worker("wallets-chaos", queues="scanning,execution,monitoring", concurrency=4, env=env).start()
+    threading.Thread(target=trader, daemon=True).start()
+    by_point: Counter[str] = Counter()
+    try:
+        for k in range(kills):
+            point = rng.choice(POINTS)
+            worker.kill()
+            armed = {} if point == "random" else {"FAILPOINTS": f"{point}@{rng.randint(1, 3)}"}
+            worker = celery_worker(f"wallets-chaos{k}", queues="scanning,execution,monitoring", concurrency=4,
+                                   env=env | armed).start()  # fmt: skip
+            died = _wait(lambda w=worker: w.proc.poll() is not None, rng.uniform(4, 8))
+            by_point[point if died or point == "random" else f"{point} (not reached)"] += 1
+            log(f"kill {k + 1}/{kills}: {point} {'killed it' if died else 'then killed at random'}")
+        trading.set()
+        worker.kill()
+        worker = celery_worker("wallets-chaos-final", queues="scanning,execution,monitoring", concurrency=4,
+                               env=env).start()  # fmt: skip
+        made = {w.pk: sum(1 for f in chain.of(w.address) if f.ts >= int(w.created_at.timestamp())) for w in wallets}
+        stored = lambda: Counter(WalletTrade.objects.filter(wallet__in=wallets).values_list("wallet_id", flat=True))  # noqa: E731
+        settled = _wait(lambda: stored() == Counter({k: v for k, v in made.items() if v})
+                        and not CopyTrade.objects.filter(wallet_trade__wallet__in=wallets,
+                                                         status__in=["PENDING", "SUBMITTED"]).exists(), 90)  # fmt: skip
+    finally:
+        worker.kill()
+        beat.stopped.set()
+        market.stopped.set()
+        server.stop()
+    copies = CopyTrade.objects.filter(wallet_trade__wallet__in=wallets)
+    placed = Order.objects.filter(copy_trade__in=copies)
+    entries = Counter(placed.filter(intent__endswith="-entry").values_list("copy_trade_id", flat=True))
+    reduces = Counter(placed.filter(intent__contains="-reduce").values_list("copy_trade_id", "position_id"))
+    duplicates = sum(n - 1 for n in [*entries.values(), *reduces.values()] if n > 1)
+    ours = set(Order.objects.filter(exchange__name=ACCOUNT).values_list("client_order_id", flat=True))
+    orphans = PaperOrder.objects.filter(exchange__name=ACCOUNT).exclude(client_order_id__in=ours).count()
+    on_venue = Counter(PaperOrder.objects.filter(exchange__name=ACCOUNT).values_list("client_order_id", flat=True))
+    twice = sum(n - 1 for n in on_venue.values() if n > 1)
+    unlinked = Position.objects.filter(exchange__name=ACCOUNT, source="copy", copies=None).count()
+    stored_now = stored()
+    return {
+        "duplicate_copies": duplicates + twice,
+        "orphan_venue_orders": orphans,
+        "copy_positions_without_their_copy": unlinked,
+        "fills_made": sum(made.values()),
+        "fills_stored": sum(stored_now.values()),
+        "fills_missed": sum(max(0, made[w] - stored_now.get(w, 0)) for w in made),
+        "settled": settled,
+        "kills": kills,
+        "kills_by_point": dict(by_point),
+        "copies_by_status": dict(Counter(copies.values_list("status", flat=True))),
+    }
+
+
+def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log) -> dict:
+    from bench.common import celery_worker
+    from orders.models import Order
+    from wallets.models import WatchedWallet
+    from wallets.simulated import SimulatedSourceServer
+
+    rng = random.Random(seed + 1)
+    chain = _chain(seed + 1)
+    server = SimulatedSourceServer(chain).start()
+    wallets = _setup_copying(chain, n_wallets, rng, "bench latency")
+    env = _worker_env(server, broker)
+    env.pop("WALLET_SCAN_LEASE_S", None)
+    market, beat = _Market(chain), _Beat(wallets)
+    market.start()
+    beat.start()
+    worker = celery_worker("wallets-latency", queues="scanning,execution,monitoring", concurrency=4, env=env).start()
+    latencies, missed = [], 0
+    try:
+        for w in wallets:  # one fill each first, so every wallet is active (scanned every WALLET_SCAN_ACTIVE_S)
+            chain.trade(w.address, side="BUY")
+        _wait(lambda: WatchedWallet.objects.filter(pk__in=[w.pk for w in wallets], scan_tier="active").count()
+              == len(wallets), 120)  # fmt: skip
+        for i in range(samples):
+            wallet = rng.choice(wallets)
+            fill = chain.trade(wallet.address, side="BUY", size=20.0)[0]
+            sent = lambda f=fill, w=wallet: Order.objects.filter(  # noqa: E731
+                copy_trade__wallet_trade__wallet=w, copy_trade__wallet_trade__tx_hash=f.tx,
+                submitted_at__isnull=False).values_list("submitted_at", flat=True).first()  # fmt: skip
+            if _wait(lambda s=sent: s() is not None, 30):
+                latencies.append((sent().timestamp() - fill.appeared_at) * 1000)
+            else:
+                missed += 1
+            log(f"sample {i + 1}/{samples}: {latencies[-1] if latencies else None:.0f} ms")
+            time.sleep(rng.uniform(0.2, 1.0))
+    finally:
+        worker.kill()
+        beat.stopped.set()
+        market.stopped.set()
+        server.stop()
+    latencies.sort()
+    return {
+        "detect_to_copy_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
+        "detect_to_copy_ms_p95": round(latencies[max(0, int(len(latencies) * 0.95) - 1)], 1) if latencies else None,
+        "detect_to_copy_samples": len(latencies),
+        "detect_to_copy_missed": missed,
+        "scan_active_s": settings.WALLET_SCAN_ACTIVE_S,
+        "tick_s": settings.WALLET_TICK_S,
+    }
+
+
+def run(argv: list[str]) -> dict:
+    parser = argparse.ArgumentParser(prog="bench/run.py wallets")
+    parser.add_argument("--wallets", type=int, default=400, help="idle wallets for the scan-throughput part")
+    parser.add_argument("--scan-seconds", type=float, default=40.0)
+    parser.add_argument("--chaos-wallets", type=int, default=20)
+    parser.add_argument("--kills", type=int, default=12)
+    parser.add_argument("--latency-wallets", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    from bench.common import isolated_broker
+    from tradingsite.celery import app
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    broker = isolated_broker()
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, False
+    _clean()
+    try:
+        result = scan_throughput(args.wallets, args.scan_seconds, args.seed)
+        log(f"scan throughput: {result}")
+        result |= copies_across_kills(args.chaos_wallets, args.kills, args.seed, broker, log)
+        _clean()
+        result |= detect_to_copy(args.latency_wallets, args.samples, args.seed, broker, log)
+    finally:
+        app.conf.task_always_eager = eager
+        _clean()
+    return result
