@@ -248,6 +248,10 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
     entries = Counter(placed.filter(intent__endswith="-entry").values_list("copy_trade_id", flat=True))
     reduces = Counter(placed.filter(intent__contains="-reduce").values_list("copy_trade_id", "position_id"))
     duplicates = sum(n - 1 for n in [*entries.values(), *reduces.values()] if n > 1)
+    details = [
+        f"copy {c}: {list(placed.filter(copy_trade_id=c).values_list('intent', 'status', 'filled', 'position_id'))}"
+        for c in {*(c for c, n in entries.items() if n > 1), *(c for (c, _), n in reduces.items() if n > 1)}
+    ]
     ours = set(Order.objects.filter(exchange__name=ACCOUNT).values_list("client_order_id", flat=True))
     orphans = PaperOrder.objects.filter(exchange__name=ACCOUNT).exclude(client_order_id__in=ours).count()
     on_venue = Counter(PaperOrder.objects.filter(exchange__name=ACCOUNT).values_list("client_order_id", flat=True))
@@ -265,6 +269,7 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
         "kills": kills,
         "kills_by_point": dict(by_point),
         "copies_by_status": dict(Counter(copies.values_list("status", flat=True))),
+        "duplicate_details": details[:10],
     }
 
 
@@ -327,7 +332,9 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--latency-wallets", type=int, default=10)
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--parts", default="scan,kills,latency", help="which parts to run (comma-separated)")
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
     from bench.common import isolated_broker
     from tradingsite.celery import app
 
@@ -338,11 +345,15 @@ def run(argv: list[str]) -> dict:
     eager, app.conf.task_always_eager = app.conf.task_always_eager, False
     _clean()
     try:
-        result = scan_throughput(args.wallets, args.scan_seconds, args.seed)
-        log(f"scan throughput: {result}")
-        result |= copies_across_kills(args.chaos_wallets, args.kills, args.seed, broker, log)
-        _clean()
-        result |= detect_to_copy(args.latency_wallets, args.samples, args.seed, broker, log)
+        result = {}
+        if "scan" in parts:
+            result |= scan_throughput(args.wallets, args.scan_seconds, args.seed)
+            log(f"scan throughput: {result}")
+        if "kills" in parts:
+            result |= copies_across_kills(args.chaos_wallets, args.kills, args.seed, broker, log)
+            _clean()
+        if "latency" in parts:
+            result |= detect_to_copy(args.latency_wallets, args.samples, args.seed, broker, log)
     finally:
         app.conf.task_always_eager = eager
         _clean()

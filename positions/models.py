@@ -51,7 +51,7 @@ class Position(models.Model):
         help_text="the last whole-position exit (stop or close) already accounted",
     )  # fmt: skip
     reduces_accounted = models.PositiveIntegerField(
-        default=0, help_text="reduce sells (intent p<id>-reduce<n>) accounted so far, in order"
+        default=0, help_text="reduce sells (intent p<id>-reduce-<tag>) accounted so far, in the order placed"
     )
     close_to_stable = models.BooleanField(
         default=False, help_text="an operator's close converts its proceeds to a base currency (PANIC_BASE_CURRENCIES)"

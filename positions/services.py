@@ -315,16 +315,14 @@ def _book_sale(locked: Position, order: Order, quote: str) -> Decimal:
     return proceeds
 
 
-def _reduce_index(order: Order) -> int | None:
-    head, _, tail = order.intent.rpartition("-reduce")
-    return int(tail) if head and tail.isdigit() else None
-
-
 def _account_reduces(position: Position, orders: dict[str, Order]) -> str | None:
-    """Apply ended reduce sells (intent p<id>-reduce<n>) in order, each once (`reduces_accounted`)."""
-    reduces = sorted((n, o) for o in orders.values() if (n := _reduce_index(o)) is not None)
+    """Apply ended reduce sells (intent p<id>-reduce-<tag>) in the order they were placed, each once.
+
+    `reduces_accounted` counts the reduces applied; a reduce still working holds back those after it.
+    """
+    reduces = sorted((o for o in orders.values() if "-reduce-" in o.intent), key=lambda o: o.pk)
     outcome = None
-    for n, order in reduces:
+    for n, order in enumerate(reduces, 1):
         if n <= position.reduces_accounted:
             continue
         if not order.is_terminal:
@@ -332,7 +330,7 @@ def _account_reduces(position: Position, orders: dict[str, Order]) -> str | None
         with transaction.atomic():
             locked = positions_for_update().get(pk=position.pk)
             if n != locked.reduces_accounted + 1:
-                break  # accounted meanwhile, or an earlier one not yet
+                break  # accounted meanwhile
             _book_sale(locked, order, position.market.quote)
             locked.reduces_accounted = n
             locked.save(update_fields=["remaining", "realized_pnl", "reduces_accounted", "updated_at"])
@@ -345,20 +343,23 @@ def _account_reduces(position: Position, orders: dict[str, Order]) -> str | None
 
 
 def position_reduce(
-    *,
-    position_id: int,
-    amount: Decimal,
-    requested_by: str,
-    venue: Venue | None = None,
-    copy_trade=None,
-    guard: Callable[[], None] | None = None,
-) -> Order:
+    *, position_id: int, amount: Decimal, requested_by: str, venue: Venue | None = None, copy_trade=None,
+    tag: str = "",
+) -> Order:  # fmt: skip
     """Sell `amount` of what the position holds at market now (all of it at most); the ladder and stop stay.
 
-    `guard` runs in the transaction that records the sell order and may refuse it (a copy claims its
-    source fill there). Each reduce is accounted once, in order, by the monitor.
+    With a `tag` the sell is placed at most once, ever (intent p<id>-reduce-<tag>): asking again returns
+    the order placed the first time. Reduces are accounted once each, in order, by the monitor.
     """
     position = _open_position(position_id)
+    if tag:
+        intent = f"p{position.pk}-reduce-{tag}"
+        placed = Order.objects.filter(position=position, intent=intent).first()
+        if placed is not None:
+            return placed
+    else:
+        count = Order.objects.filter(position=position, intent__startswith=f"p{position.pk}-reduce-").count()
+        intent = f"p{position.pk}-reduce-{count + 1}"
     if position.phase == P.BUILDING:
         raise Conflict(f"Position {position_id} is still buying its entry.")
     if Order.objects.filter(position=position, status__in=LIVE_STATUSES).exists():
@@ -367,12 +368,11 @@ def position_reduce(
     amount = floor_to_step(min(Decimal(amount), position.remaining), market.amount_step)
     if amount <= 0 or amount < market.min_amount:
         raise ValidationError({"amount": f"{amount} is under the market minimum of {market.min_amount}"})
-    n = Order.objects.filter(position=position, intent__startswith=f"p{position.pk}-reduce").count() + 1
     events.record(position.pk, K.OPERATOR_ACTION, {"action": "reduce", "amount": str(amount),
                                                    "requested_by": requested_by})  # fmt: skip
     order = order_place(exchange=position.exchange, market=market, side="sell", type="market", amount=amount,
-                        purpose=OrderPurpose.POSITION, intent=f"p{position.pk}-reduce{n}", position=position,
-                        copy_trade=copy_trade, venue=venue or get_venue(position.exchange), guard=guard)  # fmt: skip
+                        purpose=OrderPurpose.POSITION, intent=intent, position=position, copy_trade=copy_trade,
+                        venue=venue or get_venue(position.exchange))  # fmt: skip
     position_check(position_id=position.pk, venue=venue)
     return order
 
@@ -439,8 +439,8 @@ _UNACCOUNTED_SQL = """
     SELECT o.position_id FROM orders_order o JOIN positions_position p ON p.id = o.position_id
      WHERE o.position_id = ANY(%s) AND o.filled > 0 AND p.phase <> 'CLOSED'
        AND (((o.intent LIKE '%%-sl' OR o.intent LIKE '%%-close') AND o.id IS DISTINCT FROM p.last_exit_order_id)
-            OR (o.intent ~ '-reduce[0-9]+$'
-                AND substring(o.intent from '-reduce([0-9]+)$')::int > p.reduces_accounted))
+            OR (o.intent LIKE '%%-reduce-%%' AND p.reduces_accounted <
+                (SELECT count(*) FROM orders_order r WHERE r.position_id = p.id AND r.intent LIKE '%%-reduce-%%')))
 """
 
 

@@ -44,6 +44,8 @@ BOOK_DEPTH = 20
 def copy_trade_execute(*, copy_trade_id: int, venue=None) -> str:
     """Decide and place one copy (SlotsBusy when every slot is taken: the caller retries)."""
     copy = CopyTrade.objects.select_related("wallet_trade__wallet__copy_exchange").get(pk=copy_trade_id)
+    if copy.status == CT.SUBMITTED and copy.wallet_trade.side == "sell":
+        return _place_sells(copy, venue or get_venue(copy.wallet_trade.wallet.copy_exchange))  # resumed
     if copy.status != CT.PENDING:
         return copy.status
     trade = copy.wallet_trade
@@ -147,46 +149,61 @@ def _copy_sell(copy: CopyTrade, trade: WalletTrade, exchange: Exchange, market: 
                            "what we hold)")  # fmt: skip
     theirs = _source_held_before(trade)
     fraction = min(Decimal(1), trade.size / theirs) if theirs > 0 else Decimal(1)
-    plan = []
+    plan = {}
     for position in ours:
         amount = floor_to_step(position.remaining * fraction, market.amount_step)
         if position.remaining - amount < market.min_amount:
             amount = position.remaining  # no dust left behind
         if amount >= market.min_amount and amount > 0:
-            plan.append((position, amount))
-    decision = {"source_sold": str(trade.size), "source_held_before": str(theirs), "fraction": str(fraction),
-                "we_held": str(held), "sells": {str(p.pk): str(a) for p, a in plan}}  # fmt: skip
+            plan[str(position.pk)] = plain(amount)
+    decision = {"source_sold": plain(trade.size), "source_held_before": plain(theirs), "fraction": plain(fraction),
+                "we_held": plain(held), "sells": plan}  # fmt: skip
     if not plan:
         return _skip(copy, f"{fraction:.2%} of what we hold is under the market minimum", decision)
-    total = sum((a for _, a in plan), Decimal(0))
+    total = sum((Decimal(a) for a in plan.values()), Decimal(0))
     reason = (f"the wallet sold {plain(trade.size)} of the {plain(theirs)} we saw it hold ({fraction:.2%}); "
               f"we sell {plain(total)} of our {plain(held)}")  # fmt: skip
-    claim = _claim(copy, size=total, reason=reason, decision=decision)
-    for i, (position, amount) in enumerate(plan):
+    try:  # the plan is claimed before anything is sold; each sell is then placed at most once (its intent)
+        _claim(copy, size=total, reason=reason, decision=decision)()
+    except IllegalTransition:
+        return CopyTrade.objects.get(pk=copy.pk).status
+    copy.decision = decision
+    return _place_sells(copy, venue)
+
+
+def _place_sells(copy: CopyTrade, venue) -> str:
+    """The claimed plan's sells not placed yet (after a crash, or the first time); at most once each."""
+    who = f"copy of {copy.wallet_trade.wallet.address} fill {copy.wallet_trade_id}"
+    for position_id, amount in copy.decision.get("sells", {}).items():
         try:
-            position_reduce(position_id=position.pk, amount=amount, venue=venue, copy_trade=copy,
-                            requested_by=f"copy of {trade.wallet.address} fill {trade.pk}",
-                            guard=claim if i == 0 else None)  # fmt: skip
-        except IllegalTransition:
-            return CopyTrade.objects.get(pk=copy.pk).status
+            position_reduce(position_id=int(position_id), amount=Decimal(amount), venue=venue, copy_trade=copy,
+                            tag=f"c{copy.pk}", requested_by=who)  # fmt: skip
         except (Conflict, ValidationError, OrderRejected, VenueError) as exc:
-            if i == 0:
-                return _skip(copy, f"not sold: {exc}", decision)
-            log.warning("copy %s: sell on position %s not placed: %s", copy.pk, position.pk, exc)
+            log.warning("copy %s: sell on position %s not placed: %s", copy.pk, position_id, exc)
     return copy_settle(copy_trade_id=copy.pk)
+
+
+def _unplaced_sells(copy: CopyTrade, orders: list[Order]) -> list[int]:
+    """Positions of a sell copy's plan with no order yet and still open (a crash came between claim and sell)."""
+    planned = {int(pk) for pk in copy.decision.get("sells", {})}
+    placed = {o.position_id for o in orders}
+    still_open = Position.objects.filter(pk__in=planned - placed).exclude(phase=PositionPhase.CLOSED)
+    return list(still_open.values_list("pk", flat=True))
 
 
 def copy_settle(*, copy_trade_id: int) -> str:
     """A submitted copy is FILLED once its orders have ended with something traded, FAILED with nothing."""
-    copy = CopyTrade.objects.select_related("position").get(pk=copy_trade_id)
+    copy = CopyTrade.objects.select_related("position", "wallet_trade").get(pk=copy_trade_id)
     if copy.status != CT.SUBMITTED:
         return copy.status
     orders = list(Order.objects.filter(copy_trade=copy).order_by("pk"))
+    if copy.wallet_trade.side == "sell" and _unplaced_sells(copy, orders):
+        return CT.SUBMITTED  # copies_requeue_stale sends it again to place the rest
     if not orders:
         position = copy.position
-        if position is not None and position.phase == PositionPhase.CLOSED:
-            copy_trade_transition(copy_trade_id=copy.pk, to=CT.FAILED, reason=f"{copy.reason}; the order was never "
-                                  "placed (the worker stopped first)")  # fmt: skip
+        if copy.wallet_trade.side == "sell" or (position is not None and position.phase == PositionPhase.CLOSED):
+            copy_trade_transition(copy_trade_id=copy.pk, to=CT.FAILED, reason=f"{copy.reason}; nothing was "
+                                  "placed (the worker stopped first, or the positions closed meanwhile)")  # fmt: skip
             return CT.FAILED
         return CT.SUBMITTED
     if not all(o.is_terminal for o in orders):
@@ -206,12 +223,17 @@ def copies_settle_submitted(limit: int = 500) -> int:
 
 
 def copies_requeue_stale() -> int:
-    """Pending copies whose task was lost (a worker died before taking it) are queued again."""
+    """Copies a dead worker left behind are queued again: pending ones whose task was lost, and sells
+    claimed whose orders were not all placed (placing is idempotent: what was placed is not placed again)."""
     from .tasks import copy_trade
 
     stale = timezone.now() - timedelta(seconds=settings.COPY_PENDING_RETRY_S)
-    ids = list(CopyTrade.objects.filter(status=CT.PENDING, created_at__lt=stale, updated_at__lt=stale)
-               .values_list("pk", flat=True)[:500])  # fmt: skip
+    waiting = Q(status=CT.PENDING, created_at__lt=stale) | Q(
+        status=CT.SUBMITTED, wallet_trade__side="sell", submitted_at__lt=stale
+    )
+    candidates = CopyTrade.objects.filter(waiting, updated_at__lt=stale).select_related("wallet_trade")[:500]
+    ids = [c.pk for c in candidates
+           if c.status == CT.PENDING or _unplaced_sells(c, list(Order.objects.filter(copy_trade=c)))]  # fmt: skip
     if ids:
         CopyTrade.objects.filter(pk__in=ids).update(updated_at=timezone.now())
     for pk in ids:

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='position',
             name='reduces_accounted',
-            field=models.PositiveIntegerField(default=0, help_text='reduce sells (intent p<id>-reduce<n>) accounted so far, in order'),
+            field=models.PositiveIntegerField(default=0, help_text='reduce sells (intent p<id>-reduce-<tag>) accounted so far, in the order placed'),
         ),
     ]

@@ -163,3 +163,36 @@ def test_wallet_actions_need_the_change_permission(viewer, watched):
     client.force_authenticate(viewer)
     for verb in ("validate", "enable", "disable"):
         assert client.post(f"/api/wallets/{wallet.pk}/{verb}/").status_code == 403
+
+
+def test_a_sell_claimed_then_interrupted_is_resumed_and_placed_once(sim, chain, watched, outcome_paper,
+                                                                    monkeypatch):  # fmt: skip
+    from orders.models import Order
+
+    wallet = watched()
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    outcome = chain.outcomes[0]
+    chain.trade(ADDRESS, outcome=outcome, side="BUY", size=400.0, price=outcome.price)
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    copy_all(outcome_paper)
+    chain.trade(ADDRESS, outcome=outcome, side="SELL", size=200.0, price=outcome.price)
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    sell = CopyTrade.objects.get(status=CopyTradeStatus.PENDING)
+
+    def died(**kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr("wallets.copying.position_reduce", died)
+    with pytest.raises(SystemExit):
+        copying.copy_trade_execute(copy_trade_id=sell.pk, venue=outcome_paper)
+    monkeypatch.undo()
+    sell.refresh_from_db()
+    assert sell.status == CopyTradeStatus.SUBMITTED  # the plan is claimed; nothing sold yet
+    assert copying.copy_settle(copy_trade_id=sell.pk) == CopyTradeStatus.SUBMITTED  # waits to be resumed
+    for _ in range(2):  # the resume, and a duplicate delivery of it
+        copying.copy_trade_execute(copy_trade_id=sell.pk, venue=outcome_paper)
+    sell.refresh_from_db()
+    assert sell.status == CopyTradeStatus.FILLED
+    assert Order.objects.filter(copy_trade=sell).count() == 1
+    position = Position.objects.get()
+    assert position.amount - position.remaining == D(sell.decision["sells"][str(position.pk)])
