@@ -21,6 +21,19 @@ def _venue(monkeypatch, outcome_paper):
         monkeypatch.setattr(target, lambda exchange: outcome_paper)
 
 
+def killed_at(monkeypatch, target: str, copy: CopyTrade, venue) -> None:
+    """Run the copy with the worker dying when it reaches `target`; the copy is re-read afterwards."""
+
+    def died(**kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(target, died)
+    with pytest.raises(SystemExit):
+        copying.copy_trade_execute(copy_trade_id=copy.pk, venue=venue)
+    monkeypatch.undo()
+    copy.refresh_from_db()
+
+
 def copy_all(venue) -> list[str]:
     pending = CopyTrade.objects.filter(status=CopyTradeStatus.PENDING).order_by("pk")
     return [copying.copy_trade_execute(copy_trade_id=c.pk, venue=venue) for c in pending]
@@ -94,14 +107,7 @@ def test_a_restart_between_claim_and_order_never_copies_twice(sim, chain, watche
     scanning.wallet_scan(wallet_id=wallet.pk)
     copy = CopyTrade.objects.get()
 
-    def died(**kwargs):
-        raise SystemExit("worker killed")
-
-    monkeypatch.setattr("positions.services.order_place", died)
-    with pytest.raises(SystemExit):
-        copying.copy_trade_execute(copy_trade_id=copy.pk, venue=outcome_paper)
-    monkeypatch.undo()
-    copy.refresh_from_db()
+    killed_at(monkeypatch, "positions.services.order_place", copy, outcome_paper)
     assert copy.status == CopyTradeStatus.SUBMITTED  # claimed with its position, in one transaction
     assert copying.copy_trade_execute(copy_trade_id=copy.pk, venue=outcome_paper) == CopyTradeStatus.SUBMITTED
     assert Position.objects.count() == 1
@@ -179,14 +185,7 @@ def test_a_sell_claimed_then_interrupted_is_resumed_and_placed_once(sim, chain, 
     scanning.wallet_scan(wallet_id=wallet.pk)
     sell = CopyTrade.objects.get(status=CopyTradeStatus.PENDING)
 
-    def died(**kwargs):
-        raise SystemExit("worker killed")
-
-    monkeypatch.setattr("wallets.copying.position_reduce", died)
-    with pytest.raises(SystemExit):
-        copying.copy_trade_execute(copy_trade_id=sell.pk, venue=outcome_paper)
-    monkeypatch.undo()
-    sell.refresh_from_db()
+    killed_at(monkeypatch, "wallets.copying.position_reduce", sell, outcome_paper)
     assert sell.status == CopyTradeStatus.SUBMITTED  # the plan is claimed; nothing sold yet
     assert copying.copy_settle(copy_trade_id=sell.pk) == CopyTradeStatus.SUBMITTED  # waits to be resumed
     for _ in range(2):  # the resume, and a duplicate delivery of it
