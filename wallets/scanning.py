@@ -82,6 +82,8 @@ def wallet_scan(*, wallet_id: int, source: Source | None = None, now: datetime |
     except SourceError as exc:
         outcome.calls = source.calls - calls_before
         outcome.error = str(exc)
+        if isinstance(exc, SourceDailyLimit):  # the whole source stops until the allowance resets
+            source.limiter.ban(exc.until)
         _scan_failed(wallet, exc, now or timezone.now())
         return outcome
     outcome.calls = source.calls - calls_before

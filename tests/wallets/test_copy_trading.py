@@ -195,3 +195,38 @@ def test_a_sell_claimed_then_interrupted_is_resumed_and_placed_once(sim, chain, 
     assert Order.objects.filter(copy_trade=sell).count() == 1
     position = Position.objects.get()
     assert position.amount - position.remaining == D(sell.decision["sells"][str(position.pk)])
+
+
+def test_a_spent_daily_limit_stops_the_whole_source_until_it_resets(sim, chain, watched):
+    from wallets.sources import source_limiter
+
+    first, second = watched(source="etherscan"), watched(address="0x" + "ab" * 20, source="etherscan")
+    scanning.wallet_scan(wallet_id=first.pk)
+    scanning.wallet_scan(wallet_id=second.pk)
+    sim.faults["etherscan"].extend(["daily"])
+    assert "daily" in scanning.wallet_scan(wallet_id=first.pk).error
+    calls = sum(sim.calls.values())
+    outcome = scanning.wallet_scan(wallet_id=second.pk)
+    assert "banned" in outcome.error
+    assert sum(sim.calls.values()) == calls  # nothing more was asked of the source
+    second.refresh_from_db()
+    assert (second.next_scan_at.hour, second.next_scan_at.minute) == (0, 0)  # back at the reset, 00:00 UTC
+    source_limiter("etherscan").reset()
+
+
+def test_no_more_than_the_configured_copies_are_placed_at_once():
+    from contextlib import ExitStack
+
+    from wallets.slots import SlotsBusy, copy_slot, slots_in_use
+
+    with ExitStack() as held:
+        for _ in range(3):
+            held.enter_context(copy_slot(limit=3))
+        assert slots_in_use() == 3
+        with pytest.raises(SlotsBusy), copy_slot(limit=3):
+            pass
+    assert slots_in_use() == 0
+    with copy_slot(limit=1, lease_s=0.05):  # a holder that died: its slot frees itself after the lease
+        time.sleep(0.1)
+        with copy_slot(limit=1):
+            assert slots_in_use() == 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from exchanges.errors import RateLimited, VenueError
+from exchanges.errors import Banned, RateLimited, VenueError
 from exchanges.http import VenueHttp
 from exchanges.limiter import RateLimiter
 
@@ -101,9 +101,9 @@ class Source(ABC):
         try:
             self.limiter.acquire(1, timeout=10.0)
         except RateLimited as exc:
-            raise SourceRateLimited(str(exc), retry_after=exc.details.get("retry_after") or 1.0) from exc
-        except VenueError as exc:  # banned: the daily allowance is spent
-            raise SourceDailyLimit(str(exc), until=exc.details.get("until") or next_utc_midnight()) from exc
+            raise SourceRateLimited(str(exc), retry_after=exc.retry_after) from exc
+        except Banned as exc:  # the daily allowance is spent: nothing goes out until it resets
+            raise SourceDailyLimit(f"{self.name}: {exc}", until=exc.until) from exc
         self.calls += 1
         try:
             response = self.http.request("GET", url, params=params)
