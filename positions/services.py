@@ -65,9 +65,12 @@ def position_open(
     take_profits: list[tuple[Decimal, Decimal]] = (), stop_loss: Decimal | None = None,
     trailing_stop_bps: int | None = None, requested_by: str = "system", venue: Venue | None = None,
     venue_for=None, mirror_of: Position | None = None, source: str = PositionSource.MANUAL, copy_trade=None,
-    created: Callable[[Position], None] | None = None,
+    created: Callable[[Position], None] | None = None, reference: Decimal | None = None,
 ) -> Position:  # fmt: skip
     """Validate, record the position and its ladder, then place its entry (outside the transaction).
+
+    A market entry is validated against `reference`, the best ask the caller has just read, or the
+    book's when none is given.
 
     `created(position)` runs in the transaction that records the position and may refuse it
     (raise): a copy claims its source fill there, so a fill is never copied twice.
@@ -89,7 +92,7 @@ def position_open(
     venue = venue or venue_for(exchange)
     if entry_type == "limit":
         reference = Decimal(entry_price)
-    else:
+    elif reference is None:
         asks = venue.fetch_order_book(market.symbol, 5).asks
         if not asks:
             raise ValidationError({"symbol": f"nobody sells {market.base} on {market.symbol} right now"})

@@ -112,8 +112,9 @@ def _copy_buy(copy: CopyTrade, trade: WalletTrade, exchange: Exchange, market: M
     try:
         position = position_open(
             exchange=exchange, symbol=market.symbol, amount=size.amount, take_profits=ladder, stop_loss=stop,
-            requested_by=f"copy of {wallet.address} fill {trade.pk}", venue=venue, source=PositionSource.COPY,
-            copy_trade=copy, created=_claim(copy, size=size.amount, reason=size.reason, decision=size.decision),
+            reference=entry, requested_by=f"copy of {wallet.address} fill {trade.pk}", venue=venue,
+            source=PositionSource.COPY, copy_trade=copy,
+            created=_claim(copy, size=size.amount, reason=size.reason, decision=size.decision),
         )  # fmt: skip
     except IllegalTransition:
         return CopyTrade.objects.get(pk=copy.pk).status  # claimed by another worker: nothing placed here
@@ -133,9 +134,8 @@ def _source_held_before(trade: WalletTrade) -> Decimal:
     earlier = WalletTrade.objects.filter(wallet_id=trade.wallet_id, asset=trade.asset).filter(
         Q(traded_at__lt=trade.traded_at) | Q(traded_at=trade.traded_at, pk__lt=trade.pk)
     )
-    bought = earlier.filter(side="buy").aggregate(s=Sum("size"))["s"] or Decimal(0)
-    sold = earlier.filter(side="sell").aggregate(s=Sum("size"))["s"] or Decimal(0)
-    return bought - sold
+    held = earlier.aggregate(bought=Sum("size", filter=Q(side="buy")), sold=Sum("size", filter=Q(side="sell")))
+    return (held["bought"] or Decimal(0)) - (held["sold"] or Decimal(0))
 
 
 def _copy_sell(copy: CopyTrade, trade: WalletTrade, exchange: Exchange, market: Market, venue) -> str:

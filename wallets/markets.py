@@ -37,14 +37,14 @@ def _the_cache() -> TTLCache:
 def market_for(exchange_id: int, asset: str) -> Market | None:
     """The active market of `exchange_id` trading `asset`, or None (cached either way)."""
     cache = _the_cache()
-    pk = cache.get_or_load((exchange_id, asset), lambda: _lookup(exchange_id, asset))
+    market = cache.get_or_load((exchange_id, asset), lambda: _lookup(exchange_id, asset))
     _flush_counts(cache)
-    return None if pk is None else Market.objects.get(pk=pk)
+    return market
 
 
-def _lookup(exchange_id: int, asset: str) -> int | None:
+def _lookup(exchange_id: int, asset: str) -> Market | None:
     found = Market.objects.filter(Q(external_id=asset) | Q(symbol=asset.upper()), exchange_id=exchange_id, active=True)
-    return found.values_list("pk", flat=True).first()
+    return found.first()
 
 
 def _flush_counts(cache: TTLCache, *, force: bool = False) -> None:

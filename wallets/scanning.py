@@ -23,6 +23,7 @@ from tradingsite.failpoints import failpoint
 from .locks import wallets_for_update
 from .models import CopyTrade, CopyTradeStatus, WalletTrade, WatchedWallet
 from .sources import ScanResult, Source, SourceDailyLimit, SourceError, SourceRateLimited, source_for
+from .sources.base import cursor_value
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +123,11 @@ def _after(new: str, old: str) -> bool:
     """Cursors only move forward (`kind:n`); a different kind (the source changed) replaces the old one."""
     if not old:
         return bool(new)
-    new_kind, _, new_n = new.partition(":")
-    old_kind, _, old_n = old.partition(":")
-    if new_kind != old_kind:
+    kind = new.partition(":")[0]
+    new_n, old_n = cursor_value(new, kind), cursor_value(old, kind)
+    if old_n is None:  # another kind: the source changed
         return True
-    return new_n.isdigit() and old_n.isdigit() and int(new_n) > int(old_n)
+    return new_n is not None and new_n > old_n
 
 
 def _decide(wallet: WatchedWallet, trade: WalletTrade, now: datetime) -> CopyTrade:

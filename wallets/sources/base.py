@@ -57,7 +57,6 @@ class SourceTrade:
 class ScanResult:
     trades: list[SourceTrade] = field(default_factory=list)
     cursor: str = ""
-    calls: int = 0
 
 
 def next_utc_midnight(now: datetime | None = None) -> datetime:

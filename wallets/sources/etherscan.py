@@ -85,7 +85,12 @@ def _legs(address: str, transfers: list[dict]) -> list[tuple[dict, str, Decimal,
 
 
 def join_fills(address: str, transfers: list[dict], cash: list[dict]) -> list[SourceTrade]:
-    """Fills of `address`: each outcome-token transfer priced by the USDC that moved the other way in its tx.
+    """Fills of `address`: each outcome-token transfer priced by the USDC that moved the other way in its tx."""
+    return _priced(address, _legs(address, transfers), cash)
+
+
+def _priced(address: str, legs: list[tuple[dict, str, Decimal, str]], cash: list[dict]) -> list[SourceTrade]:
+    """The legs as fills, each priced by its transaction's USDC legs.
 
     Several fills in one direction in one transaction share its USDC pro rata
     (one price for them all). A token transfer with no USDC against it is not a
@@ -102,7 +107,6 @@ def join_fills(address: str, transfers: list[dict], cash: list[dict]) -> list[So
             paid[(row["hash"].lower(), "buy")] += value
         elif row["to"].lower() == me:
             paid[(row["hash"].lower(), "sell")] += value
-    legs = _legs(address, transfers)
     tokens: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for row, side, size, _ in legs:
         tokens[(row["hash"].lower(), side)] += size
@@ -170,5 +174,5 @@ class EtherscanPolygon(Source):
             return ScanResult(cursor=f"block:{max(last, newest)}")
         blocks = [int(r["blockNumber"]) for r in transfers if r["hash"].lower() in fresh]
         cash = self._walk("tokentx", address, min(blocks), max(blocks))
-        trades = join_fills(address, [r for r in transfers if r["hash"].lower() in fresh], cash)
+        trades = _priced(address, [leg for leg in legs if leg[0]["hash"].lower() in fresh], cash)
         return ScanResult(trades=trades, cursor=f"block:{max(last, newest)}")
