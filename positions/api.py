@@ -86,8 +86,11 @@ class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOn
     }  # fmt: skip
     ACTION = [permissions.IsAuthenticated, HasActionPermission]
 
-    def _who(self, request) -> str:
-        return f"api:{request.user.get_username()}"
+    def _asked(self, request, form: type[serializers.Serializer]) -> dict:
+        """The request's input parsed by `form` (a 400 naming the field), with who asked."""
+        data = form(data=request.data)
+        data.is_valid(raise_exception=True)
+        return {**data.validated_data, "requested_by": f"api:{request.user.get_username()}"}
 
     @extend_schema(
         request=CloseInput,
@@ -97,10 +100,7 @@ class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOn
     )
     @action(detail=True, methods=["post"], permission_classes=ACTION)
     def close(self, request, pk=None):
-        data = CloseInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        position = services.position_close_now(position_id=self.get_object().pk, requested_by=self._who(request),
-                                               **data.validated_data)  # fmt: skip
+        position = services.position_close_now(position_id=self.get_object().pk, **self._asked(request, CloseInput))
         return Response(PositionSerializer(position).data)
 
     @extend_schema(
@@ -110,28 +110,21 @@ class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOn
     )
     @action(detail=False, methods=["post"], url_path="close-all", permission_classes=ACTION)
     def close_all(self, request):
-        data = ExchangeChoice(data=request.data)
-        data.is_valid(raise_exception=True)
-        report = services.positions_close_all(exchange=data.validated_data.get("exchange"),
-                                              requested_by=self._who(request))  # fmt: skip
+        asked = self._asked(request, ExchangeChoice)
+        report = services.positions_close_all(exchange=asked.get("exchange"), requested_by=asked["requested_by"])
         return Response({str(k): v for k, v in report.items()})
 
     @extend_schema(request=MoveStopInput, responses={200: PositionSerializer})
     @action(detail=True, methods=["post"], url_path="move-stop", permission_classes=ACTION)
     def move_stop(self, request, pk=None):
-        data = MoveStopInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        position = services.position_move_stop(position_id=self.get_object().pk, requested_by=self._who(request),
-                                               **data.validated_data)  # fmt: skip
+        position = services.position_move_stop(position_id=self.get_object().pk, **self._asked(request, MoveStopInput))
         return Response(PositionSerializer(position).data)
 
     @extend_schema(request=TakeProfitInput, responses={201: TakeProfitLevelSerializer})
     @action(detail=True, methods=["post"], url_path="add-take-profit", permission_classes=ACTION)
     def add_take_profit(self, request, pk=None):
-        data = TakeProfitInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        level = services.position_add_take_profit(position_id=self.get_object().pk, requested_by=self._who(request),
-                                                  **data.validated_data)  # fmt: skip
+        asked = self._asked(request, TakeProfitInput)
+        level = services.position_add_take_profit(position_id=self.get_object().pk, **asked)
         return Response(TakeProfitLevelSerializer(level).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -141,18 +134,14 @@ class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOn
     )
     @action(detail=False, methods=["post"], url_path="stop-entries", permission_classes=ACTION)
     def stop_entries(self, request):
-        data = HaltInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        exchange = services.entries_halt(requested_by=self._who(request), **data.validated_data)
+        exchange = services.entries_halt(**self._asked(request, HaltInput))
         return Response({"exchange": exchange.name, "entries_halted_by": exchange.entries_halted_by})
 
     @extend_schema(request=PositionInput, responses={201: PositionSerializer})
     def create(self, request, *args, **kwargs):
-        data = PositionInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
+        fields = self._asked(request, PositionInput)
         fields["take_profits"] = [(level["price"], level["fraction"]) for level in fields.get("take_profits", [])]
-        position = services.position_open(requested_by=f"api:{request.user.get_username()}", **fields)
+        position = services.position_open(**fields)
         return Response(PositionSerializer(position).data, status=status.HTTP_201_CREATED)
 
 

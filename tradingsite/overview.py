@@ -89,9 +89,9 @@ def platform_stats() -> dict:
     cycles = Cycle.objects.all()
     finished = cycles.filter(finished_at__gte=day_ago)
     positions_closed = Position.objects.filter(phase=PositionPhase.CLOSED)
-    won = positions_closed.filter(realized_pnl__gt=0).count()
-    closed = positions_closed.count()
-    events = PositionEvent.objects.filter(created_at__gte=day_ago, critical=True)
+    results = positions_closed.aggregate(closed=Count("id"), won=Count("id", filter=Q(realized_pnl__gt=0)))
+    closed, won = results["closed"], results["won"]
+    events = _count_by(PositionEvent.objects.filter(created_at__gte=day_ago, critical=True), "kind")
     copies = CopyTrade.objects.values("status").annotate(n=Count("id")).order_by("status")
     return {
         "generated_at": timezone.now(),
@@ -108,9 +108,9 @@ def platform_stats() -> dict:
             "closed": closed,
             "win_rate": round(won / closed, 4) if closed else None,
             "realized_pnl_by_quote": _sum_by(positions_closed, "market__quote", "realized_pnl"),
-            "critical_events_24h": _count_by(events, "kind"),
-            "tp_hits_24h": events.filter(kind=PositionEventKind.TP_HIT).count(),
-            "sl_hits_24h": events.filter(kind=PositionEventKind.SL_HIT).count(),
+            "critical_events_24h": events,
+            "tp_hits_24h": events.get(PositionEventKind.TP_HIT, 0),
+            "sl_hits_24h": events.get(PositionEventKind.SL_HIT, 0),
         },
         "orders": {
             "live": Order.objects.filter(status__in=LIVE_STATUSES).count(),

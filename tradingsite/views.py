@@ -22,7 +22,8 @@ from rest_framework.views import APIView
 from exchanges.models import Exchange
 from positions import services as position_services
 from positions.api import PositionEventSerializer, PositionSerializer
-from positions.models import Position, PositionEvent, PositionPhase
+from positions.models import PositionEvent, PositionPhase
+from positions.selectors import position_list
 
 from .apicache import cached
 from .cache_stats import cache_stats
@@ -58,12 +59,8 @@ class StatsView(APIView):
 
 
 def _open_positions() -> list[dict]:
-    positions = (
-        Position.objects.exclude(phase=PositionPhase.CLOSED)
-        .select_related("market")
-        .prefetch_related("take_profits")
-        .order_by("next_check_at", "id")[:DASHBOARD_POSITIONS]
-    )
+    positions = position_list().exclude(phase=PositionPhase.CLOSED).order_by("next_check_at", "id")
+    positions = positions[:DASHBOARD_POSITIONS]
     return PositionSerializer(positions, many=True).data
 
 
