@@ -35,7 +35,6 @@ import argparse
 import json
 import random
 import threading
-import time
 from collections import Counter
 from decimal import Decimal
 from io import StringIO
@@ -134,15 +133,6 @@ def _open_cycle(strategy, path) -> int:
     return cycle.pk
 
 
-def _wait(done, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if done():
-            return True
-        time.sleep(0.1)
-    return done()
-
-
 def _balance_mismatches(exchange) -> list[str]:
     from exchanges.models import PaperBalance
     from orders.models import Fill
@@ -198,7 +188,7 @@ def run_chaos(runs: int, seed: int = 11, *, account: str = ACCOUNT, env: dict | 
     """The harness; `env` reaches the worker processes (the test suite points them at its database)."""
     from django.core.management import call_command
 
-    from bench.common import celery_worker
+    from bench.common import celery_worker, wait_until
     from cycles.models import Cycle, Strategy
     from tradingsite.celery import app
 
@@ -224,8 +214,8 @@ def run_chaos(runs: int, seed: int = 11, *, account: str = ACCOUNT, env: dict | 
             rng.shuffle(paths)
             ids = [_open_cycle(strategy, path) for path in paths]
             cycles = Cycle.objects.filter(pk__in=ids)
-            _wait(lambda w=worker, c=cycles: w.proc.poll() is not None or not c.exclude(state__in=RECOVERED).exists(),
-                  20)  # fmt: skip
+            done = lambda w=worker, c=cycles: w.proc.poll() is not None or not c.exclude(state__in=RECOVERED).exists()  # noqa: E731
+            wait_until(done, 20)
             killed = worker.proc.poll() is not None
             kills[point] += killed
             worker.kill()
@@ -235,7 +225,7 @@ def run_chaos(runs: int, seed: int = 11, *, account: str = ACCOUNT, env: dict | 
                     out = StringIO()
                     call_command("recover_cycles", "--strategy", strategy.name, "--json", "--wait", "5", stdout=out)
                     report = json.loads(out.getvalue())
-                    ended = _wait(lambda c=cycles: not c.exclude(state__in=(*RECOVERED, "FAILED")).exists(), 15)
+                    ended = wait_until(lambda c=cycles: not c.exclude(state__in=(*RECOVERED, "FAILED")).exists(), 15)
                     if ended and report["clean"] and not Strategy.objects.get(pk=strategy.pk).recovery_hold:
                         break
                 else:

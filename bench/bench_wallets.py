@@ -132,19 +132,13 @@ class _Market(threading.Thread):
 
     def __init__(self, chain) -> None:
         super().__init__(daemon=True)
-        from exchanges.marketdata import MarketDataSnapshot
-        from exchanges.models import Market
+        from wallets.demo import OutcomeBooks
 
-        self.chain, self.stopped = chain, threading.Event()
-        self.snapshot = MarketDataSnapshot(ACCOUNT)
-        self.symbols = dict(Market.objects.filter(exchange__name=ACCOUNT).values_list("external_id", "symbol"))
-        self.rng = random.Random(3)
+        self.books, self.stopped = OutcomeBooks(ACCOUNT, chain, random.Random(3)), threading.Event()
 
     def run(self) -> None:
-        from wallets.simulated import publish_outcome_books
-
         while not self.stopped.wait(0.3):
-            publish_outcome_books(self.snapshot, self.symbols, self.chain, self.rng)
+            self.books.publish()
 
 
 class _Beat(threading.Thread):
@@ -180,13 +174,11 @@ def _setup_copying(chain, n_wallets: int, rng: random.Random, label: str) -> lis
     ]  # fmt: skip
 
 
-def _wait(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return condition()
+def _worker(name: str, env: dict):
+    """A worker on every queue copying touches (scans, copies, order and position monitoring), started."""
+    from bench.common import celery_worker
+
+    return celery_worker(name, queues="scanning,execution,monitoring", concurrency=4, env=env).start()
 
 
 def _worker_env(server, broker: str) -> dict:
@@ -195,7 +187,7 @@ def _worker_env(server, broker: str) -> dict:
 
 def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log, extra_env: dict | None = None) -> dict:
     """Part 2; `extra_env` reaches the workers (the test suite points them at its database)."""
-    from bench.common import celery_worker
+    from bench.common import wait_until
     from exchanges.models import PaperOrder
     from orders.models import Order
     from positions.models import Position
@@ -216,7 +208,7 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
         while not trading.wait(rng.uniform(0.05, 0.3)):
             chain.random_trade(rng.choice(wallets).address)
 
-    worker = celery_worker("wallets-chaos", queues="scanning,execution,monitoring", concurrency=4, env=env).start()
+    worker = _worker("wallets-chaos", env)
     threading.Thread(target=trader, daemon=True).start()
     by_point: Counter[str] = Counter()
     try:
@@ -224,18 +216,16 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
             point = rng.choice(POINTS)
             worker.kill()
             armed = {} if point == "random" else {"FAILPOINTS": f"{point}@{rng.randint(1, 3)}"}
-            worker = celery_worker(f"wallets-chaos{k}", queues="scanning,execution,monitoring", concurrency=4,
-                                   env=env | armed).start()  # fmt: skip
-            died = _wait(lambda w=worker: w.proc.poll() is not None, rng.uniform(4, 8))
+            worker = _worker(f"wallets-chaos{k}", env | armed)
+            died = wait_until(lambda w=worker: w.proc.poll() is not None, rng.uniform(4, 8))
             by_point[point if died or point == "random" else f"{point} (not reached)"] += 1
             log(f"kill {k + 1}/{kills}: {point} {'killed it' if died else 'then killed at random'}")
         trading.set()
         worker.kill()
-        worker = celery_worker("wallets-chaos-final", queues="scanning,execution,monitoring", concurrency=4,
-                               env=env).start()  # fmt: skip
+        worker = _worker("wallets-chaos-final", env)
         made = {w.pk: sum(1 for f in chain.of(w.address) if f.ts >= int(w.created_at.timestamp())) for w in wallets}
         stored = lambda: Counter(WalletTrade.objects.filter(wallet__in=wallets).values_list("wallet_id", flat=True))  # noqa: E731
-        settled = _wait(lambda: stored() == Counter({k: v for k, v in made.items() if v})
+        settled = wait_until(lambda: stored() == Counter({k: v for k, v in made.items() if v})
                         and not CopyTrade.objects.filter(wallet_trade__wallet__in=wallets,
                                                          status__in=["PENDING", "SUBMITTED"]).exists(), 90)  # fmt: skip
     finally:
@@ -274,7 +264,7 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
 
 
 def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log) -> dict:
-    from bench.common import celery_worker
+    from bench.common import wait_until
     from orders.models import Order
     from wallets.models import WatchedWallet
     from wallets.simulated import SimulatedSourceServer
@@ -288,12 +278,12 @@ def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log) ->
     market, beat = _Market(chain), _Beat(wallets)
     market.start()
     beat.start()
-    worker = celery_worker("wallets-latency", queues="scanning,execution,monitoring", concurrency=4, env=env).start()
+    worker = _worker("wallets-latency", env)
     latencies, missed = [], 0
     try:
         for w in wallets:  # one fill each first, so every wallet is active (scanned every WALLET_SCAN_ACTIVE_S)
             chain.trade(w.address, side="BUY")
-        _wait(lambda: WatchedWallet.objects.filter(pk__in=[w.pk for w in wallets], scan_tier="active").count()
+        wait_until(lambda: WatchedWallet.objects.filter(pk__in=[w.pk for w in wallets], scan_tier="active").count()
               == len(wallets), 120)  # fmt: skip
         for i in range(samples):
             wallet = rng.choice(wallets)
@@ -301,7 +291,7 @@ def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log) ->
             sent = lambda f=fill, w=wallet: Order.objects.filter(  # noqa: E731
                 copy_trade__wallet_trade__wallet=w, copy_trade__wallet_trade__tx_hash=f.tx,
                 submitted_at__isnull=False).values_list("submitted_at", flat=True).first()  # fmt: skip
-            if _wait(lambda s=sent: s() is not None, 30):
+            if wait_until(lambda s=sent: s() is not None, 30):
                 latencies.append((sent().timestamp() - fill.appeared_at) * 1000)
             else:
                 missed += 1

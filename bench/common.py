@@ -44,6 +44,16 @@ def drop_account(name: str) -> None:
     exchange.delete()
 
 
+def wait_until(done, timeout: float, poll: float = 0.1) -> bool:
+    """Poll `done()` until it is true or `timeout` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return True
+        time.sleep(poll)
+    return done()
+
+
 class Service:
     """A platform process (Celery worker, scanner, ...) started for a benchmark, its output in a log file.
 

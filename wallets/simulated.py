@@ -378,21 +378,3 @@ def outcome_book(symbol: str, mid: float, rng: random.Random, ts_ms: int, levels
         (center + tick * (i + 1), Decimal(rng.randint(50, 600))) for i in range(levels) if center + tick * (i + 1) < 1
     )
     return OrderBook(symbol, bids, asks, ts_ms)
-
-
-def publish_outcome_books(snapshot, symbols: dict[str, str], chain: SimulatedChain, rng: random.Random) -> None:
-    """One tick of books (and their tickers) for the outcome markets `symbols` maps token ids to, near the last fill."""
-    from exchanges.marketdata import now_ms
-    from exchanges.types import Ticker
-
-    ts = now_ms()
-    books, tickers = [], []
-    for o in chain.outcomes:
-        symbol = symbols.get(o.asset)
-        if symbol is None:
-            continue
-        book = outcome_book(symbol, chain.prices.get(o.asset, o.price) + rng.uniform(-0.002, 0.002), rng, ts)
-        books.append(book)
-        tickers.append(Ticker(symbol, book.bids[0][0], book.bids[0][1], book.asks[0][0], book.asks[0][1], ts))
-    if books:
-        snapshot.publish(tickers, books)

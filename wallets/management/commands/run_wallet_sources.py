@@ -15,10 +15,10 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from exchanges.marketdata import MarketDataSnapshot
-from exchanges.models import Exchange, Market
+from exchanges.models import Exchange
+from wallets.demo import OutcomeBooks
 from wallets.models import WatchedWallet
-from wallets.simulated import SimulatedChain, SimulatedSourceServer, publish_outcome_books, sample_outcomes
+from wallets.simulated import SimulatedChain, SimulatedSourceServer, sample_outcomes
 
 log = logging.getLogger("wallets.simulated")
 
@@ -45,11 +45,7 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         self.stdout.write(f"simulated wallet sources on {server.url} (fills every ~{trade_every:.0f}s a wallet)")
-        symbols = {}
-        if account is not None:
-            symbols = dict(Market.objects.filter(exchange=account).exclude(external_id="")
-                           .values_list("external_id", "symbol"))  # fmt: skip
-        snapshot = MarketDataSnapshot(account.name) if account else None
+        books = OutcomeBooks(account.name, chain, rng) if account is not None else None
         next_fill: dict[str, float] = {}
         while not stop.is_set():
             now = time.time()
@@ -61,8 +57,8 @@ class Command(BaseCommand):
                     f = fills[0]
                     log.info("fill %s %s %s %s @ %s (%d in tx %s)", address, f.side, f.size, f.outcome.title[:40],
                              f.price, len(fills), f.tx[:12])  # fmt: skip
-            if snapshot is not None:
-                publish_outcome_books(snapshot, symbols, chain, rng)
+            if books is not None:
+                books.publish()
             stop.wait(1.0)
         server.stop()
         self.stdout.write(f"stopped; served {dict(server.calls)}")
