@@ -9,7 +9,7 @@ WALLET_SOURCES_PORT ?= 8765
 export WEB_PORT WALLET_SOURCES_PORT
 
 # A production-like environment for `check --deploy` (random key, never stored).
-DEPLOY_ENV = DEBUG=False ALLOWED_HOSTS=tradingsite.example SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))')
+DEPLOY_ENV = DEBUG=False ALLOWED_HOSTS=tradingsite.example SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') CREDENTIALS_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')
 
 .PHONY: setup services run test lint format bench clean
 

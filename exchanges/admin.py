@@ -57,11 +57,35 @@ class PaperBalanceInline(admin.TabularInline):
 
 @admin.register(Exchange)
 class ExchangeAdmin(admin.ModelAdmin):
+    """Credentials are write-only: a blank input to replace them for who may change the account,
+    and only "set" / "not set" for everyone else (a read-only field would render the decrypted value)."""
+
     form = ExchangeAdminForm
     inlines = [VenueFaultsInline, PaperBalanceInline]
     list_display = ("name", "kind", "ccxt_id", "role", "mirror_of", "mirror_ratio", "enabled", "has_credentials")
     list_filter = ("kind", "role", "enabled")
     search_fields = ("name", "ccxt_id")
+
+    def _may_write(self, request, obj) -> bool:
+        return self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in self.form.Meta.fields if f not in CREDENTIAL_FIELDS]
+        if self._may_write(request, obj):
+            return [*fields, *CREDENTIAL_FIELDS, "clear_credentials", "credentials_status"]
+        return [*fields, "credentials_status"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if self._may_write(request, obj):
+            return ("credentials_status",)
+        return (*self.get_fields(request, obj),)
+
+    @admin.display(description="stored credentials")
+    def credentials_status(self, obj):
+        if obj is None or obj.pk is None:
+            return "not set"
+        return ", ".join(f"{name.removeprefix('api_')} {'set' if getattr(obj, name) else 'not set'}"
+                         for name in CREDENTIAL_FIELDS)  # fmt: skip
 
     @admin.display(boolean=True, description="credentials")
     def has_credentials(self, obj):

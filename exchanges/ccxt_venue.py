@@ -6,6 +6,7 @@ a response hook on our pooled session. Client order ids pass through as
 Binance's newClientOrderId / origClientOrderId.
 """
 
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,15 +27,28 @@ from .errors import (
 from .http import VenueHttp
 from .limiter import RateLimiter
 from .models import Exchange
+from .parsing import number, parse_retry_after, redact, to_decimal
 from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
 from .venue import Venue
 
+log = logging.getLogger(__name__)
 STATUS = {"open": "OPEN", "closed": "FILLED", "canceled": "CANCELED", "expired": "EXPIRED", "rejected": "REJECTED"}
 WEIGHT_WINDOW_LIMIT = 6000  # Binance REQUEST_WEIGHT per minute
 
 
+RETRY_AFTER_CAP_S = 3600.0  # a Retry-After beyond an hour is taken as an hour
+
+
 def _d(value) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+    """An optional ccxt number (None stays None), validated like every outside number."""
+    return None if value is None else to_decimal(value, name="value", error=VenueError, what="ccxt", minimum="any")
+
+
+def _need(raw: dict, key: str, what: str):
+    """A key a ccxt answer must have: its absence is a VenueError naming it, never a KeyError in a loop."""
+    if not isinstance(raw, dict) or raw.get(key) is None:
+        raise VenueError(f"ccxt {what}: the answer has no {key!r}")
+    return raw[key]
 
 
 class CcxtVenue(Venue):
@@ -53,7 +67,7 @@ class CcxtVenue(Venue):
         self._last = threading.local()
         self.http.session.hooks["response"].append(self._observe)
         if client is None:
-            factory = getattr(ccxt, exchange.ccxt_id, None)
+            factory = getattr(ccxt, exchange.ccxt_id, None) if exchange.ccxt_id in ccxt.exchanges else None
             if factory is None:
                 raise VenueError(f"ccxt has no exchange {exchange.ccxt_id!r}.")
             client = factory(
@@ -85,37 +99,40 @@ class CcxtVenue(Venue):
 
     def _retry_after(self, default: float) -> float:
         headers = getattr(self._last, "headers", None) or {}
-        try:
-            return float(headers.get("Retry-After", default))
-        except ValueError:
-            return default
+        return parse_retry_after(headers.get("Retry-After"), default=default, cap=RETRY_AFTER_CAP_S)
+
+    def _say(self, exc: Exception) -> str:
+        """ccxt's message with signed URLs' query strings and our credentials taken out."""
+        secrets = (self.exchange.api_key, self.exchange.api_secret, self.exchange.api_password)
+        return f"{self.name}: {redact(str(exc), *secrets)}"
 
     def _call(self, method, *args, **kwargs):
+        # `from None`: the ccxt exception (its message holds the signed URL) never travels in the chain.
         self._last.status = None
         try:
             return method(*args, **kwargs)
         except ccxt.InsufficientFunds as exc:
-            raise InsufficientFunds(f"{self.name}: {exc}") from exc
+            raise InsufficientFunds(self._say(exc)) from None
         except ccxt.DuplicateOrderId as exc:
-            raise DuplicateClientOrderId(f"{self.name}: {exc}") from exc
+            raise DuplicateClientOrderId(self._say(exc)) from None
         except ccxt.OrderNotFound as exc:
-            raise OrderNotFound(f"{self.name}: {exc}") from exc
+            raise OrderNotFound(self._say(exc)) from None
         except ccxt.InvalidOrder as exc:
-            raise InvalidOrder(f"{self.name}: {exc}", rule=_filter_rule(str(exc))) from exc
+            raise InvalidOrder(self._say(exc), rule=_filter_rule(str(exc))) from None
         except (ccxt.DDoSProtection, ccxt.RateLimitExceeded) as exc:
             if getattr(self._last, "status", None) == 418:
                 seconds = self._retry_after(120.0)
                 until = datetime.now(UTC) + timedelta(seconds=seconds)
-                raise Banned(f"{self.name}: HTTP 418, banned for {seconds:.0f}s", until=until) from exc
-            raise RateLimited(f"{self.name}: {exc}", retry_after=self._retry_after(1.0)) from exc
-        except ccxt.RequestTimeout as exc:
-            raise RequestTimeout(f"{self.name}: no answer in time; the outcome is unknown") from exc
+                raise Banned(f"{self.name}: HTTP 418, banned for {seconds:.0f}s", until=until) from None
+            raise RateLimited(self._say(exc), retry_after=self._retry_after(1.0)) from None
+        except ccxt.RequestTimeout:
+            raise RequestTimeout(f"{self.name}: no answer in time; the outcome is unknown") from None
         except (ccxt.ExchangeNotAvailable, ccxt.NetworkError) as exc:
-            raise VenueUnavailable(f"{self.name}: {exc}") from exc
+            raise VenueUnavailable(self._say(exc)) from None
         except RequestTimeout:
             raise
         except ccxt.BaseError as exc:
-            raise VenueError(f"{self.name}: {exc}") from exc
+            raise VenueError(self._say(exc)) from None
 
     def _unified(self, symbol_id: str) -> str:
         if not self.client.markets:
@@ -154,10 +171,17 @@ class CcxtVenue(Venue):
             if unified not in self.client.markets or t.get("bid") is None or t.get("ask") is None:
                 continue
             symbol = self._market_id(unified)
-            result[symbol] = Ticker(
-                symbol, _d(t["bid"]), _d(t.get("bidVolume")) or Decimal(0), _d(t["ask"]),
-                _d(t.get("askVolume")) or Decimal(0), int(t.get("timestamp") or 0),
-            )  # fmt: skip
+            what = f"ccxt ticker {symbol}"
+            try:
+                result[symbol] = Ticker(
+                    symbol, number(t, "bid", error=VenueError, what=what),
+                    number(t, "bidVolume", error=VenueError, what=what, minimum="non_negative", default=Decimal(0)),
+                    number(t, "ask", error=VenueError, what=what),
+                    number(t, "askVolume", error=VenueError, what=what, minimum="non_negative", default=Decimal(0)),
+                    int(t.get("timestamp") or 0),
+                )  # fmt: skip
+            except VenueError as exc:  # one bad ticker is left out; the others still price their markets
+                log.warning("%s", exc)
         return result
 
     def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook:
@@ -212,28 +236,40 @@ class CcxtVenue(Venue):
 
     # --- conversion ----------------------------------------------------------
     def _trade(self, t: dict) -> VenueTrade:
+        """A ccxt trade, validated: price and amount above zero, cost not negative, the fee any sign (rebates)."""
         fee = t.get("fee") or {}
+        what = f"trade {t.get('id') if isinstance(t, dict) else '?'}"
+        side = _need(t, "side", what)
+        if side not in ("buy", "sell"):
+            raise VenueError(f"ccxt {what}: side is {side!r}")
         return VenueTrade(
-            id=str(t["id"]), order_id=str(t.get("order") or ""), client_order_id="",
-            symbol=self._market_id(t["symbol"]), side=t["side"], price=_d(t["price"]), amount=_d(t["amount"]),
-            cost=_d(t.get("cost")) or Decimal(0), fee=_d(fee.get("cost")) or Decimal(0),
+            id=str(_need(t, "id", "trade")), order_id=str(t.get("order") or ""), client_order_id="",
+            symbol=self._market_id(_need(t, "symbol", what)), side=side,
+            price=number(t, "price", error=VenueError, what=f"ccxt {what}"),
+            amount=number(t, "amount", error=VenueError, what=f"ccxt {what}"),
+            cost=number(t, "cost", error=VenueError, what=f"ccxt {what}", minimum="non_negative", default=Decimal(0)),
+            fee=number(fee, "cost", error=VenueError, what=f"ccxt {what} fee", minimum="any", default=Decimal(0)),
             fee_asset=fee.get("currency") or "", is_maker=t.get("takerOrMaker") == "maker",
             ts_ms=int(t.get("timestamp") or 0),
         )  # fmt: skip
 
     def _order(self, o: dict, symbol: str) -> VenueOrder:
-        filled = _d(o.get("filled")) or Decimal(0)
-        amount = _d(o.get("amount")) or Decimal(0)
+        what = f"ccxt order {o.get('id') if isinstance(o, dict) else '?'}"
+        order_id = _need(o, "id", "order")
+        filled = number(o, "filled", error=VenueError, what=what, minimum="non_negative", default=Decimal(0))
+        amount = number(o, "amount", error=VenueError, what=what, minimum="non_negative", default=Decimal(0))
         status = STATUS.get(o.get("status") or "open", "OPEN")
         if status == "OPEN" and filled > 0:
             status = "PARTIALLY_FILLED"
         fee = o.get("fee") or {}
+        price = number(o, "price", error=VenueError, what=what, minimum="non_negative", default=None)
         return VenueOrder(
-            id=str(o["id"]), client_order_id=o.get("clientOrderId") or "", symbol=symbol, side=o["side"],
-            type="ioc" if o.get("timeInForce") == "IOC" and o.get("type") == "limit" else o["type"],
-            price=_d(o.get("price")) or None, amount=amount, filled=filled, cost=_d(o.get("cost")) or Decimal(0),
-            fee=_d(fee.get("cost")) or Decimal(0), fee_asset=fee.get("currency") or "", status=status,
-            ts_ms=int(o.get("timestamp") or 0),
+            id=str(order_id), client_order_id=o.get("clientOrderId") or "", symbol=symbol, side=_need(o, "side", what),
+            type="ioc" if o.get("timeInForce") == "IOC" and o.get("type") == "limit" else _need(o, "type", what),
+            price=price or None, amount=amount, filled=filled,
+            cost=number(o, "cost", error=VenueError, what=what, minimum="non_negative", default=Decimal(0)),
+            fee=number(fee, "cost", error=VenueError, what=f"{what} fee", minimum="any", default=Decimal(0)),
+            fee_asset=fee.get("currency") or "", status=status, ts_ms=int(o.get("timestamp") or 0),
             trades=tuple(self._trade(t) for t in o.get("trades") or ()),
         )  # fmt: skip
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from .errors import RequestTimeout, VenueUnavailable
+from .parsing import redact
 
 _UNHEALTHY_AFTER = 3  # consecutive connection failures before the pool is rebuilt
 
@@ -53,7 +54,7 @@ class VenueHttp:
             response = self.session.request(method, url, **kwargs)
         except requests.Timeout as exc:
             # A read timeout leaves the outcome unknown; the caller must look it up, not resend.
-            raise RequestTimeout(f"{self.venue}: no answer within {self.timeout[1]}s ({url})") from exc
+            raise RequestTimeout(f"{self.venue}: no answer within {self.timeout[1]}s ({redact(url)})") from exc
         except requests.ConnectionError as exc:
             self._failures += 1
             if self._failures >= _UNHEALTHY_AFTER:

@@ -28,6 +28,7 @@ from exchanges.errors import (
     VenueError,
 )
 from exchanges.models import Exchange, Market
+from exchanges.parsing import redact
 from exchanges.registry import get_venue
 from exchanges.types import VenueOrder, VenueTrade, from_ms, to_ms
 from exchanges.venue import Venue
@@ -188,7 +189,7 @@ def _order_submit(order: Order, venue: Venue) -> Order:
         )  # fmt: skip
         failpoint("order.after_submit")
     except NOT_PLACED as exc:
-        order_transition(order_id=order.pk, to=S.REJECTED, last_error=str(exc))
+        order_transition(order_id=order.pk, to=S.REJECTED, last_error=redact(str(exc)))
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(exc, Banned):
             retry_after = max(0.0, (exc.until - datetime.now(UTC)).total_seconds())
@@ -197,11 +198,13 @@ def _order_submit(order: Order, venue: Venue) -> Order:
             order_id=order.pk, retryable=isinstance(exc, RETRYABLE), retry_after=retry_after,
         ) from exc  # fmt: skip
     except Exception as exc:
-        log.warning("order %s: outcome unknown after %s: %s", order.client_order_id, type(exc).__name__, exc)
+        log.warning(
+            "order %s: outcome unknown after %s: %s", order.client_order_id, type(exc).__name__, redact(str(exc))
+        )
         policy = order_monitoring_policy(order)
         now = timezone.now()
         order, _ = order_transition(
-            order_id=order.pk, to=S.UNKNOWN, last_error=f"{type(exc).__name__}: {exc}",
+            order_id=order.pk, to=S.UNKNOWN, last_error=redact(f"{type(exc).__name__}: {exc}"),
             next_check_at=now + timedelta(milliseconds=policy.initial_delay_ms),
         )  # fmt: skip
         orders_monitor_schedule(exchange_id=order.exchange_id, market_id=order.market_id, at=order.next_check_at)
@@ -509,7 +512,7 @@ def _reschedule_after_error(orders: list[Order], exc: Exception, now: datetime, 
         if retry_after:
             delay_ms = max(delay_ms, retry_after * 1000)
         order.next_check_at = now + timedelta(milliseconds=delay_ms)
-        order.last_error = f"{type(exc).__name__}: {exc}"
+        order.last_error = redact(f"{type(exc).__name__}: {exc}")
     Order.objects.bulk_update(orders, ["next_check_at", "last_error"], batch_size=1000)
 
 
@@ -738,7 +741,7 @@ def order_cancel(*, order_id: int, requested_by: str, venue: Venue | None = None
         answer, trades = _with_trades(venue, order, answer, calls, fresh=fresh)
     except VenueError as exc:
         # Refused or unanswered: monitoring keeps looking (PENDING_CANCEL is checked like an open order).
-        Order.objects.filter(pk=order.pk).update(last_error=f"cancel: {exc}", next_check_at=now)
+        Order.objects.filter(pk=order.pk).update(last_error=redact(f"cancel: {exc}"), next_check_at=now)
         orders_monitor_schedule(exchange_id=order.exchange_id, market_id=order.market_id, at=now)
         raise
     status_cache_forget(order.exchange_id, order.client_order_id)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
@@ -38,7 +39,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "drf_spectacular_sidecar",
     "django_filters",
     "drf_spectacular",
     "tradingsite",
@@ -58,7 +61,19 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: refuses a locked-out login before it reaches the view.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# django-axes first: a login refused for too many failures never reaches the password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "tradingsite.urls"
 WSGI_APPLICATION = "tradingsite.wsgi.application"
@@ -130,13 +145,30 @@ STORAGES = {
     },
 }
 
-# Encrypts venue credentials at rest. Derived from SECRET_KEY unless given.
-CREDENTIALS_KEY = env.str("CREDENTIALS_KEY", default="")
+# Encrypts venue credentials at rest: one Fernet key, or several separated by commas, newest first
+# (`manage.py rotate_credentials` re-encrypts every row with the newest). Independent of SECRET_KEY, so
+# rotating SECRET_KEY never makes an account unreadable. Required with DEBUG off; a fixed development key
+# otherwise. CREDENTIALS_LEGACY_SECRET_KEY: the SECRET_KEY that rows written before this setting existed were
+# encrypted under (read only, until rotate_credentials has run).
+CREDENTIALS_KEYS = env.list("CREDENTIALS_KEY", default=[])
+CREDENTIALS_LEGACY_SECRET_KEY = env.str("CREDENTIALS_LEGACY_SECRET_KEY", default="")
+if not DEBUG and not CREDENTIALS_KEYS:
+    raise ImproperlyConfigured(
+        "CREDENTIALS_KEY must be set when DEBUG is off: a Fernet key "
+        "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+    )
+for _key in CREDENTIALS_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "CREDENTIALS_KEY holds a value that is not a Fernet key (32 url-safe base64-encoded bytes)."
+        ) from None
 
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tradingsite.permissions.IsStaffOrReadOnlyAuthenticated"],
@@ -146,14 +178,31 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_USER", default="1200/min")},
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="1200/min"),
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        "health": env.str("HEALTH_THROTTLE", default="120/min"),
+    },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tradingsite.api_errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# API tokens (django-rest-knox): stored as a SHA-512 digest, never in clear; expire after API_TOKEN_TTL_HOURS.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.float("API_TOKEN_TTL_HOURS", default=24 * 30)),
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
 SPECTACULAR_SETTINGS = {
+    # Swagger UI and ReDoc from our own static files (drf-spectacular-sidecar): the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "TITLE": "tradingsite API",
     "DESCRIPTION": "Cycles, orders, positions, wallets and operator actions.",
     "VERSION": "1.0.0",
@@ -215,6 +264,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Logging: one JSON object a line ------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+_NOT_BELOW_INFO = "INFO" if LOG_LEVEL.upper() == "DEBUG" else LOG_LEVEL
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -224,6 +274,9 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "celery": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # ccxt and urllib3 at DEBUG log request headers (the API key) and signed URLs: never below INFO.
+        "ccxt": {"handlers": ["console"], "level": _NOT_BELOW_INFO, "propagate": False},
+        "urllib3": {"handlers": ["console"], "level": _NOT_BELOW_INFO, "propagate": False},
     },
 }
 
@@ -231,8 +284,10 @@ LOGGING = {
 HEALTHCHECK_TIMEOUT_S = env.float("HEALTHCHECK_TIMEOUT_S", default=2.0)
 
 # --- Production hardening -----------------------------------------------------
-if not DEBUG:
+# Trust X-Forwarded-Proto only behind a proxy that sets it (and strips it from clients): say so explicitly.
+if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

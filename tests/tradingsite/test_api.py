@@ -39,10 +39,10 @@ def test_every_list_endpoint_answers_a_logged_in_user(api, prefix):
 
 
 def test_token_authentication_works(anon_api, operator):
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
-    token = Token.objects.create(user=operator)
-    anon_api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token = AuthToken.objects.create(user=operator)
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert anon_api.get("/api/exchanges/").status_code == 200
     anon_api.credentials(HTTP_AUTHORIZATION="Token not-a-token")
     assert anon_api.get("/api/exchanges/").status_code == 401
