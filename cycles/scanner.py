@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from exchanges.errors import EntriesHalted
 from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
@@ -80,7 +81,7 @@ class Scanner:
             return None
         try:
             reservation = cycle_reserve(strategy_id=strategy.pk)
-        except (ReservationLimitReached, StrategyDisabled):
+        except (ReservationLimitReached, StrategyDisabled, EntriesHalted):
             self.stats.limited += 1
             return None
         symbols = [self.table.markets[m].symbol for m in self.table.leg_market[row]]

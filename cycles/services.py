@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from exchanges.errors import VenueError
+from exchanges.errors import EntriesHalted, VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
@@ -139,7 +139,9 @@ def strategy_load(data) -> tuple[Strategy, bool]:
 _LOCK_SQL = "SELECT name FROM {strategy} WHERE id = %(strategy)s FOR UPDATE"
 _RESERVE_SQL = """
 WITH s AS (
-    SELECT id, enabled, recovery_hold, max_open_cycles, reservation_ttl_s FROM {strategy} WHERE id = %(strategy)s
+    SELECT st.id, st.enabled, st.recovery_hold, st.max_open_cycles, st.reservation_ttl_s,
+           e.enabled AS account_enabled, e.entries_halted_by AS halted
+      FROM {strategy} st JOIN {exchange} e ON e.id = st.exchange_id WHERE st.id = %(strategy)s
 ), held AS (
     SELECT (SELECT count(*) FROM {cycle} WHERE strategy_id = %(strategy)s AND state = ANY(%(open)s)) AS open_cycles,
            (SELECT count(*) FROM {reservation}
@@ -147,10 +149,12 @@ WITH s AS (
 ), granted AS (
     INSERT INTO {reservation} (strategy_id, created_at, expires_at)
     SELECT s.id, %(now)s, %(now)s + make_interval(secs => s.reservation_ttl_s) FROM s, held
-     WHERE s.enabled AND s.recovery_hold = '' AND held.open_cycles + held.reserved < s.max_open_cycles
+     WHERE s.enabled AND s.recovery_hold = '' AND s.account_enabled AND s.halted = ''
+       AND held.open_cycles + held.reserved < s.max_open_cycles
     RETURNING id, expires_at
 )
-SELECT s.enabled, s.recovery_hold, s.max_open_cycles, held.open_cycles, held.reserved, granted.id, granted.expires_at
+SELECT s.enabled, s.recovery_hold, s.account_enabled, s.halted, s.max_open_cycles, held.open_cycles, held.reserved,
+       granted.id, granted.expires_at
   FROM s CROSS JOIN held LEFT JOIN granted ON true
 """
 
@@ -158,7 +162,7 @@ SELECT s.enabled, s.recovery_hold, s.max_open_cycles, held.open_cycles, held.res
 @functools.cache
 def _reserve_statements() -> tuple[str, str]:
     tables = {"strategy": Strategy._meta.db_table, "cycle": Cycle._meta.db_table,
-              "reservation": Reservation._meta.db_table}  # fmt: skip
+              "reservation": Reservation._meta.db_table, "exchange": Exchange._meta.db_table}  # fmt: skip
     return _LOCK_SQL.format(**tables), _RESERVE_SQL.format(**tables)
 
 
@@ -205,9 +209,13 @@ def cycle_reserve(*, strategy_id: int, now: datetime | None = None) -> Reservati
     if row is None:
         raise Strategy.DoesNotExist(f"Strategy {strategy_id} does not exist.")
     (name,) = row
-    enabled, hold, limit, open_cycles, held, reservation_id, expires_at = reserved.fetchone()
+    enabled, hold, account_enabled, halted, limit, open_cycles, held, reservation_id, expires_at = reserved.fetchone()
     if not enabled:
         raise StrategyDisabled(f"Strategy {name} is disabled; it opens no cycle.")
+    if not account_enabled:
+        raise StrategyDisabled(f"Strategy {name} opens no cycle: its account is disabled.")
+    if halted:
+        raise EntriesHalted(f"Strategy {name} opens no cycle: new entries are stopped on its account (by {halted}).")
     if hold:
         raise StrategyOnHold(f"Strategy {name} opens no cycle until recovery is clean: {hold}")
     if reservation_id is None:

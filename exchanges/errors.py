@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from tradingsite.errors import DomainError
+from tradingsite.errors import Conflict, DomainError
 
 
 class VenueError(DomainError):
@@ -73,3 +73,9 @@ class RequestTimeout(VenueError):
 
     status_code = 504
     code = "request_timeout"
+
+
+class EntriesHalted(Conflict):
+    """The account's kill switch is on: no new cycle, position or copy opens on it (exits still run)."""
+
+    code = "entries_halted"

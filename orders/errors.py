@@ -1,6 +1,6 @@
 """Errors of the order layer."""
 
-from tradingsite.errors import DomainError
+from tradingsite.errors import Conflict, DomainError
 
 
 class OrderRejected(DomainError):
@@ -19,3 +19,15 @@ class OrderRejected(DomainError):
         self.order_id = order_id
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class SellAlreadyWorking(Conflict):
+    """A position already has a live sell order: a second would sell the same coins (nothing was placed)."""
+
+    code = "sell_already_working"
+
+
+class AccountDisabled(Conflict):
+    """The account is disabled: it takes no new order (what is live is still watched and can be canceled)."""
+
+    code = "account_disabled"

@@ -124,6 +124,13 @@ class Order(models.Model):
                 name="order_one_live_per_intent",
                 violation_error_message="This intent already has a live order.",
             ),
+            # Two exits (a stop and a take-profit, a close and a copy's reduce…) must never sell the same coins.
+            models.UniqueConstraint(
+                fields=["position"],
+                condition=Q(side="sell", position__isnull=False, status__in=sorted(LIVE_STATUSES)),
+                name="order_one_live_sell_per_position",
+                violation_error_message="A sell is already working on this position.",
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="order_amount_positive"),
             models.CheckConstraint(
                 condition=Q(filled__gte=0) & Q(filled__lte=F("amount")), name="order_filled_within_amount"
@@ -132,7 +139,8 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=Q(type=OrderType.MARKET) | Q(price__isnull=False), name="order_limit_needs_price"
             ),
-            models.CheckConstraint(condition=Q(cost__gte=0) & Q(fee__gte=0), name="order_cost_fee_not_negative"),
+            # A fee may be negative: a maker rebate is paid to us.
+            models.CheckConstraint(condition=Q(cost__gte=0), name="order_cost_not_negative"),
             models.CheckConstraint(condition=Q(attempt__gte=1), name="order_attempt_from_one"),
             models.CheckConstraint(
                 condition=(
@@ -184,8 +192,8 @@ class Fill(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["exchange", "trade_id"], name="fill_unique_trade_id"),
             models.CheckConstraint(
-                condition=Q(price__gt=0) & Q(amount__gt=0) & Q(cost__gte=0) & Q(fee__gte=0),
-                name="fill_values_valid",
+                condition=Q(price__gt=0) & Q(amount__gt=0) & Q(cost__gte=0),
+                name="fill_values_valid",  # the fee may be negative (a maker rebate)
             ),
         ]
 

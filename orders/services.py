@@ -33,12 +33,12 @@ from exchanges.registry import get_venue
 from exchanges.types import VenueOrder, VenueTrade, from_ms, to_ms
 from exchanges.venue import Venue
 from tradingsite.apicache import invalidate
-from tradingsite.errors import Conflict, DomainError
+from tradingsite.errors import Conflict, DomainError, constraint_name
 from tradingsite.failpoints import failpoint
 from tradingsite.statemachine import transition_locked
 from tradingsite.writebehind import Update, buffer_updates
 
-from .errors import OrderRejected
+from .errors import AccountDisabled, OrderRejected, SellAlreadyWorking
 from .locks import orders_for_update
 from .models import LIVE_STATUSES, TERMINAL_STATUSES, Fill, Order, OrderPurpose, OrderStatus, OrderType
 from .policy import client_order_id, rate_stretch
@@ -157,6 +157,8 @@ def _order_create_pending(*, exchange, intent, attempt, guard=None, **fields) ->
         # durable: refuses to run inside a caller's transaction, whose rollback could
         # erase the record of an order the venue has already received.
         with transaction.atomic(durable=True):
+            if not Exchange.objects.filter(pk=exchange.pk, enabled=True).exists():
+                raise AccountDisabled(f"The account {exchange.name} is disabled: it takes no new orders.")
             if guard is not None:
                 guard()
             order = Order.objects.create(
@@ -165,7 +167,9 @@ def _order_create_pending(*, exchange, intent, attempt, guard=None, **fields) ->
                 status=S.PENDING_SUBMIT, submitted_at=now,
                 next_check_at=now + timedelta(seconds=settings.ORDER_SUBMIT_STALE_S), **fields,
             )  # fmt: skip
-    except IntegrityError:
+    except IntegrityError as exc:
+        if constraint_name(exc) == "order_one_live_sell_per_position":
+            raise SellAlreadyWorking("A sell is already working on this position; nothing was placed.") from None
         existing = Order.objects.filter(exchange=exchange, intent=intent, attempt=attempt).first()
         if existing is not None:
             return existing, False

@@ -17,19 +17,20 @@ import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from cycles.services import panic_sell_start
-from exchanges.errors import VenueError
+from exchanges.errors import EntriesHalted, VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
 from exchanges.venue import Venue
-from orders.errors import OrderRejected
+from orders.errors import OrderRejected, SellAlreadyWorking
 from orders.models import LIVE_STATUSES, Order, OrderPurpose
 from orders.services import order_place
 from tradingsite.apicache import invalidate
-from tradingsite.errors import Conflict, DomainError
+from tradingsite.errors import Conflict, DomainError, IntegrityViolation
 from tradingsite.failpoints import failpoint
 from tradingsite.statemachine import transition_locked
 
@@ -80,8 +81,9 @@ def position_open(
     stops it.
     """
     venue_for = venue_for or get_venue
-    if exchange.entries_halted_by:
-        raise Conflict(f"New entries are stopped on {exchange.name} (by {exchange.entries_halted_by}).")
+    halted_by = Exchange.objects.filter(pk=exchange.pk).values_list("entries_halted_by", flat=True).first()
+    if halted_by:  # read now: the object handed in may predate the switch
+        raise EntriesHalted(f"New entries are stopped on {exchange.name} (by {halted_by}).")
     market = Market.objects.filter(exchange=exchange, symbol=symbol.strip().upper(), active=True).first()
     if market is None:
         raise ValidationError({"symbol": f"{symbol} is not a trading market on {exchange.name}."})
@@ -212,23 +214,65 @@ def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, 
     market = position.market
     stop = trailed_stop(position.stop_loss, price, position.trailing_stop_bps, market.price_step)
     if stop != position.stop_loss:
-        Position.objects.filter(pk=position.pk).update(stop_loss=stop)
-        events.buffer(position.pk, K.ORDER_ADJUSTMENT, {"trailing_stop": str(stop), "price": str(price)})
-        position.stop_loss = stop
+        # Only over the stop this check read: an operator's move or a close since then wins.
+        moved = Position.objects.filter(pk=position.pk, stop_loss=position.stop_loss, trailing_stop_bps__isnull=False)
+        if moved.exclude(phase=P.CLOSED).update(stop_loss=stop):
+            events.buffer(position.pk, K.ORDER_ADJUSTMENT, {"trailing_stop": str(stop), "price": str(price)})
+            position.stop_loss = stop
+        else:
+            return "stop changed meanwhile"
+    stop = position.stop_loss
     if stop is not None and price <= stop:
-        return _sell(position, f"p{position.pk}-sl", position.remaining, venue, "stop", price)
+        return _sell(position, f"p{position.pk}-sl", position.remaining, venue, "stop", price,
+                     still=lambda locked: locked.stop_loss == stop)  # fmt: skip
     level = position.take_profits.filter(status=TakeProfitStatus.PENDING, price__lte=price).order_by("index").first()
     if level is not None:
         amount = min(position.remaining, floor_to_step(position.amount * level.fraction, market.amount_step))
         if position.take_profits.filter(status=TakeProfitStatus.PENDING).count() == 1:
             amount = position.remaining  # the last level takes what is left
-        take_profit_transition(level_id=level.pk, to=TakeProfitStatus.TRIGGERED)
-        return _sell(position, f"p{position.pk}-tp{level.index}", amount, venue, f"TP{level.index}", price)
+
+        def trigger(locked: Position) -> bool:
+            _, changed = take_profit_transition(level_id=level.pk, to=TakeProfitStatus.TRIGGERED)
+            return changed
+
+        return _sell(position, f"p{position.pk}-tp{level.index}", amount, venue, f"TP{level.index}", price,
+                     still=trigger)  # fmt: skip
     events.buffer(position.pk, K.MONITORING_UPDATE, {"price": str(price)})
     return result
 
 
-def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, price: Decimal) -> str:
+def _sell_guard(position_id: int, amount: Decimal, still: Callable[[Position], bool] | None = None):
+    """An order_place guard for a sell of a position: under the position's row lock (taken before the order row
+    is inserted, so position before order, always), the position is open, holds `amount`, has no sell working,
+    and `still(locked)` (what asked for the sell) still wants it. A refusal raises and inserts nothing; whatever
+    `still` changed rolls back with it. The partial unique constraint order_one_live_sell_per_position backs it.
+    """
+
+    def guard() -> None:
+        locked = positions_for_update().get(pk=position_id)
+        if locked.phase in (P.CLOSED, P.BUILDING):
+            raise Conflict(f"Position {position_id} is {locked.phase.lower()}: nothing to sell.")
+        sells = Order.objects.filter(position_id=position_id, side="sell")
+        if sells.filter(status__in=LIVE_STATUSES).exists():
+            raise SellAlreadyWorking("A sell is already working on this position; nothing was placed.")
+        # What the orders say is left, whether or not their sales are accounted yet (a sell that just ended
+        # is accounted after it returns): `remaining` alone would let a second exit sell those coins again.
+        sold = sells.aggregate(sold=Sum("filled"))["sold"] or D0
+        held = min(locked.remaining, locked.amount - sold)
+        if amount > held:
+            raise Conflict(f"Position {position_id} holds {held}, less than the {amount} to sell.")
+        if still is not None and not still(locked):
+            raise Conflict(f"Position {position_id} changed meanwhile; the sell is no longer wanted.")
+
+    return guard
+
+
+def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, price: Decimal,
+          still: Callable[[Position], bool] | None = None, refuse_if_working: bool = False) -> str:  # fmt: skip
+    """Place a market sell of `amount` and account it; what happened, for the tick's outcome counts.
+
+    With `refuse_if_working` (an operator's close) a sell already working raises SellAlreadyWorking instead.
+    """
     amount = floor_to_step(amount, position.market.amount_step)
     if amount <= 0 or amount < position.market.min_amount:
         return f"{why}: {amount} is under the market minimum"
@@ -236,7 +280,13 @@ def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, pri
     try:
         order_place(exchange=position.exchange, market=position.market, side="sell", type="market", amount=amount,
                     purpose=OrderPurpose.POSITION, intent=intent, attempt=attempt, position=position,
-                    venue=venue or get_venue(position.exchange))  # fmt: skip
+                    venue=venue or get_venue(position.exchange),
+                    guard=_sell_guard(position.pk, amount, still))  # fmt: skip
+    except SellAlreadyWorking:
+        if refuse_if_working:
+            raise
+        log.info("position %s: %s sell not placed: a sell is already working", position.pk, why)
+        return f"{why}: not placed (a sell is already working)"
     except (OrderRejected, Conflict) as exc:
         log.warning("position %s: %s sell not placed: %s", position.pk, why, exc)
         return f"{why}: not placed ({exc})"
@@ -313,7 +363,13 @@ def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> st
 def _book_sale(locked: Position, order: Order, quote: str) -> Decimal:
     """Take a sale off the locked row: what it sold, and its proceeds (quote fee off) less their cost; the proceeds."""
     proceeds = order.cost - (order.fee if order.fee_asset == quote else D0)
-    locked.remaining = max(D0, locked.remaining - order.filled)
+    if order.filled > locked.remaining:
+        raise IntegrityViolation(
+            f"Position {locked.pk}: order {order.client_order_id} sold {order.filled}, more than the "
+            f"{locked.remaining} it held. Nothing was accounted; reconcile with the venue.",
+            position_id=locked.pk, order_id=order.pk,
+        )  # fmt: skip
+    locked.remaining -= order.filled
     locked.realized_pnl += proceeds - order.filled * locked.cost_basis
     return proceeds
 
@@ -365,17 +421,22 @@ def position_reduce(
         intent = f"p{position.pk}-reduce-{count + 1}"
     if position.phase == P.BUILDING:
         raise Conflict(f"Position {position_id} is still buying its entry.")
-    if Order.objects.filter(position=position, status__in=LIVE_STATUSES).exists():
-        raise Conflict(f"Position {position_id} has an order working; wait for it, then reduce.")
+    if Order.objects.filter(position=position, side="sell", status__in=LIVE_STATUSES).exists():
+        raise SellAlreadyWorking("A sell is already working on this position; wait for it, then reduce.")
     market = position.market
     amount = floor_to_step(min(Decimal(amount), position.remaining), market.amount_step)
     if amount <= 0 or amount < market.min_amount:
         raise ValidationError({"amount": f"{amount} is under the market minimum of {market.min_amount}"})
-    events.record(position.pk, K.OPERATOR_ACTION, {"action": "reduce", "amount": str(amount),
-                                                   "requested_by": requested_by})  # fmt: skip
+
+    def record(locked: Position) -> bool:
+        events.record(position.pk, K.OPERATOR_ACTION, {"action": "reduce", "amount": str(amount),
+                                                       "requested_by": requested_by})  # fmt: skip
+        return True
+
     order = order_place(exchange=position.exchange, market=market, side="sell", type="market", amount=amount,
                         purpose=OrderPurpose.POSITION, intent=intent, position=position, copy_trade=copy_trade,
-                        venue=venue or get_venue(position.exchange))  # fmt: skip
+                        venue=venue or get_venue(position.exchange),
+                        guard=_sell_guard(position.pk, amount, record))  # fmt: skip
     position_check(position_id=position.pk, venue=venue)
     return order
 
@@ -616,18 +677,23 @@ def position_close_now(
     position = _open_position(position_id)
     if position.phase == P.BUILDING:
         raise Conflict(f"Position {position_id} is still buying its entry; cancel the entry order first.")
-    if Order.objects.filter(position=position, status__in=LIVE_STATUSES).exists():
-        raise Conflict(f"Position {position_id} has an exit order working; wait for it, then close.")
-    with transaction.atomic():
-        for level in position.take_profits.filter(status=TakeProfitStatus.PENDING):
+    if Order.objects.filter(position=position, side="sell", status__in=LIVE_STATUSES).exists():
+        raise SellAlreadyWorking("A sell is already working on this position; wait for it, then close.")
+
+    def stand_down(locked: Position) -> bool:
+        """In the transaction that records the close's order: the ladder and stop stand down (or none of it)."""
+        for level in locked.take_profits.filter(status=TakeProfitStatus.PENDING):
             take_profit_transition(level_id=level.pk, to=TakeProfitStatus.CANCELED)
-        Position.objects.filter(pk=position.pk).update(stop_loss=None, trailing_stop_bps=None,
-                                                       close_to_stable=to_stable)  # fmt: skip
-        events.record(position.pk, K.OPERATOR_ACTION, {"action": "close now", "requested_by": requested_by,
-                                                       "to_stable": to_stable})  # fmt: skip
+        Position.objects.filter(pk=locked.pk).update(stop_loss=None, trailing_stop_bps=None,
+                                                     close_to_stable=to_stable)  # fmt: skip
+        events.record(locked.pk, K.OPERATOR_ACTION, {"action": "close now", "requested_by": requested_by,
+                                                     "to_stable": to_stable})  # fmt: skip
+        return True
+
     venue = venue or get_venue(position.exchange)
     bids = venue.fetch_order_book(position.market.symbol, 1).bids
-    outcome = _sell(position, f"p{position.pk}-close", position.remaining, venue, "close", bids[0][0] if bids else D0)
+    outcome = _sell(position, f"p{position.pk}-close", position.remaining, venue, "close", bids[0][0] if bids else D0,
+                    still=stand_down, refuse_if_working=True)  # fmt: skip
     position_check(position_id=position.pk, venue=venue)
     position.refresh_from_db()
     if position.phase != P.CLOSED:
@@ -674,17 +740,25 @@ def position_add_take_profit(
     position = _open_position(position_id)
     price, fraction = Decimal(price), Decimal(fraction)
     errors = {}
-    if not 0 < fraction <= 1:
-        errors["fraction"] = "must be above 0 and at most 1"
-    committed = sum(position.take_profits.exclude(status=TakeProfitStatus.CANCELED).values_list("fraction", flat=True))
-    if committed + fraction > 1:
-        errors["fraction"] = f"the ladder would sell {committed + fraction:%} of the position, over 100%"
-    if position.entry_price and price <= position.entry_price:
+    if not price.is_finite() or price <= 0:
+        errors["price"] = "must be a number above zero"
+    elif position.entry_price and price <= position.entry_price:
         errors["price"] = f"{price} is not above the entry ({position.entry_price}); on a long it would lose"
+    if not fraction.is_finite() or not 0 < fraction <= 1:
+        errors["fraction"] = "must be above 0 and at most 1"
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        positions_for_update().get(pk=position.pk)
+        locked = positions_for_update().get(pk=position.pk)  # two adds at once sum their fractions one after other
+        if locked.phase == P.CLOSED:
+            raise Conflict(f"Position {position_id} is closed.")
+        committed = sum(
+            position.take_profits.exclude(status=TakeProfitStatus.CANCELED).values_list("fraction", flat=True)
+        )
+        if committed + fraction > 1:
+            raise ValidationError(
+                {"fraction": f"the ladder would sell {committed + fraction:%} of the position, over 100%"}
+            )
         index = (position.take_profits.order_by("-index").values_list("index", flat=True).first() or 0) + 1
         level = TakeProfitLevel.objects.create(position=position, index=index, price=price, fraction=fraction)
         Position.objects.filter(pk=position.pk).update(next_check_at=timezone.now())

@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import DomainError
+from .errors import DomainError, constraint_name
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,7 @@ def exception_handler(exc, context):
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, IntegrityError):
         # A constraint caught what validation let through: refuse, say which rule.
-        cause = getattr(exc, "__cause__", None)
-        constraint = getattr(getattr(cause, "diag", None), "constraint_name", None)
+        constraint = constraint_name(exc)
         log.warning("integrity error in API", extra={"constraint": constraint})
         return Response(
             {"error": "conflict", "detail": f"Refused by the database rule {constraint or 'integrity'}."},

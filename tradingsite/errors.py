@@ -29,3 +29,16 @@ class Conflict(DomainError):
 
 class IllegalTransition(Conflict):
     code = "illegal_transition"
+
+
+class IntegrityViolation(DomainError):
+    """An invariant of ours would break (a sale beyond what is held): refused, never clamped."""
+
+    status_code = 409
+    code = "integrity_violation"
+
+
+def constraint_name(exc: BaseException) -> str | None:
+    """The name of the database constraint an IntegrityError broke (psycopg's diagnostics), if any."""
+    cause = getattr(exc, "__cause__", None)
+    return getattr(getattr(cause, "diag", None), "constraint_name", None)

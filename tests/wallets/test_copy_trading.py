@@ -230,3 +230,19 @@ def test_no_more_than_the_configured_copies_are_placed_at_once():
         time.sleep(0.1)
         with copy_slot(limit=1):
             assert slots_in_use() == 1
+
+
+def test_the_kill_switch_stops_new_copies(sim, chain, watched, outcome_paper):
+    from positions.services import entries_halt
+
+    wallet = watched()
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    outcome = chain.outcomes[0]
+    chain.trade(wallet.address, outcome=outcome, side="BUY", size=1000.0, price=outcome.price, at=time.time())
+    entries_halt(exchange=outcome_paper.exchange, halted=True, requested_by="operator")
+    scanning.wallet_scan(wallet_id=wallet.pk)
+    copy = CopyTrade.objects.get(status=CopyTradeStatus.PENDING)
+    assert copying.copy_trade_execute(copy_trade_id=copy.pk, venue=outcome_paper) == CopyTradeStatus.SKIPPED
+    copy.refresh_from_db()
+    assert "New entries are stopped" in copy.reason
+    assert not Position.objects.filter(exchange=outcome_paper.exchange).exists()
