@@ -53,6 +53,7 @@ from exchanges.rules import floor_to_step
 from orders.locks import orders_for_update
 from orders.models import LIVE_STATUSES, Order, OrderStatus
 from orders.services import order_reconcile, order_totals_from_fills, orders_adopt_unknown
+from tradingsite.isolation import Loop
 from tradingsite.writebehind import writebehind_flush
 
 from .conversion import convert
@@ -270,6 +271,7 @@ def _reconcile(
     ids = list(live.order_by("pk").values_list("pk", flat=True))
     deadline = time.monotonic() + wait_s
     first = True
+    loop = Loop("recovery: orders")
     while ids:
         progress("orders", 0, len(ids))
         still = []
@@ -280,10 +282,17 @@ def _reconcile(
                                    f"{order.status}: would be checked with the venue"), found=False)  # fmt: skip
                 continue
             before = order.status
-            try:
-                order = order_reconcile(order_id=pk, venue=venue_for(order.exchange))
-            except VenueError as exc:
-                order.last_error = f"venue: {exc}"
+            ref = f"order {order.client_order_id}"
+
+            def failed(message: str, pk=pk, ref=ref) -> None:  # an operator is told; the other orders go on
+                Order.objects.filter(pk=pk).update(last_error=f"recovery: {message}")
+                report.add(Finding(ref, "operator", f"could not be reconciled: {message}"))
+
+            with loop.item(ref, on_error=failed):
+                try:
+                    order = order_reconcile(order_id=pk, venue=venue_for(order.exchange))
+                except VenueError as exc:
+                    order.last_error = f"venue: {exc}"
             if order.status != before:
                 report.orders_reconciled += 1
             if not order.is_terminal:
@@ -344,6 +353,7 @@ def _resume_or_unwind(
     report: RecoveryReport, strategies: list[Strategy], cycle_id: int | None, stall_s: float, venue_for, progress
 ) -> None:
     cycles = interrupted_cycles(strategies=strategies, cycle_id=cycle_id, stall_s=stall_s)
+    loop = Loop("recovery: cycles")
     for done, cycle in enumerate(cycles, 1):
         progress("cycles", done - 1, len(cycles))
         name = cycle.strategy.name
@@ -353,15 +363,20 @@ def _resume_or_unwind(
             report.add(Finding(f"cycle {cycle.pk}", "waiting", f"{cycle.state}, interrupted: {what}", name))
             continue
         venue = venue_for(cycle.strategy.exchange)
-        for attempt in range(VENUE_TRIES):  # a venue hiccup is retried at once; a venue that stays down, later
-            try:
-                report.add(_recover_one(cycle, venue))
-                break
-            except VenueError as exc:
-                if attempt == VENUE_TRIES - 1:
-                    report.add(Finding(f"cycle {cycle.pk}", "waiting", f"the venue is unavailable: {exc}", name))
-                else:
-                    time.sleep(0.5)
+
+        def failed(message: str, ref=f"cycle {cycle.pk}", name=name) -> None:  # an operator decides; others go on
+            report.add(Finding(ref, "operator", f"recovery failed: {message}", name))
+
+        with loop.item(f"cycle {cycle.pk}", on_error=failed):
+            for attempt in range(VENUE_TRIES):  # a venue hiccup is retried at once; a venue that stays down, later
+                try:
+                    report.add(_recover_one(cycle, venue))
+                    break
+                except VenueError as exc:
+                    if attempt == VENUE_TRIES - 1:
+                        report.add(Finding(f"cycle {cycle.pk}", "waiting", f"the venue is unavailable: {exc}", name))
+                    else:
+                        time.sleep(0.5)
         progress("cycles", done, len(cycles))
 
 

@@ -97,6 +97,7 @@ class Order(models.Model):
     lookup_misses = models.PositiveSmallIntegerField(default=0)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    errors_in_a_row = models.PositiveSmallIntegerField(default=0, help_text="checks in a row that failed here")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)

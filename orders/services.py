@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -35,6 +36,7 @@ from exchanges.venue import Venue
 from tradingsite.apicache import invalidate
 from tradingsite.errors import Conflict, DomainError, constraint_name
 from tradingsite.failpoints import failpoint
+from tradingsite.isolation import Loop, clear_failures, record_failure
 from tradingsite.statemachine import transition_locked
 from tradingsite.writebehind import Update, buffer_updates
 
@@ -365,6 +367,7 @@ class TickResult:
     changed: int = 0
     venue_calls: list[str] = field(default_factory=list)
     next_due: datetime | None = None
+    failed: int = 0  # orders whose check raised: recorded on them and backed off
 
 
 def orders_monitor_tick(
@@ -416,29 +419,42 @@ def orders_monitor_tick(
                 answers[order.pk] = open_orders[order.client_order_id]
                 result.settled_by_batch += 1
     unchanged: list[Order] = []
+    loop = Loop("orders monitor")
     for order in orders:
         answer = answers.get(order.pk)
-        try:
-            if answer is None and order.status == S.UNKNOWN:
-                order_resolve_unknown(order=order, venue=venue, now=now, budget_left=budget, calls=result.venue_calls)
-                result.changed += 1
-                continue
-            fresh = False
-            if answer is None and not batched:
-                # Missing from a batch answer means it has changed: only the venue can say how.
-                answer = status_cache_get(order.exchange_id, order.client_order_id)
-            if answer is None:
-                answer, fresh = _fetch_one(venue, order, result.venue_calls), True
-            if not _answer_differs(order, answer):
-                unchanged.append(order)
-                continue
-            answer, trades = _with_trades(venue, order, answer, result.venue_calls, fresh=fresh)
-            order_record_answer(order_id=order.pk, answer=answer, trades=trades, now=now, budget_left=budget)
-            result.changed += 1
-        except VenueError as exc:
-            _reschedule_after_error([order], exc, now, budget)
+        failed = partial(record_failure, Order, order.pk, now=now, due_field="next_check_at")
+        with loop.item(f"order {order.client_order_id}", on_error=failed, previous=order.last_error):
+            _check_one(order, answer, batched=batched, venue=venue, now=now, budget=budget, result=result,
+                       unchanged=unchanged)  # fmt: skip
+    result.failed = len(loop.failed)
     _reschedule_unchanged(unchanged, now, budget)
     return _finish(result, exchange_id, market_id, len(orders))
+
+
+def _check_one(order: Order, answer, *, batched: bool, venue, now, budget, result, unchanged: list) -> None:
+    """One order of a monitor tick: settle it from the batch answer, or look it up; record what changed."""
+    try:
+        if answer is None and order.status == S.UNKNOWN:
+            order_resolve_unknown(order=order, venue=venue, now=now, budget_left=budget, calls=result.venue_calls)
+            result.changed += 1
+            return
+        fresh = False
+        if answer is None and not batched:
+            # Missing from a batch answer means it has changed: only the venue can say how.
+            answer = status_cache_get(order.exchange_id, order.client_order_id)
+        if answer is None:
+            answer, fresh = _fetch_one(venue, order, result.venue_calls), True
+        if not _answer_differs(order, answer):
+            unchanged.append(order)
+            return
+        answer, trades = _with_trades(venue, order, answer, result.venue_calls, fresh=fresh)
+        order_record_answer(order_id=order.pk, answer=answer, trades=trades, now=now, budget_left=budget)
+        result.changed += 1
+    except VenueError as exc:
+        _reschedule_after_error([order], exc, now, budget)
+        return
+    if order.errors_in_a_row:
+        clear_failures(Order, order.pk)
 
 
 def _finish(result: TickResult, exchange_id: int, market_id: int, claimed: int) -> TickResult:

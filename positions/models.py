@@ -60,6 +60,8 @@ class Position(models.Model):
     next_check_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, help_text="why the last check failed (cleared by the next good one)")
+    errors_in_a_row = models.PositiveSmallIntegerField(default=0)
     mark_price = amount_field(null=True, blank=True)
     unrealized_pnl = amount_field(default=0)
     realized_pnl = amount_field(default=0)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 import psycopg
 from django.conf import settings
@@ -32,6 +33,7 @@ from orders.services import order_place
 from tradingsite.apicache import invalidate
 from tradingsite.errors import Conflict, DomainError, IntegrityViolation
 from tradingsite.failpoints import failpoint
+from tradingsite.isolation import Loop, clear_failures, record_failure
 from tradingsite.statemachine import transition_locked
 
 from . import events
@@ -181,6 +183,8 @@ def position_check(*, position_id: int, price: Decimal | None = None, venue: Ven
     position.refresh_from_db()
     if position.phase != P.CLOSED:
         _reschedule(position, price, now)
+    if position.errors_in_a_row:
+        clear_failures(Position, position.pk)
     return outcome
 
 
@@ -198,6 +202,15 @@ def _building(position: Position, entry: Order | None, now: datetime) -> str:
         return "closed"
     held = entry.filled - (entry.fee if entry.fee_asset == position.market.base else D0)
     held = floor_to_step(held, position.market.amount_step)
+    if held <= 0 or held < position.market.min_amount:
+        # E.g. one lot bought with the fee taken in the coin itself: nothing a market would take is left.
+        reason = (f"dust: the entry bought {entry.filled} {position.market.base}, {held} after fees in the coin, "
+                  f"under the market minimum of {position.market.min_amount}; nothing left to manage")  # fmt: skip
+        with transaction.atomic():
+            position_transition(position_id=position.pk, to=P.CLOSED, entry_price=entry.average, amount=entry.filled,
+                                remaining=D0, cost_basis=entry.cost / entry.filled)  # fmt: skip
+            events.record(position.pk, K.POSITION_CLOSED, {"reason": reason, "dust": str(max(held, D0))})
+        return "closed"
     position_transition(position_id=position.pk, to=P.MONITORING, entry_price=entry.average, remaining=held,
                         amount=held, cost_basis=entry.cost / held, last_activity_at=now)  # fmt: skip
     events.buffer(position.pk, K.PARTIAL_FILL if entry.filled < entry.amount else K.POSITION_UPDATE,
@@ -482,6 +495,7 @@ class TickResult:
     claimed: int = 0
     evaluated: int = 0
     venue_calls: int = 0
+    failed: int = 0  # positions whose check raised: recorded on them and backed off
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -573,12 +587,17 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
         for position in positions:
             price = prices[position.exchange_id].get(position.symbol)
             levels = pending.get(position.pk, [])
-            if _must_act(position, price, levels, position.pk in working):
+            try:
+                must_act = _must_act(position, price, levels, position.pk in working)
+                if not must_act:
+                    watch = _watch(position, price, levels, position.since_breakeven, position.since_activity)
+                    name, seconds = tier(watch, rules)
+            except Exception:  # a row the quick path cannot judge: the full check records why, isolated
+                must_act = True
+            if must_act:
                 acting.append((position, price))
                 quiet.append((position.pk, lease, position.tier))
                 continue
-            watch = _watch(position, price, levels, position.since_breakeven, position.since_activity)
-            name, seconds = tier(watch, rules)
             quiet.append((position.pk, now + timedelta(seconds=seconds), name))
             if name != position.tier:
                 changed_tier.append((position.pk, position.tier, name))
@@ -586,14 +605,20 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
                 marks.append((position.pk, price, position.cost_basis, position.remaining))
             result.outcomes["watching"] = result.outcomes.get("watching", 0) + 1
         _reschedule_many(quiet)
+    loop = Loop("positions tick")
     for position, price in acting:
-        try:
-            outcome = position_check(position_id=position.pk, price=price, venue=venues[position.exchange_id], now=now)
-        except VenueError as exc:
-            outcome = f"venue: {type(exc).__name__}"
-            Position.objects.filter(pk=position.pk).update(next_check_at=now + timedelta(seconds=rules.critical_s))
+        outcome = "failed"
+        failed = partial(record_failure, Position, position.pk, now=now, due_field="next_check_at")
+        with loop.item(f"position {position.pk}", on_error=failed):
+            try:
+                outcome = position_check(position_id=position.pk, price=price, venue=venues[position.exchange_id],
+                                         now=now)  # fmt: skip
+            except VenueError as exc:
+                outcome = f"venue: {type(exc).__name__}"
+                Position.objects.filter(pk=position.pk).update(next_check_at=now + timedelta(seconds=rules.critical_s))
         key = outcome.split(" ")[0]
         result.outcomes[key] = result.outcomes.get(key, 0) + 1
+    result.failed = len(loop.failed)
     result.evaluated = len(positions)
     events.mark(marks, now)
     events.buffer_many([(pk, K.MONITORING_UPDATE, {"tier": [old, new]}) for pk, old, new in changed_tier])

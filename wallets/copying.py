@@ -13,6 +13,7 @@ At most COPY_CONCURRENCY copies are being placed at once across all workers.
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,6 +30,7 @@ from orders.models import Order
 from positions.models import Position, PositionPhase, PositionSource
 from positions.services import position_open, position_reduce
 from tradingsite.errors import Conflict, IllegalTransition
+from tradingsite.isolation import Loop, record_failure
 
 from .markets import market_for
 from .models import CopyTrade, CopyTradeStatus, WalletTrade
@@ -216,10 +218,21 @@ def copy_settle(*, copy_trade_id: int) -> str:
     return to
 
 
+def _not_backed_off(now):
+    return Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+
+
 def copies_settle_submitted(limit: int = 500) -> int:
-    """The beat's pass over submitted copies (their orders may have ended since)."""
-    ids = CopyTrade.objects.filter(status=CT.SUBMITTED).order_by("pk").values_list("pk", flat=True)[:limit]
-    return sum(1 for pk in ids if copy_settle(copy_trade_id=pk) != CT.SUBMITTED)
+    """The beat's pass over submitted copies (their orders may have ended since); one failing copy is recorded
+    on itself and backed off, the others are settled in the same pass."""
+    now = timezone.now()
+    ids = list(CopyTrade.objects.filter(_not_backed_off(now), status=CT.SUBMITTED).order_by("pk")
+               .values_list("pk", flat=True)[:limit])  # fmt: skip
+    loop, settled = Loop("copy settling"), 0
+    for pk in ids:
+        with loop.item(f"copy {pk}", on_error=partial(record_failure, CopyTrade, pk, now=now, due_field="retry_at")):
+            settled += copy_settle(copy_trade_id=pk) != CT.SUBMITTED
+    return settled
 
 
 def copies_requeue_stale() -> int:
@@ -231,11 +244,18 @@ def copies_requeue_stale() -> int:
     waiting = Q(status=CT.PENDING, created_at__lt=stale) | Q(
         status=CT.SUBMITTED, wallet_trade__side="sell", submitted_at__lt=stale
     )
-    candidates = CopyTrade.objects.filter(waiting, updated_at__lt=stale).select_related("wallet_trade")[:500]
-    ids = [c.pk for c in candidates
-           if c.status == CT.PENDING or _unplaced_sells(c, list(Order.objects.filter(copy_trade=c)))]  # fmt: skip
+    now = timezone.now()
+    candidates = CopyTrade.objects.filter(waiting, _not_backed_off(now), updated_at__lt=stale).select_related(
+        "wallet_trade"
+    )[:500]
+    loop, ids = Loop("copy requeueing"), []
+    for copy in candidates:
+        failed = partial(record_failure, CopyTrade, copy.pk, now=now, due_field="retry_at")
+        with loop.item(f"copy {copy.pk}", on_error=failed, previous=copy.last_error):
+            if copy.status == CT.PENDING or _unplaced_sells(copy, list(Order.objects.filter(copy_trade=copy))):
+                ids.append(copy.pk)
     if ids:
-        CopyTrade.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+        CopyTrade.objects.filter(pk__in=ids).update(updated_at=now)
     for pk in ids:
         copy_trade.delay(pk)
     return len(ids)

@@ -140,6 +140,9 @@ class CopyTrade(models.Model):
     position = models.ForeignKey(
         "positions.Position", null=True, blank=True, on_delete=models.PROTECT, related_name="copies"
     )
+    last_error = models.TextField(blank=True, help_text="why settling or sending it again failed")
+    errors_in_a_row = models.PositiveSmallIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="after a failure: not looked at again before")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,13 +1,17 @@
 """Celery tasks for wallets (thin: call a service)."""
 
 import logging
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from exchanges.errors import VenueError
+from tradingsite.isolation import Loop, record_failure
 
 from . import copying, scanning
+from .models import WatchedWallet
 from .slots import SlotsBusy
 
 log = logging.getLogger(__name__)
@@ -18,13 +22,16 @@ def tick(among: list[int] | None = None) -> dict:
     """Claim due wallets (of `among`, if given) and scan them, their copies queued as found; settle copies."""
     claimed = scanning.wallets_claim_due(limit=settings.WALLET_SCAN_BATCH, among=among)
     found = calls = errors = 0
+    loop = Loop("wallet scans")
     for wallet_id in claimed:
-        outcome = scanning.wallet_scan(wallet_id=wallet_id)
-        found, calls, errors = found + outcome.new_trades, calls + outcome.calls, errors + bool(outcome.error)
+        failed = partial(record_failure, WatchedWallet, wallet_id, now=timezone.now(), due_field="next_scan_at")
+        with loop.item(f"wallet {wallet_id}", on_error=failed):
+            outcome = scanning.wallet_scan(wallet_id=wallet_id)
+            found, calls, errors = found + outcome.new_trades, calls + outcome.calls, errors + bool(outcome.error)
     settled = copying.copies_settle_submitted()
     requeued = copying.copies_requeue_stale()
-    return {"scanned": len(claimed), "calls": calls, "new_trades": found, "errors": errors, "settled": settled,
-            "requeued": requeued}  # fmt: skip
+    return {"scanned": len(claimed), "calls": calls, "new_trades": found, "errors": errors + len(loop.failed),
+            "settled": settled, "requeued": requeued}  # fmt: skip
 
 
 @shared_task(

@@ -67,7 +67,7 @@ def test_new_attempt_allowed_once_previous_is_terminal():
         ({"filled": Decimal("-0.1")}, "order_filled_within_amount"),
         ({"type": "limit", "price": None}, "order_limit_needs_price"),
         ({"type": "limit", "price": Decimal("-5")}, "order_price_positive"),
-        ({"fee": Decimal("-0.01")}, "order_cost_fee_not_negative"),
+        ({"cost": Decimal("-0.01")}, "order_cost_not_negative"),
         ({"purpose": "cycle"}, "order_purpose_has_owner"),
         ({"attempt": 0}, "order_attempt_from_one"),
     ],
@@ -94,6 +94,12 @@ def test_fills_are_append_only():
 
 def test_negative_fill_refused():
     assert violation(lambda: f.FillFactory(amount=Decimal("-1"))) == "fill_values_valid"
+
+
+def test_a_maker_rebate_is_stored_as_a_negative_fee():
+    fill = f.FillFactory(fee=Decimal("-0.0001"), fee_asset="USDT")
+    fill.refresh_from_db()
+    assert fill.fee == Decimal("-0.0001")
 
 
 def test_consumed_reservation_cannot_serve_a_second_cycle():

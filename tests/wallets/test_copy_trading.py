@@ -4,6 +4,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from positions.models import Position, PositionPhase, PositionSource
 from wallets import copying, scanning
@@ -246,3 +247,46 @@ def test_the_kill_switch_stops_new_copies(sim, chain, watched, outcome_paper):
     copy.refresh_from_db()
     assert "New entries are stopped" in copy.reason
     assert not Position.objects.filter(exchange=outcome_paper.exchange).exists()
+
+
+def test_a_failing_wallet_or_copy_never_stalls_the_tick(sim, chain, watched, outcome_paper, monkeypatch):
+    from wallets import tasks
+    from wallets.models import WatchedWallet
+
+    good, bad = watched(), watched(address="0x1111111111111111111111111111111111111111")
+    for wallet in (good, bad):
+        scanning.wallet_scan(wallet_id=wallet.pk)
+    outcome = chain.outcomes[0]
+    chain.trade(good.address, outcome=outcome, side="BUY", size=1000.0, price=outcome.price)
+    WatchedWallet.objects.update(next_scan_at=None)
+    real_scan = scanning.wallet_scan
+
+    def scan(*, wallet_id, **kwargs):
+        if wallet_id == bad.pk:
+            raise KeyError("proxyWallet")
+        return real_scan(wallet_id=wallet_id, **kwargs)
+
+    monkeypatch.setattr(scanning, "wallet_scan", scan)
+    result = tasks.tick(among=[bad.pk, good.pk])
+    assert result["errors"] == 1
+    assert result["new_trades"] == 1  # the good wallet was scanned in the same tick
+    bad.refresh_from_db()
+    assert "KeyError" in bad.last_error
+    assert bad.errors_in_a_row == 1
+    assert bad.next_scan_at > timezone.now()
+
+    copies = [CopyTrade.objects.get(status=CopyTradeStatus.PENDING)]
+    assert copy_all(outcome_paper) == [CopyTradeStatus.FILLED]
+    real_settle = copying.copy_settle
+    CopyTrade.objects.filter(pk=copies[0].pk).update(status=CopyTradeStatus.SUBMITTED)
+
+    def settle(*, copy_trade_id):
+        raise ZeroDivisionError("bad copy")
+
+    monkeypatch.setattr(copying, "copy_settle", settle)
+    assert copying.copies_settle_submitted() == 0
+    poisoned = CopyTrade.objects.get(pk=copies[0].pk)
+    assert "ZeroDivisionError: bad copy" in poisoned.last_error
+    assert poisoned.retry_at > timezone.now()
+    monkeypatch.setattr(copying, "copy_settle", real_settle)
+    assert copying.copies_settle_submitted() == 0  # backed off: not looked at again yet
