@@ -392,6 +392,10 @@ WALLET_SOURCE_RATE_PER_S = {
     "polymarket": env.float("POLYMARKET_RATE_PER_S", default=5.0),
     "etherscan": env.float("ETHERSCAN_RATE_PER_S", default=3.0),  # the free tier's 3 calls a second
 }
+# One scan reads at most this many pages and bytes; a wallet with more waiting goes on from there next scan.
+WALLET_SCAN_MAX_PAGES = env.int("WALLET_SCAN_MAX_PAGES", default=40)
+WALLET_SCAN_MAX_BYTES = env.int("WALLET_SCAN_MAX_BYTES", default=16 * 1024 * 1024)
+WALLET_SOURCE_RETRY_AFTER_CAP_S = env.float("WALLET_SOURCE_RETRY_AFTER_CAP_S", default=300.0)
 POLYMARKET_OVERLAP_S = env.int("POLYMARKET_OVERLAP_S", default=60)  # re-read for indexer lag
 ETHERSCAN_OVERLAP_BLOCKS = env.int("ETHERSCAN_OVERLAP_BLOCKS", default=30)  # re-read for reorgs and lag
 POLYMARKET_TOKEN_DECIMALS = 6  # outcome tokens and USDC both have 6 decimals

@@ -60,16 +60,19 @@ def usdc(tx, paid_by_wallet, value):
             "tokenDecimal": "6", "from": payer, "to": payee}  # fmt: skip
 
 
+TX_A, TX_B, TX_C = ("0x" + c * 64 for c in "abc")
+
+
 def test_a_transaction_with_several_fills_gives_several_trades_priced_by_its_usdc():
     fills = join_fills(
         WALLET,
-        [transfer("0xA", "11", True, 100_000_000), transfer("0xA", "22", True, 50_000_000),
-         transfer("0xB", "11", False, 10_000_000), transfer("0xC", "33", True, 5_000_000)],
-        [usdc("0xA", True, 90_000_000), usdc("0xB", False, 7_000_000)],  # 0xC moved no USDC: not a trade
+        [transfer(TX_A.upper().replace("0X", "0x"), "11", True, 100_000_000), transfer(TX_A, "22", True, 50_000_000),
+         transfer(TX_B, "11", False, 10_000_000), transfer(TX_C, "33", True, 5_000_000)],
+        [usdc(TX_A, True, 90_000_000), usdc(TX_B, False, 7_000_000)],  # TX_C moved no USDC: not a trade
     )  # fmt: skip
     assert [(t.tx_hash, t.asset, t.side, t.size, t.price) for t in fills] == [
-        ("0xa", "11", "buy", D(100), D("0.6")), ("0xa", "22", "buy", D(50), D("0.6")),
-        ("0xb", "11", "sell", D(10), D("0.7")),
+        (TX_A, "11", "buy", D(100), D("0.6")), (TX_A, "22", "buy", D(50), D("0.6")),
+        (TX_B, "11", "sell", D(10), D("0.7")),
     ]  # fmt: skip
     assert len({t.dedup_key for t in fills}) == 3
 

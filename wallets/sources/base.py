@@ -5,7 +5,9 @@ A source never decides what is new: it reads from the cursor minus an overlap
 that is unique per fill. The scanner keeps what it does not know yet.
 """
 
+import json
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
@@ -13,9 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import requests
+from django.conf import settings
+
 from exchanges.errors import Banned, RateLimited, VenueError
 from exchanges.http import VenueHttp
 from exchanges.limiter import RateLimiter
+from exchanges.parsing import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,35 @@ class SourceDailyLimit(SourceError):
     def __init__(self, message: str, *, until: datetime) -> None:
         super().__init__(message)
         self.until = until
+
+
+TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+MAX_TOKEN_ID = 100  # an ERC-1155 token id is a uint256: at most 78 decimal digits
+
+
+def tx_hash(value: object, *, what: str, field_name: str = "transactionHash") -> str:
+    """A transaction hash as the chain writes it (0x and 64 hex digits), or the SourceError naming it."""
+    if not isinstance(value, str) or not TX_HASH.match(value):
+        raise SourceError(f"{what}: {field_name} is not a transaction hash ({str(value)[:80]!r})")
+    return value.lower()
+
+
+def address(value: object, *, what: str, field_name: str) -> str:
+    if not isinstance(value, str) or not ADDRESS.match(value):
+        raise SourceError(f"{what}: {field_name} is not an address ({str(value)[:80]!r})")
+    return value.lower()
+
+
+def unix_time(value: object, *, what: str, field_name: str) -> datetime:
+    """A unix timestamp in seconds, between 2015 and 2100 (anything else is not a fill's time)."""
+    try:
+        seconds = int(str(value))
+    except (TypeError, ValueError):
+        raise SourceError(f"{what}: {field_name} is not a unix time ({str(value)[:40]!r})") from None
+    if not 1_420_070_400 <= seconds <= 4_102_444_800:
+        raise SourceError(f"{what}: {field_name} is out of range ({seconds})")
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +130,22 @@ class Source(ABC):
         self.base_url = base_url.rstrip("/")
         self.calls = 0
 
+    def begin_scan(self) -> None:
+        """A new scan's page and byte budget (WALLET_SCAN_MAX_PAGES, WALLET_SCAN_MAX_BYTES)."""
+        self.scan_pages = self.scan_bytes = 0
+
+    def scan_budget_spent(self) -> bool:
+        """The scan read as many pages or bytes as one scan may: it stops and resumes from there next time."""
+        return (
+            getattr(self, "scan_pages", 0) >= settings.WALLET_SCAN_MAX_PAGES
+            or getattr(self, "scan_bytes", 0) >= settings.WALLET_SCAN_MAX_BYTES
+        )
+
     def get_json(self, url: str, params: dict) -> object:
-        """One GET within the shared budget; HTTP errors become SourceError, 429 a shared backoff."""
+        """One GET within the shared budget; HTTP errors become SourceError, 429 a shared backoff.
+
+        The body is read up to WALLET_SCAN_MAX_BYTES: a larger answer is refused, never held in memory whole.
+        """
         try:
             self.limiter.acquire(1, timeout=10.0)
         except RateLimited as exc:
@@ -105,19 +154,38 @@ class Source(ABC):
             raise SourceDailyLimit(f"{self.name}: {exc}", until=exc.until) from exc
         self.calls += 1
         try:
-            response = self.http.request("GET", url, params=params)
+            response = self.http.request("GET", url, params=params, stream=True)
         except VenueError as exc:
             raise SourceError(f"{self.name}: {exc}") from exc
-        if response.status_code == 429:
-            retry_after = float(response.headers.get("Retry-After") or 1.0)
-            self.limiter.backoff(retry_after)
-            raise SourceRateLimited(f"{self.name}: HTTP 429, retry in {retry_after:.1f}s", retry_after=retry_after)
+        with response:
+            if response.status_code == 429:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), default=1.0,
+                                                cap=settings.WALLET_SOURCE_RETRY_AFTER_CAP_S)  # fmt: skip
+                self.limiter.backoff(retry_after)
+                raise SourceRateLimited(f"{self.name}: HTTP 429, retry in {retry_after:.1f}s", retry_after=retry_after)
+            body = self._read_capped(response)
+        self.scan_pages = getattr(self, "scan_pages", 0) + 1
+        self.scan_bytes = getattr(self, "scan_bytes", 0) + len(body)
+        text = body.decode(response.encoding or "utf-8", errors="replace")
         if response.status_code >= 400:
-            raise SourceError(f"{self.name}: HTTP {response.status_code}: {response.text[:200]}")
+            raise SourceError(f"{self.name}: HTTP {response.status_code}: {text[:200]}")
         try:
-            return response.json()
+            return json.loads(text)  # NaN and Infinity parse as floats: the row validators refuse them by name
         except ValueError as exc:
-            raise SourceError(f"{self.name}: the answer is not JSON: {response.text[:200]!r}") from exc
+            raise SourceError(f"{self.name}: the answer is not JSON: {text[:200]!r}") from exc
+
+    def _read_capped(self, response) -> bytes:
+        limit = settings.WALLET_SCAN_MAX_BYTES
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise SourceError(f"{self.name}: an answer larger than {limit} bytes was refused")
+        except requests.RequestException as exc:
+            raise SourceError(f"{self.name}: the answer broke off: {type(exc).__name__}") from exc
+        return b"".join(chunks)
 
     @abstractmethod
     def present_cursor(self, address: str) -> str:

@@ -24,15 +24,21 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from tradingsite.fields import AMOUNT_MAX
+
 from .base import (
+    MAX_TOKEN_ID,
     ScanResult,
     Source,
     SourceDailyLimit,
     SourceError,
     SourceRateLimited,
     SourceTrade,
+    address,
     cursor_value,
     next_utc_midnight,
+    tx_hash,
+    unix_time,
     with_ordinals,
 )  # fmt: skip
 
@@ -63,12 +69,42 @@ def unwrap(answer: object) -> list[dict]:
     raise SourceError(f"etherscan: {message}: {text[:200]}")
 
 
+def _integer(row: dict, name: str, *, what: str, digits: int = 78) -> int:
+    """A non-negative decimal integer field (token amounts are uint256: at most 78 digits)."""
+    value = row.get(name)
+    if not isinstance(value, str | int) or not str(value).isdigit() or len(str(value)) > digits:
+        raise SourceError(f"{what}: {name} is not a whole number ({str(value)[:80]!r})")
+    return int(value)
+
+
+def check_transfer(row: object, n: int, *, cash: bool) -> dict:
+    """One `token1155tx` (or, with `cash`, `tokentx`) row validated: the SourceError names the field."""
+    what = f"etherscan: {'tokentx' if cash else 'token1155tx'} row {n}"
+    if not isinstance(row, dict):
+        raise SourceError(f"{what} is not an object")
+    tx_hash(row.get("hash"), what=what, field_name="hash")
+    address(row.get("from"), what=what, field_name="from")
+    address(row.get("to"), what=what, field_name="to")
+    if cash:
+        address(row.get("contractAddress"), what=what, field_name="contractAddress")
+        _integer(row, "value", what=what)
+        if not 0 <= _integer(row, "tokenDecimal", what=what, digits=2) <= 36:
+            raise SourceError(f"{what}: tokenDecimal is out of range")
+    else:
+        _integer(row, "blockNumber", what=what, digits=12)
+        unix_time(row.get("timeStamp"), what=what, field_name="timeStamp")
+        _integer(row, "tokenValue", what=what)
+        _integer(row, "tokenID", what=what, digits=MAX_TOKEN_ID)
+    return row
+
+
 def _legs(address: str, transfers: list[dict]) -> list[tuple[dict, str, Decimal, str]]:
     """(row, side, size, dedup key) of each outcome-token transfer to or from `address`, in the order read."""
     me = address.lower()
     token_scale = Decimal(10) ** settings.POLYMARKET_TOKEN_DECIMALS
     legs, keys = [], []
-    for row in transfers:
+    for n, row in enumerate(transfers):
+        check_transfer(row, n, cash=False)
         if row["to"].lower() == me:
             side = "buy"
         elif row["from"].lower() == me:
@@ -78,6 +114,8 @@ def _legs(address: str, transfers: list[dict]) -> list[tuple[dict, str, Decimal,
         size = Decimal(row["tokenValue"]) / token_scale
         if size <= 0:
             continue
+        if size >= AMOUNT_MAX:
+            raise SourceError(f"etherscan: token1155tx row {n}: tokenValue is beyond what an amount can hold")
         legs.append((row, side, size))
         keys.append(f"es:{me}:{row['hash'].lower()}:{row['tokenID']}:{row['from'].lower()}:{row['to'].lower()}:"
                     f"{row['tokenValue']}")  # fmt: skip
@@ -99,8 +137,9 @@ def _priced(address: str, legs: list[tuple[dict, str, Decimal, str]], cash: list
     me = address.lower()
     usdc = {c.lower() for c in settings.POLYGON_USDC_CONTRACTS}
     paid: dict[tuple[str, str], Decimal] = defaultdict(Decimal)  # (tx, side) -> USDC
-    for row in cash:
-        if row.get("contractAddress", "").lower() not in usdc:
+    for n, row in enumerate(cash):
+        check_transfer(row, n, cash=True)
+        if row["contractAddress"].lower() not in usdc:
             continue
         value = Decimal(row["value"]) / Decimal(10) ** int(row.get("tokenDecimal") or 6)
         if row["from"].lower() == me:
@@ -116,11 +155,14 @@ def _priced(address: str, legs: list[tuple[dict, str, Decimal, str]], cash: list
         cash_total = paid.get((tx, side))
         if not cash_total:
             continue
+        price = (cash_total / tokens[(tx, side)]).quantize(Decimal("0.000001"))
+        if not 0 < price < AMOUNT_MAX:
+            raise SourceError(f"etherscan: transaction {tx} prices its fill at {price}")
         trades.append(SourceTrade(
             dedup_key=key, tx_hash=tx, block_number=int(row["blockNumber"]),
             traded_at=datetime.fromtimestamp(int(row["timeStamp"]), tz=UTC), market=row.get("contractAddress", ""),
             asset=str(row["tokenID"]), title=row.get("tokenName", "")[:300], side=side,
-            price=(cash_total / tokens[(tx, side)]).quantize(Decimal("0.000001")), size=size, raw=row,
+            price=price, size=size, raw=row,
         ))  # fmt: skip
     return trades
 
@@ -143,7 +185,8 @@ class EtherscanPolygon(Source):
         except (KeyError, TypeError, ValueError) as exc:
             raise SourceError(f"etherscan: no block number in {str(answer)[:200]!r}") from exc
 
-    def _walk(self, action: str, address: str, start: int, end: int | None) -> list[dict]:
+    def _walk(self, action: str, address: str, start: int, end: int | None) -> tuple[list[dict], bool]:
+        """Every row from block `start` (to `end`), and whether all were read (False: the scan's budget ran out)."""
         rows, page = [], 1
         while True:
             batch = unwrap(self.get_json(self.base_url, self._params(
@@ -152,27 +195,41 @@ class EtherscanPolygon(Source):
             )))  # fmt: skip
             rows.extend(batch)
             if len(batch) < PAGE:
-                return rows
+                return rows, True
+            if self.scan_budget_spent():
+                return rows, False
             page += 1
             if page * PAGE > MAX_WINDOW:  # Etherscan pages no deeper: go on from the last block read
-                start, page = int(batch[-1]["blockNumber"]), 1
+                last = _integer(batch[-1], "blockNumber", what=f"etherscan: {action}", digits=12)
+                if last <= start:
+                    raise SourceError(f"etherscan: more than {MAX_WINDOW} {action} rows in block {last}: "
+                                      "Etherscan pages no deeper, so they cannot all be read")  # fmt: skip
+                start, page = last, 1
                 rows = [r for r in rows if int(r["blockNumber"]) < start]
 
     def scan(self, address: str, cursor: str, known: Callable[[list[str]], set[str]]) -> ScanResult:
         last = cursor_value(cursor, "block")
         if last is None:
             return ScanResult(cursor=self.present_cursor(address))
-        transfers = self._walk("token1155tx", address, max(0, last - settings.ETHERSCAN_OVERLAP_BLOCKS), None)
+        self.begin_scan()
+        transfers, complete = self._walk("token1155tx", address, max(0, last - settings.ETHERSCAN_OVERLAP_BLOCKS), None)
+        legs = _legs(address, transfers)  # validates every row first
         newest = max((int(r["blockNumber"]) for r in transfers), default=last)
+        if not complete:  # cut short by the scan's budget: only blocks before the last one were read whole
+            newest -= 1
+            if newest <= last:
+                raise SourceError(f"etherscan: more transfers since block {last} than one scan may read "
+                                  "(WALLET_SCAN_MAX_PAGES, WALLET_SCAN_MAX_BYTES): raise them")  # fmt: skip
         if not transfers:
             return ScanResult(cursor=f"block:{max(last, newest)}")
-        legs = _legs(address, transfers)
         keys = [key for *_, key in legs]
         stored = known(keys)
         fresh = {row["hash"].lower() for row, _, _, key in legs if key not in stored}
         if not fresh:
             return ScanResult(cursor=f"block:{max(last, newest)}")
         blocks = [int(r["blockNumber"]) for r in transfers if r["hash"].lower() in fresh]
-        cash = self._walk("tokentx", address, min(blocks), max(blocks))
+        cash, cash_complete = self._walk("tokentx", address, min(blocks), max(blocks))
+        if not cash_complete:
+            raise SourceError("etherscan: the USDC legs of the new fills are more than one scan may read")
         trades = _priced(address, [leg for leg in legs if leg[0]["hash"].lower() in fresh], cash)
         return ScanResult(trades=trades, cursor=f"block:{max(last, newest)}")
