@@ -48,6 +48,18 @@ class Strategy(OrderMonitoringSettings):
             models.CheckConstraint(
                 condition=Q(panic_max_hops__gte=1, panic_max_hops__lte=6), name="strategy_max_hops_1_to_6"
             ),
+            # The same bounds as the strategy YAML (strategy_config.py): a negative threshold opens losing cycles.
+            models.CheckConstraint(
+                condition=Q(min_profit_bps__gte=0, min_profit_bps__lte=10_000),
+                name="strategy_min_profit_bps_0_to_10000",
+                violation_error_message="The minimum profit is between 0 and 10,000 bps.",
+            ),
+            models.CheckConstraint(
+                condition=Q(panic_max_total_slippage_bps__gte=1, panic_max_total_slippage_bps__lte=10_000),
+                name="strategy_slippage_1_to_10000",
+                violation_error_message="The panic sell's slippage is between 1 and 10,000 bps.",
+            ),
+            models.CheckConstraint(condition=Q(max_book_age_ms__gte=1), name="strategy_max_book_age_min_1"),
             *OrderMonitoringSettings.monitoring_constraints("strategy"),
         ]
 

@@ -78,10 +78,20 @@ def _section(key: str, value: Any, known: dict, problems: list[str]) -> dict:
     return value
 
 
+def _text_keys(where: str, mapping: dict) -> None:
+    """Every key of the file is text (`1: x` or `true: x` would be another type): refused, by where it stands."""
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise StrategyConfigError([f"{where}{key!r}: keys are names (text), not {type(key).__name__}"])
+        if isinstance(value, dict):
+            _text_keys(f"{where}{key}.", value)
+
+
 def parse_strategy(data: Any) -> tuple[str, dict]:
     """(exchange name, Strategy fields) from the YAML's mapping, or StrategyConfigError listing every problem."""
     if not isinstance(data, dict):
         raise StrategyConfigError([f"the file must hold one mapping of strategy settings, not {type(data).__name__}"])
+    _text_keys("", data)
     problems: list[str] = []
     for unknown in sorted(set(data) - TOP_KEYS):
         problems.append(f"{unknown}: unknown key (known: {', '.join(sorted(TOP_KEYS))})")

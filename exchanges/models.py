@@ -1,5 +1,6 @@
 """Venue accounts and the markets they list."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
@@ -20,6 +21,16 @@ class ExchangeKind(models.TextChoices):
 class AccountRole(models.TextChoices):
     MAIN = "main", "main"
     MIRROR = "mirror", "mirror"
+
+
+def validate_ccxt_id(value: str) -> None:
+    """An id ccxt lists in `ccxt.exchanges` (binance, kraken…): anything else cannot be traded through it."""
+    import ccxt
+
+    if value and value not in ccxt.exchanges:
+        close = [name for name in ccxt.exchanges if name.startswith(value[:3].lower())][:5]
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValidationError(f"{value!r} is not an exchange ccxt knows.{hint}")
 
 
 class OrderMonitoringSettings(models.Model):
@@ -63,7 +74,9 @@ class Exchange(OrderMonitoringSettings):
 
     name = models.SlugField(max_length=64, unique=True)
     kind = models.CharField(max_length=16, choices=ExchangeKind.choices, default=ExchangeKind.PAPER)
-    ccxt_id = models.CharField(max_length=64, blank=True, help_text="ccxt exchange id, e.g. binance")
+    ccxt_id = models.CharField(
+        max_length=64, blank=True, validators=[validate_ccxt_id], help_text="ccxt exchange id, e.g. binance"
+    )
     role = models.CharField(max_length=16, choices=AccountRole.choices, default=AccountRole.MAIN)
     mirror_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="mirrors")
     mirror_ratio = models.DecimalField(max_digits=12, decimal_places=6, default=1)
@@ -257,11 +270,11 @@ class VenueFaults(models.Model):
 
     exchange = models.OneToOneField(Exchange, on_delete=models.CASCADE, related_name="faults")
     enabled = models.BooleanField(default=False)
-    latency_ms = models.PositiveIntegerField(default=0, help_text="added to every call")
+    latency_ms = models.PositiveIntegerField(default=0, help_text="added to every call (at most 60,000)")
     rate_limit_p = models.FloatField(default=0, help_text="429 with Retry-After")
-    retry_after_s = models.FloatField(default=1.0)
+    retry_after_s = models.FloatField(default=1.0, help_text="0 to 3,600")
     ban_p = models.FloatField(default=0, help_text="418: banned for ban_s")
-    ban_s = models.FloatField(default=60.0)
+    ban_s = models.FloatField(default=60.0, help_text="0 to 86,400")
     server_error_p = models.FloatField(default=0, help_text="5xx")
     timeout_after_accept_p = models.FloatField(
         default=0, help_text="create_order: the order is placed, the answer is lost"
@@ -282,6 +295,13 @@ class VenueFaults(models.Model):
                 & Q(partial_fill_ratio__gt=0, partial_fill_ratio__lt=1),
                 name="venue_faults_probabilities",
                 violation_error_message="Probabilities lie between 0 and 1; the partial ratio strictly inside.",
+            ),
+            models.CheckConstraint(
+                condition=Q(latency_ms__lte=60_000)
+                & Q(retry_after_s__gte=0, retry_after_s__lte=3600)
+                & Q(ban_s__gte=0, ban_s__lte=86_400),
+                name="venue_faults_durations",
+                violation_error_message="Latency is at most 60,000 ms, Retry-After 0 to 3,600 s, a ban 0 to 86,400 s.",
             ),
         ]
 

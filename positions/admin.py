@@ -10,6 +10,7 @@ from django.urls import path
 from exchanges.models import Exchange
 from orders.admin import OrderInline
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from tradingsite.fields import AMOUNT_MAX
 
 from .models import Position, PositionEvent, TakeProfitLevel
 
@@ -48,9 +49,12 @@ class OpenPositionForm(forms.Form):
         for item in filter(None, (part.strip() for part in self.cleaned_data["take_profits"].split(","))):
             price, _, fraction = item.partition(":")
             try:
-                levels.append((Decimal(price), Decimal(fraction)))
+                level = (Decimal(price), Decimal(fraction))
             except InvalidOperation:
                 raise ValidationError(f"{item!r} is not price:fraction, e.g. 61000:0.5") from None
+            if not all(v.is_finite() and 0 < v < AMOUNT_MAX for v in level):
+                raise ValidationError(f"{item!r}: the price and the fraction are finite numbers above zero")
+            levels.append(level)
         return levels
 
 

@@ -10,7 +10,8 @@ with the same permissions, and are recorded with who asked.
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
@@ -91,6 +92,8 @@ def _act(request, permission: str, action) -> None:
         raise PermissionDenied(f"This needs the permission {permission}.")
     try:
         messages.success(request, action(f"dashboard:{request.user.get_username()}"))
+    except ObjectDoesNotExist as exc:
+        raise Http404(str(exc) or "No such row.") from None
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
     except DomainError as exc:  # venue errors and rejections included

@@ -1,5 +1,8 @@
 """Watched wallets, the trades detected in them, and our copy of each trade."""
 
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -7,6 +10,34 @@ from django.db.models import Q
 from exchanges.models import Side
 from tradingsite.fields import amount_field
 from tradingsite.statemachine import check_transition_map
+
+
+def validate_ladder(ladder) -> None:
+    """A TP ladder of finite Decimals: each pct in (0, 1000], each fraction in (0, 1], fractions adding to <= 1.
+
+    Numbers may be given as numbers or numeric strings; booleans, NaN, Infinity and exponents beyond the bounds
+    are refused, the level named.
+    """
+    from exchanges.parsing import to_decimal
+
+    if not isinstance(ladder, list):
+        raise ValidationError('Give a list like [{"pct": 5, "fraction": 0.5}].')
+    if len(ladder) > 20:
+        raise ValidationError("At most 20 levels.")
+    total = Decimal(0)
+    for i, level in enumerate(ladder):
+        if not isinstance(level, dict) or set(level) - {"pct", "fraction"} or {"pct", "fraction"} - set(level):
+            raise ValidationError(f'Level {i}: give exactly {{"pct": …, "fraction": …}}.')
+        pct = to_decimal(level["pct"], name="pct", error=ValidationError, what=f"Level {i}")
+        fraction = to_decimal(level["fraction"], name="fraction", error=ValidationError, what=f"Level {i}")
+        if pct > 1000:
+            raise ValidationError(f"Level {i}: pct is at most 1,000.")
+        if fraction > 1:
+            raise ValidationError(f"Level {i}: fraction is at most 1.")
+        total += fraction
+    if total > 1:
+        raise ValidationError(f"Fractions add up to {total:.2%}; at most 100%.")
+
 
 address_validator = RegexValidator(r"^0x[0-9a-fA-F]{40}$", "Enter an address: 0x followed by 40 hex digits.")
 
@@ -40,8 +71,10 @@ class WatchedWallet(models.Model):
     max_position_size = amount_field(null=True, blank=True, help_text="in the quote asset")
     stop_loss_pct = models.DecimalField(max_digits=6, decimal_places=3, default=5)
     take_profit_ladder = models.JSONField(
-        default=list, blank=True, help_text='[{"pct": 5, "fraction": 0.5}, …] above entry'
-    )
+        default=list, blank=True, validators=[validate_ladder],
+        help_text='[{"pct": 5, "fraction": 0.5}, …] above entry: pct over 0 and at most 1,000, fractions over 0 '
+        "adding up to at most 1",
+    )  # fmt: skip
     cursor = models.CharField(max_length=200, blank=True, help_text="block number or keyset of the last scan")
     next_scan_at = models.DateTimeField(null=True, blank=True)
     scan_tier = models.CharField(max_length=8, blank=True, help_text="how often it is scanned, from its activity")
@@ -60,6 +93,11 @@ class WatchedWallet(models.Model):
             models.UniqueConstraint(fields=["chain", "address"], name="wallet_unique_chain_address"),
             models.CheckConstraint(condition=Q(address__regex=r"^0x[0-9a-fA-F]{40}$"), name="wallet_address_format"),
             models.CheckConstraint(condition=Q(copy_ratio__gt=0), name="wallet_copy_ratio_positive"),
+            models.CheckConstraint(
+                condition=Q(copy_ratio__lte=1000),
+                name="wallet_copy_ratio_at_most_1000",
+                violation_error_message="The copy ratio is at most 1,000.",
+            ),
             models.CheckConstraint(condition=Q(risk_pct__gt=0, risk_pct__lte=100), name="wallet_risk_pct_range"),
             models.CheckConstraint(
                 condition=Q(stop_loss_pct__gt=0, stop_loss_pct__lt=100), name="wallet_stop_loss_pct_range"

@@ -1,15 +1,20 @@
 """Writes for watched wallets and copy trades."""
 
+import logging
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from tradingsite.isolation import OUTAGES, error_text
 from tradingsite.services import model_create, model_update
 from tradingsite.statemachine import transition_locked
 
 from .addresses import InvalidAddress, to_checksum_address
 from .locks import copy_trades_for_update
-from .models import CopyTrade, WatchedWallet
+from .models import CopyTrade, WatchedWallet, validate_ladder
+
+log = logging.getLogger(__name__)
 
 
 def _normalize(fields: dict, wallet: WatchedWallet | None = None) -> dict:
@@ -31,19 +36,10 @@ def _normalize(fields: dict, wallet: WatchedWallet | None = None) -> dict:
 
 
 def _validate_ladder(ladder) -> None:
-    if not isinstance(ladder, list):
-        raise ValidationError({"take_profit_ladder": 'Give a list like [{"pct": 5, "fraction": 0.5}].'})
-    total = 0.0
-    for i, level in enumerate(ladder):
-        try:
-            pct, fraction = float(level["pct"]), float(level["fraction"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValidationError({"take_profit_ladder": f"Level {i}: needs numeric pct and fraction."}) from exc
-        if pct <= 0 or not 0 < fraction <= 1:
-            raise ValidationError({"take_profit_ladder": f"Level {i}: pct must be > 0 and fraction in (0, 1]."})
-        total += fraction
-    if total > 1 + 1e-9:
-        raise ValidationError({"take_profit_ladder": f"Fractions add up to {total:.2%}; at most 100%."})
+    try:
+        validate_ladder(ladder)
+    except ValidationError as exc:
+        raise ValidationError({"take_profit_ladder": exc.messages}) from None
 
 
 @transaction.atomic
@@ -79,6 +75,13 @@ def wallet_validate(wallet: WatchedWallet, source=None) -> dict:
     except SourceError as exc:
         WatchedWallet.objects.filter(pk=wallet.pk).update(last_error=str(exc)[:1000])
         return {"ok": False, "source": wallet.source, "error": str(exc)}
+    except OUTAGES:
+        raise
+    except Exception as exc:  # the source failed in a way it should not: say so, never a traceback
+        message = error_text(exc)
+        log.warning("wallet %s: validation failed unexpectedly: %s", wallet.pk, message, exc_info=True)
+        WatchedWallet.objects.filter(pk=wallet.pk).update(last_error=message)
+        return {"ok": False, "source": wallet.source, "error": f"the source failed unexpectedly: {message}"}
     WatchedWallet.objects.filter(pk=wallet.pk).update(validated_at=timezone.now(), last_error="")
     return {"ok": True, "source": wallet.source, "present": cursor, "calls": source.calls}
 

@@ -20,9 +20,15 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         for path in opts["files"]:
             try:
-                data = yaml.safe_load(Path(path).read_text())
+                data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
             except FileNotFoundError as exc:
                 raise CommandError(f"{path}: no such file") from exc
+            except IsADirectoryError as exc:
+                raise CommandError(f"{path}: a directory, not a strategy file") from exc
+            except UnicodeDecodeError as exc:
+                raise CommandError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+            except OSError as exc:
+                raise CommandError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
             except yaml.YAMLError as exc:
                 raise CommandError(f"{path}: not valid YAML: {exc}") from exc
             try:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from cycles.services import route_policy, venue_router
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
+from tradingsite.cli import positive_float
 
 
 class Command(BaseCommand):
@@ -17,19 +18,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--exchange", required=True)
         parser.add_argument("--asset", required=True)
-        parser.add_argument("--amount", type=float, required=True)
+        parser.add_argument("--amount", type=positive_float, required=True, help="a finite number above zero")
         parser.add_argument("--base", nargs="+", default=None, help=f"default {settings.PANIC_BASE_CURRENCIES}")
         parser.add_argument("--max-hops", type=int, default=settings.PANIC_MAX_HOPS)
         parser.add_argument("--prefer", nargs="*", default=["BTC", "ETH", "BNB"])
-        parser.add_argument("--max-slippage-bps", type=float, default=settings.PANIC_MAX_SLIPPAGE_BPS)
+        parser.add_argument("--max-slippage-bps", type=positive_float, default=settings.PANIC_MAX_SLIPPAGE_BPS)
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **opts):
         exchange = Exchange.objects.filter(name=opts["exchange"]).first()
         if exchange is None:
             raise CommandError(f"No exchange account named {opts['exchange']!r}.")
-        if opts["amount"] <= 0:
-            raise CommandError(f"--amount must be above zero, not {opts['amount']}.")
         if not 1 <= opts["max_hops"] <= 6:
             raise CommandError(f"--max-hops must be from 1 to 6, not {opts['max_hops']}.")
         asset = opts["asset"].upper()

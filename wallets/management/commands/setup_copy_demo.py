@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from tradingsite.cli import positive_decimal
 from wallets.demo import outcome_account
 from wallets.models import WatchedWallet
 from wallets.services import wallet_create
@@ -18,14 +19,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--exchange", default="polymarket-paper")
-        parser.add_argument("--usdc", default="10000")
+        parser.add_argument("--usdc", type=positive_decimal, default=Decimal("10000"), help="the account's USDC")
 
-    def handle(self, *args, exchange: str, usdc: str, **options):
+    def handle(self, *args, exchange: str, usdc: Decimal, **options):
         directory = settings.SHARED_DATA_DIR / "polymarket"
         outcomes = sample_outcomes(directory)
         if not outcomes:
             raise CommandError(f"No Polymarket samples under {directory} (SHARED_DATA_DIR).")
-        account, created = outcome_account(exchange, outcomes, usdc=Decimal(usdc))
+        account, created = outcome_account(exchange, outcomes, usdc=usdc)
         self.stdout.write(f"copy account {exchange} {'created' if created else 'ready'} "
                           f"({len(outcomes)} outcome markets)")  # fmt: skip
         for address, label, source in demo_wallets(directory):
