@@ -25,8 +25,18 @@ def operator(db):
 
 @pytest.fixture
 def viewer(db):
-    """Logged in, but no model permissions: may read, may not write."""
-    return UserFactory(username="viewer-test")
+    """Logged in with every model's view permission and nothing else: may read, may not write or act."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(username="viewer-test")
+    user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    return user
+
+
+@pytest.fixture
+def nobody(db):
+    """Logged in, with no permission at all: may read nothing."""
+    return UserFactory(username="nobody-test")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ events invalidate `positions` and `account`; order changes invalidate
 /api/cache-stats/ under `api_cache`. With Redis away every read is computed.
 """
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -23,11 +24,18 @@ STATS_KEY = "apicache:stats"
 
 
 def cached(kind: str, key: str, compute: Callable[[], object]) -> object:
-    ttl = settings.API_CACHE_TTLS[kind]
+    """`compute()`'s answer, from the cache of `kind` when it holds one.
+
+    The Redis key is a digest of `key` (a request's path and query), so its length is fixed, and a kind holds
+    at most API_CACHE_MAX_KEYS answers per version: past that, answers are computed and not stored, so distinct
+    query strings can never fill the Redis that is also the broker.
+    """
+    ttl = max(1, int(settings.API_CACHE_TTLS[kind]))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     try:
         r = redis_client()
         version = int(r.get(f"apicache:ver:{kind}") or 0)
-        full = f"apicache:{kind}:{version}:{key}"
+        full = f"apicache:{kind}:{version}:{digest}"
         raw = r.get(full)
     except redis.RedisError:
         return compute()
@@ -36,8 +44,16 @@ def cached(kind: str, key: str, compute: Callable[[], object]) -> object:
         return json.loads(raw)
     value = json.loads(json.dumps(compute(), cls=DjangoJSONEncoder))  # what a hit would return
     try:
-        r.set(full, json.dumps(value), ex=max(1, int(ttl)))
-        counters_add(STATS_KEY, {f"{kind}:misses": 1})
+        count_key = f"apicache:n:{kind}:{version}"
+        pipe = r.pipeline(transaction=False)
+        pipe.incr(count_key)
+        pipe.expire(count_key, ttl)
+        stored, _ = pipe.execute()
+        if stored <= settings.API_CACHE_MAX_KEYS:
+            r.set(full, json.dumps(value), ex=ttl)
+            counters_add(STATS_KEY, {f"{kind}:misses": 1})
+        else:
+            counters_add(STATS_KEY, {f"{kind}:misses": 1, f"{kind}:not_stored": 1})
     except redis.RedisError as exc:
         log.warning("API cache unavailable: %s", exc)
     return value
@@ -60,6 +76,7 @@ def stats() -> dict:
     for kind, ttl in settings.API_CACHE_TTLS.items():
         hits, misses = raw[f"{kind}:hits"], raw[f"{kind}:misses"]
         result[kind] = {"ttl_s": ttl, "hits": hits, "misses": misses, "invalidations": raw[f"{kind}:invalidations"],
+                        "not_stored": raw[f"{kind}:not_stored"],
                         "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None}  # fmt: skip
     return result
 

@@ -1,4 +1,9 @@
-"""/healthz: PostgreSQL, Redis and the broker, checked concurrently, each with its latency."""
+"""/healthz: PostgreSQL, Redis and the broker, checked concurrently, each with its latency.
+
+Anyone may ask whether the platform is up (`{"status": "ok"}` 200, `{"status": "fail"}` 503), at most
+HEALTH_THROTTLE times a minute per address; the components, account names and error texts are for
+logged-in staff only.
+"""
 
 import time
 from collections.abc import Callable
@@ -7,18 +12,21 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 import redis
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from .redis_client import redis_client
 
-def check_postgres(timeout: float) -> None:
+
+def check_postgres(timeout: float, probe: str = "SELECT 1") -> None:
     conn = connections["default"]
     try:
-        with conn.cursor() as cursor:
+        # SET LOCAL lasts only as long as a transaction: outside one it would not apply to the SELECT.
+        with transaction.atomic(), conn.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = %s", [int(timeout * 1000)])
-            cursor.execute("SELECT 1")
+            cursor.execute(probe)
             cursor.fetchone()
     finally:
         conn.close()  # this thread's connection goes back to the pool
@@ -107,8 +115,31 @@ def run_checks(timeout: float | None = None) -> dict:
     }
 
 
+def _throttled(request) -> bool:
+    """Over HEALTH_THROTTLE requests this minute from this address (a fixed window in Redis; Redis away: never)."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["health"]
+    allowed, period = SimpleRateThrottle.parse_rate(None, rate)  # parse_rate reads only its argument
+    window = int(time.time() // period)
+    key = f"throttle:healthz:{request.META.get('REMOTE_ADDR', '')}:{window}"
+    try:
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, period)
+        count, _ = pipe.execute()
+    except redis.RedisError:
+        return False  # the check itself reports Redis; the throttle must not turn that into an error
+    return count > allowed
+
+
 @never_cache
 @require_GET
 def healthz(request):
+    if _throttled(request):
+        return JsonResponse({"status": "throttled"}, status=429, headers={"Retry-After": "60"})
     report = run_checks()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    code = 200 if report["status"] == "ok" else 503
+    if request.user.is_authenticated and request.user.is_staff:
+        return JsonResponse(report, status=code)
+    return JsonResponse({"status": "ok" if code == 200 else "fail"}, status=code)

@@ -172,7 +172,7 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["tradingsite.permissions.IsStaffOrReadOnlyAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["tradingsite.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -382,6 +382,7 @@ API_CACHE_TTLS = {
     "stats": env.int("API_CACHE_STATS_S", default=300),
     "market_data": env.int("API_CACHE_MARKET_DATA_S", default=180),
 }
+API_CACHE_MAX_KEYS = env.int("API_CACHE_MAX_KEYS", default=2000)  # answers one kind keeps at most
 # --- Wallets (copy trading) --------------------------------------------------------------
 WALLET_SOURCES_PORT = env.int("WALLET_SOURCES_PORT", default=8765)  # the demo's simulated sources
 POLYMARKET_DATA_API_URL = env.str("POLYMARKET_DATA_API_URL", default="https://data-api.polymarket.com")

@@ -16,7 +16,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -36,7 +35,8 @@ DASHBOARD_EVENTS = 30
 
 
 class AccountsView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    # Balances are the accounts' and the paper ledger's: both view permissions.
+    required_permissions = ["exchanges.view_exchange", "exchanges.view_paperbalance"]
 
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},
@@ -48,7 +48,7 @@ class AccountsView(APIView):
 
 
 class StatsView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    required_permissions = ["cycles.view_cycle", "positions.view_position", "orders.view_order"]
 
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},

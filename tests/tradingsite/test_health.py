@@ -1,4 +1,4 @@
-"""/healthz names each component with its latency and answers 503 when one is down."""
+"""/healthz names each component with its latency (to staff) and answers 503 when one is down."""
 
 import pytest
 
@@ -7,6 +7,13 @@ from tradingsite.celery import app as celery_app
 pytestmark = pytest.mark.django_db(transaction=True)
 
 UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+@pytest.fixture
+def client(client, operator):
+    """Logged in as staff: the components and their errors are for staff only."""
+    client.force_login(operator)
+    return client
 
 
 def test_healthy_platform_answers_200_with_latencies(client):
