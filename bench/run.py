@@ -13,6 +13,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = [p.stem for p in sorted((ROOT / "bench").glob("bench_*.py"))]
+# Suites that run the platform's own processes against a database and Redis database of their own
+# (created and migrated on first use), so they never touch the platform's data: suite -> (database, Redis db).
+OWN_DATA = {"fuzz": ("tradingsite_bench_fuzz", 11)}
+
+
+def own_data_env(database: str, redis_db: int) -> dict[str, str]:
+    """DATABASE_URL, REDIS_URL and the broker pointed at `database` and `redis_db` on the configured servers."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    db = urlsplit(os.environ.get("DATABASE_URL", "postgres://127.0.0.1:5432/tradingsite"))
+    redis_url = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    redis_own = urlunsplit(redis_url._replace(path=f"/{redis_db}"))
+    return {"DATABASE_URL": urlunsplit(db._replace(path=f"/{database}")), "REDIS_URL": redis_own,
+            "CELERY_BROKER_URL": redis_own, "CELERY_RESULT_BACKEND": redis_own}  # fmt: skip
 
 
 def main() -> int:
@@ -24,9 +38,17 @@ def main() -> int:
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
+    own = OWN_DATA.get(args.suite)
+    if own is not None:
+        os.environ.update(own_data_env(*own))
     import django
 
     django.setup()
+    if own is not None:
+        from django.core.management import call_command
+
+        call_command("ensure_database", stdout=open(os.devnull, "w"))  # noqa: SIM115
+        call_command("migrate", verbosity=0)
 
     chosen = names if args.suite == "all" else [args.suite]
     if not chosen:

@@ -15,11 +15,16 @@ from . import selectors, services
 from .models import Cycle, CycleLeg, PanicSell, Reservation, Strategy
 
 
+def ASSET(**kwargs) -> serializers.RegexField:
+    """An asset's symbol: letters and digits (USDT, BTC, 1INCH)."""
+    return serializers.RegexField(r"^[A-Za-z0-9]{1,32}$", max_length=32, **kwargs)
+
+
 class StrategySerializer(serializers.ModelSerializer):
     open_cycles = serializers.IntegerField(read_only=True)
     live_reservations = serializers.IntegerField(read_only=True)
-    panic_base_currencies = serializers.ListField(child=serializers.CharField(max_length=32), min_length=1)
-    panic_preferred_intermediaries = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    panic_base_currencies = serializers.ListField(child=ASSET(), min_length=1, max_length=10)
+    panic_preferred_intermediaries = serializers.ListField(child=ASSET(), required=False, max_length=20)
 
     class Meta:
         model = Strategy
@@ -32,6 +37,21 @@ class StrategySerializer(serializers.ModelSerializer):
             "live_reservations", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["recovery_hold", "created_at", "updated_at"]
+        # The database's bounds (cycles/models.py), so the schema says what the API accepts.
+        extra_kwargs = {
+            "trade_amount": {"min_value": Decimal("0.000000000000000001")},
+            "min_profit_bps": {"min_value": 0, "max_value": 10_000},
+            "max_open_cycles": {"min_value": 1, "max_value": 1000},
+            "reservation_ttl_s": {"min_value": 1, "max_value": 3600},
+            "max_book_age_ms": {"min_value": 1, "max_value": 3_600_000},
+            "monitor_initial_delay_ms": {"min_value": 1, "max_value": 3_600_000},
+            "monitor_max_delay_ms": {"min_value": 1, "max_value": 3_600_000},
+            "monitor_backoff_multiplier": {"min_value": 1},
+            "monitor_jitter_factor": {"min_value": 0, "max_value": Decimal("0.999")},
+            "monitor_cache_ttl_ms": {"max_value": 3_600_000},
+            "panic_max_total_slippage_bps": {"min_value": 1, "max_value": 10_000},
+            "panic_max_hops": {"min_value": 1, "max_value": 6},
+        }
 
 
 class StrategyViewSet(ServiceWriteViewSet):
@@ -117,9 +137,9 @@ class CycleViewSet(viewsets.ReadOnlyModelViewSet):
 
 class BalancePanicSellInput(serializers.Serializer):
     exchange = serializers.PrimaryKeyRelatedField(queryset=Exchange.objects.all())
-    asset = serializers.CharField(max_length=32)
+    asset = ASSET()
     amount = serializers.DecimalField(max_digits=36, decimal_places=18, min_value=Decimal("0.000000000000000001"))
-    base_currencies = serializers.ListField(child=serializers.CharField(max_length=32), required=False, min_length=1)
+    base_currencies = serializers.ListField(child=ASSET(), required=False, min_length=1, max_length=10)
 
 
 class PanicSellViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):

@@ -36,20 +36,40 @@ class PositionSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+TINY = Decimal("0.000000000000000001")  # the smallest amount above zero NUMERIC(36, 18) holds
+
+
+def price_field(**kwargs) -> serializers.DecimalField:
+    """A price or amount: above zero, within NUMERIC(36, 18) (the schema says both)."""
+    return serializers.DecimalField(max_digits=36, decimal_places=18, min_value=TINY, **kwargs)
+
+
 class TakeProfitInput(serializers.Serializer):
-    price = serializers.DecimalField(max_digits=36, decimal_places=18)
-    fraction = serializers.DecimalField(max_digits=7, decimal_places=6)
+    price = price_field()
+    fraction = serializers.DecimalField(
+        max_digits=7,
+        decimal_places=6,
+        min_value=Decimal("0.000001"),
+        max_value=Decimal(1),
+        help_text="share of the amount, above 0, at most 1",
+    )
 
 
 class PositionInput(serializers.Serializer):
     exchange = serializers.PrimaryKeyRelatedField(queryset=Exchange.objects.all())
-    symbol = serializers.CharField(max_length=64)
-    amount = serializers.DecimalField(max_digits=36, decimal_places=18, min_value=Decimal("0.000000000000000001"))
+    symbol = serializers.RegexField(r"^[A-Za-z0-9._-]{2,64}$", max_length=64, help_text="the venue's id, e.g. BTCUSDT")
+    amount = price_field(help_text="in the base asset, a multiple of the market's lot")
     entry_type = serializers.ChoiceField(choices=["market", "limit"], default="market")
-    entry_price = serializers.DecimalField(max_digits=36, decimal_places=18, required=False, allow_null=True)
-    take_profits = TakeProfitInput(many=True, required=False, default=list)
-    stop_loss = serializers.DecimalField(max_digits=36, decimal_places=18, required=False, allow_null=True)
-    trailing_stop_bps = serializers.IntegerField(required=False, allow_null=True)
+    entry_price = price_field(required=False, allow_null=True, help_text="required for a limit entry")
+    take_profits = TakeProfitInput(
+        many=True,
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="each above the entry; fractions adding up to at most 1",
+    )
+    stop_loss = price_field(required=False, allow_null=True, help_text="under the entry")
+    trailing_stop_bps = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5000)
 
 
 class CloseInput(serializers.Serializer):
@@ -57,7 +77,7 @@ class CloseInput(serializers.Serializer):
 
 
 class MoveStopInput(serializers.Serializer):
-    stop_loss = serializers.DecimalField(max_digits=36, decimal_places=18)
+    stop_loss = price_field(help_text="on the market's tick")
 
 
 class ExchangeChoice(serializers.Serializer):

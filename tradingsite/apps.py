@@ -6,6 +6,7 @@ class TradingsiteConfig(AppConfig):
     verbose_name = "platform"
 
     def ready(self) -> None:
+        from . import schema  # noqa: F401  (registers the OpenAPI field extensions)
         from .cache_stats import cache_stats_register
         from .writebehind import writebehind_stats
 

@@ -177,7 +177,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "tradingsite.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",
@@ -382,6 +382,8 @@ API_CACHE_TTLS = {
     "stats": env.int("API_CACHE_STATS_S", default=300),
     "market_data": env.int("API_CACHE_MARKET_DATA_S", default=180),
 }
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=1000)
+API_MAX_OFFSET = env.int("API_MAX_OFFSET", default=10_000_000)
 API_CACHE_MAX_KEYS = env.int("API_CACHE_MAX_KEYS", default=2000)  # answers one kind keeps at most
 # --- Wallets (copy trading) --------------------------------------------------------------
 WALLET_SOURCES_PORT = env.int("WALLET_SOURCES_PORT", default=8765)  # the demo's simulated sources

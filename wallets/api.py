@@ -1,7 +1,9 @@
 """API for watched wallets, their detected trades and our copies."""
 
+from decimal import Decimal
+
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,9 +15,24 @@ from . import selectors, services
 from .models import CopyTrade, WalletTrade, WatchedWallet
 
 
+@extend_schema_field({
+    "type": "array", "maxItems": 20, "description": "take-profits above the entry; fractions add up to at most 1",
+    "items": {"type": "object", "required": ["pct", "fraction"], "additionalProperties": False, "properties": {
+        "pct": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1000},  # OpenAPI 3.0 style
+        "fraction": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1},
+    }},
+})  # fmt: skip
+class LadderField(serializers.JSONField):
+    """The wallet's TP ladder; validated by wallets.models.validate_ladder (the same rule as the admin's)."""
+
+
 class WatchedWalletSerializer(serializers.ModelSerializer):
     # Validated and checksum-normalized by the service, so any case is accepted here.
-    address = serializers.CharField(max_length=42)
+    address = serializers.RegexField(
+        r"^0x[0-9a-fA-F]{40}$", max_length=42,
+        error_messages={"invalid": "Enter an address: 0x followed by 40 hex digits."},
+    )  # fmt: skip
+    take_profit_ladder = LadderField(required=False)
 
     class Meta:
         model = WatchedWallet
@@ -30,6 +47,12 @@ class WatchedWalletSerializer(serializers.ModelSerializer):
             "errors_in_a_row", "enabled", "created_at", "updated_at",
         ]  # fmt: skip
         validators = []  # uniqueness is checked on the normalized address by the service
+        extra_kwargs = {  # the database's bounds (wallets/models.py)
+            "copy_ratio": {"min_value": Decimal("0.0001"), "max_value": 1000},
+            "risk_pct": {"min_value": Decimal("0.001"), "max_value": 100},
+            "stop_loss_pct": {"min_value": Decimal("0.001"), "max_value": Decimal("99.999")},
+            "max_position_size": {"min_value": Decimal("0.000000000000000001")},
+        }
 
 
 class WatchedWalletViewSet(ServiceWriteViewSet):

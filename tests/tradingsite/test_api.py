@@ -199,3 +199,12 @@ def test_nested_cycle_shows_its_legs(api):
     leg = f.CycleLegFactory()
     body = api.get(reverse("api:cycle-detail", args=[leg.cycle_id])).json()
     assert body["legs"][0]["symbol"] == leg.market.symbol
+
+
+def test_huge_limits_and_offsets_are_bounded_not_a_500(api):
+    f.ExchangeFactory()
+    assert api.get("/api/exchanges/?limit=3359825878101966979072").status_code == 200
+    assert len(api.get("/api/exchanges/?limit=99999999").json()["results"]) >= 1
+    response = api.get("/api/exchanges/?offset=3359825878101966979072")
+    assert response.status_code == 400
+    assert "offset" in response.json()
