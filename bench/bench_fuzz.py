@@ -38,10 +38,13 @@ def run(argv: list[str]) -> dict:
     env = {key: os.environ[key] for key in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND")
            if key in os.environ}  # fmt: skip
     if "fuzz" in parts:
+        from django.core.management import call_command
+
         from bench.fuzz import fuzz, live_platform, operator_token, prepare, seed
         from tradingsite.redis_client import redis_client
 
-        redis_client().flushdb()  # the bench's own Redis database
+        redis_client().flushdb()  # the bench's own Redis database,
+        call_command("flush", interactive=False, verbosity=0)  # and its own database: what a last run left
         prepare()
         port = _free_port()
         services = live_platform(env, port)

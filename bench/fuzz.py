@@ -22,6 +22,7 @@ from bench.common import Service, wait_until
 
 D = Decimal
 ACCOUNT = "paper"
+STRATEGY = "optimized_strategy"  # configs/strategies/optimized_strategy.yaml
 
 
 def live_platform(env: dict, port: int) -> list[Service]:
@@ -104,7 +105,7 @@ def seed() -> dict[str, int]:
             wallet=wallet, dedup_key="fuzz-seed", tx_hash="0x" + "ab" * 32, traded_at=timezone.now(),
             market="m", asset="a", side="buy", price=D("0.5"), size=D("10"))  # fmt: skip
         CopyTrade.objects.create(wallet_trade=trade, status="SKIPPED", reason="seed row for the fuzz run")
-    strategy = Strategy.objects.filter(exchange=exchange).first()
+    strategy = Strategy.objects.get(name=STRATEGY)
     if not Reservation.objects.filter(strategy=strategy).exists():
         from cycles.services import cycle_reserve
 

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from .models import Exchange, Market, PaperBalance, VenueFaults
+from .services import FIXED_AFTER_CREATE
 
 CREDENTIAL_FIELDS = ("api_key", "api_secret", "api_password")
 
@@ -77,7 +78,8 @@ class ExchangeAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if self._may_write(request, obj):
-            return ("credentials_status",)
+            fixed = FIXED_AFTER_CREATE if obj is not None else ()
+            return (*fixed, "credentials_status")
         return (*self.get_fields(request, obj),)
 
     @admin.display(description="stored credentials")

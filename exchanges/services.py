@@ -20,8 +20,17 @@ def exchange_create(**fields) -> Exchange:
     return model_create(Exchange, **fields)
 
 
+# An account's name keys what runs for it (its market-data snapshot, `run_simulator --exchange NAME`, feeds,
+# the Procfile): renaming a live account would cut it off from them, so a name is fixed once created.
+FIXED_AFTER_CREATE = ("name", "kind")
+
+
 @transaction.atomic
 def exchange_update(exchange: Exchange, data: dict, /) -> Exchange:
+    changed = [f for f in FIXED_AFTER_CREATE if f in data and data[f] != getattr(exchange, f)]
+    if changed:
+        raise ValidationError({f: f"An account's {f} is fixed once created (it keys its market data and "
+                                  "processes); create a new account instead." for f in changed})  # fmt: skip
     _check_mirror_target(role=data.get("role", exchange.role), mirror_of=data.get("mirror_of", exchange.mirror_of))
     exchange, _ = model_update(exchange, data)
     return exchange

@@ -141,3 +141,12 @@ def test_wallet_validate_when_the_source_breaks_unexpectedly(api, monkeypatch):
     assert response.status_code == 200
     assert response.json()["ok"] is False
     assert "the source failed unexpectedly: KeyError" in response.json()["error"]
+
+
+def test_an_accounts_name_is_fixed_once_created(api):
+    exchange = f.ExchangeFactory(name="paper-fixed")
+    response = api.patch(f"/api/exchanges/{exchange.pk}/", {"name": "renamed"}, format="json")
+    assert response.status_code == 400
+    assert "fixed once created" in response.json()["name"][0]
+    assert api.patch(f"/api/exchanges/{exchange.pk}/", {"name": "paper-fixed", "enabled": False},
+                     format="json").status_code == 200  # fmt: skip
