@@ -31,6 +31,7 @@ from exchanges.types import OrderBook
 from positions.models import Position
 from positions.services import position_check, position_close_now, position_reduce, positions_close_all
 from tradingsite.errors import DomainError
+from django.core.exceptions import ValidationError
 role, start_at, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 exchange = Exchange.objects.get(name=sys.argv[4])
 book = OrderBook("BTCUSDT", bids=((Decimal("60000.00"), Decimal("100000")),),
@@ -54,7 +55,7 @@ for pk in ids if role != "close_all" else []:
         else:
             outcome = position_reduce(position_id=pk, amount=Decimal("0.6"), requested_by="race", venue=venue,
                                       tag="race").status
-    except DomainError as exc:
+    except (DomainError, ValidationError) as exc:  # refused, with the reason: what a loser of the race gets
         outcome = type(exc).__name__
     except Exception as exc:
         outcome = "error " + type(exc).__name__ + ": " + str(exc)[:80]

@@ -281,10 +281,11 @@ def _sell_guard(position_id: int, amount: Decimal, still: Callable[[Position], b
 
 
 def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, price: Decimal,
-          still: Callable[[Position], bool] | None = None, refuse_if_working: bool = False) -> str:  # fmt: skip
+          still: Callable[[Position], bool] | None = None, raise_refusals: bool = False) -> str:  # fmt: skip
     """Place a market sell of `amount` and account it; what happened, for the tick's outcome counts.
 
-    With `refuse_if_working` (an operator's close) a sell already working raises SellAlreadyWorking instead.
+    With `raise_refusals` (an operator's close) a refusal (a sell already working, less held than asked, the
+    position closed meanwhile) raises its Conflict instead, so the operator is told nothing was sold.
     """
     amount = floor_to_step(amount, position.market.amount_step)
     if amount <= 0 or amount < position.market.min_amount:
@@ -296,11 +297,13 @@ def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, pri
                     venue=venue or get_venue(position.exchange),
                     guard=_sell_guard(position.pk, amount, still))  # fmt: skip
     except SellAlreadyWorking:
-        if refuse_if_working:
+        if raise_refusals:
             raise
         log.info("position %s: %s sell not placed: a sell is already working", position.pk, why)
         return f"{why}: not placed (a sell is already working)"
     except (OrderRejected, Conflict) as exc:
+        if raise_refusals and isinstance(exc, Conflict):
+            raise
         log.warning("position %s: %s sell not placed: %s", position.pk, why, exc)
         return f"{why}: not placed ({exc})"
     failpoint("position.after_exit")
@@ -718,7 +721,7 @@ def position_close_now(
     venue = venue or get_venue(position.exchange)
     bids = venue.fetch_order_book(position.market.symbol, 1).bids
     outcome = _sell(position, f"p{position.pk}-close", position.remaining, venue, "close", bids[0][0] if bids else D0,
-                    still=stand_down, refuse_if_working=True)  # fmt: skip
+                    still=stand_down, raise_refusals=True)  # fmt: skip
     position_check(position_id=position.pk, venue=venue)
     position.refresh_from_db()
     if position.phase != P.CLOSED:
