@@ -17,6 +17,7 @@ from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.types import Ticker
+from tradingsite.resilience import REDIS_OUTAGES, Outages
 
 from .detection import SIDE_NAMES, TriangleScorer, triangle_table, walk_cycle
 from .errors import ReservationLimitReached, StrategyDisabled
@@ -112,17 +113,42 @@ class Scanner:
         log.info("scanner: cycle %s on %s at %.5f", cycle.pk, "/".join(symbols), walk.net_rate)
         return cycle.pk
 
-    def run(self, *, interval: float, passes: int = 0) -> ScanStats:
-        """Scan on every ticker update the writer announces, and at least every `interval` seconds."""
-        waiter = self.snapshot.waiter()
+    def run(self, *, interval: float, passes: int = 0, outages: Outages | None = None) -> ScanStats:
+        """Scan on every ticker update the writer announces, and at least every `interval` seconds.
+
+        A PostgreSQL or Redis outage is waited out (`Outages`): the pass is tried again once the service is
+        back, with the strategies and reservations read afresh and every candidate through the age gate, so
+        nothing trades on books from before the outage.
+        """
+        outages = outages or Outages("scanner")
+        waiter = None
         done = 0
-        try:
-            while True:
+
+        def one_pass() -> None:
+            nonlocal waiter
+            if waiter is None:  # subscribe before reading, so no update falls in between
+                waiter = self.snapshot.waiter()
+            try:
                 self.scan_once()
+            except Exception:
+                waiter.close()
+                waiter = None  # its connection may be the broken one
+                raise
+
+        try:
+            while not outages.stop.is_set():
+                outages.guard(one_pass)
                 done += 1
                 if passes and done >= passes:
                     break
-                waiter.wait(interval)
+                try:
+                    if waiter is not None:
+                        waiter.wait(interval)
+                except REDIS_OUTAGES as exc:
+                    waiter.close()
+                    waiter = None
+                    outages.failed(exc)
         finally:
-            waiter.close()
+            if waiter is not None:
+                waiter.close()
         return self.stats

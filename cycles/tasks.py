@@ -6,6 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from exchanges.errors import VenueError
+from tradingsite.resilience import task_retry
 
 from . import services
 
@@ -19,7 +20,7 @@ def reservations_expire() -> int:
 
 # A venue that fails to answer (5xx, timeout, 429 before anything was placed) is asked again with backoff;
 # whatever was placed is on record already, so a retry only continues from there.
-VENUE_RETRY = {"autoretry_for": (VenueError,), "retry_backoff": 1, "retry_backoff_max": 30, "max_retries": 20}
+VENUE_RETRY = task_retry(VenueError)
 
 
 @shared_task(name="cycles.execute", acks_late=True, ignore_result=True, **VENUE_RETRY)

@@ -2,10 +2,12 @@
 
 from celery import shared_task
 
+from tradingsite.resilience import task_retry
+
 from . import services
 
 
-@shared_task(name="orders.monitor", acks_late=True, ignore_result=True)
+@shared_task(name="orders.monitor", acks_late=True, ignore_result=True, **task_retry())
 def monitor(exchange_id: int, market_id: int) -> int:
     """One monitor tick of a market; a duplicate or redelivered tick finds nothing due and does nothing."""
     return services.orders_monitor_tick(exchange_id=exchange_id, market_id=market_id).claimed

@@ -9,11 +9,18 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import DomainError, constraint_name
+from .resilience import INFRASTRUCTURE_OUTAGES, is_outage
 
 log = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, INFRASTRUCTURE_OUTAGES) or (is_outage(exc) and not isinstance(exc, DomainError)):
+        from .middleware import outage_response
+        from .resilience import drop_broken_connections
+
+        drop_broken_connections(pool=False)
+        return outage_response(context["request"], exc)
     if isinstance(exc, DomainError):
         body = {"error": exc.code, "detail": exc.message}
         if exc.details:

@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .redis_client import redis_client
+from .resilience import INFRASTRUCTURE_OUTAGES
 
 
 def check_postgres(timeout: float, probe: str = "SELECT 1") -> None:
@@ -140,6 +141,10 @@ def healthz(request):
         return JsonResponse({"status": "throttled"}, status=429, headers={"Retry-After": "60"})
     report = run_checks()
     code = 200 if report["status"] == "ok" else 503
-    if request.user.is_authenticated and request.user.is_staff:
+    try:
+        staff = request.user.is_authenticated and request.user.is_staff  # sessions live in PostgreSQL
+    except INFRASTRUCTURE_OUTAGES:
+        staff = False
+    if staff:
         return JsonResponse(report, status=code)
     return JsonResponse({"status": "ok" if code == 200 else "fail"}, status=code)

@@ -13,14 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import redis
-from django.db import InterfaceError, OperationalError
-
 from exchanges.parsing import redact
+
+from .resilience import INFRASTRUCTURE_OUTAGES as OUTAGES
 
 log = logging.getLogger(__name__)
 
-OUTAGES = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 300.0
 

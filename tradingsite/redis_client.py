@@ -8,6 +8,12 @@ from django.conf import settings
 _clients: dict[str, redis.Redis] = {}
 
 
+def disconnect_all() -> None:
+    """Drop every pooled Redis connection of this process (after an outage: the next command reconnects)."""
+    for client in list(_clients.values()):
+        client.connection_pool.disconnect()
+
+
 def redis_client() -> redis.Redis:
     url = settings.REDIS_URL
     if url not in _clients:

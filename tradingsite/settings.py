@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "tradingsite.middleware.OutageMiddleware",  # first: a lost PostgreSQL or Redis is a 503, never a 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -106,6 +107,10 @@ if DB_POOL_SIZE > 0:
         "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
     }
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+# A pooled connection is checked before it is handed out: one an outage broke is replaced, not reused.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Long-running loops back off this long at most between attempts while PostgreSQL or Redis is away.
+OUTAGE_BACKOFF_MAX_S = env.float("OUTAGE_BACKOFF_MAX_S", default=5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, market-data snapshot, limiter buckets, write-behind buffer --
@@ -237,8 +242,21 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers and beat wait for the broker for as long as it takes (backoff), at start-up and after a loss.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 4.0
+CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 10
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 # Must exceed the longest countdown/eta we ever schedule, or Redis redelivers early.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
+    "retry_on_timeout": True,
+    "health_check_interval": 10,
+}
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_QUEUES = [
     Queue("execution"),

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from exchanges.errors import VenueError
 from tradingsite.isolation import Loop, record_failure
+from tradingsite.resilience import task_retry
 
 from . import copying, scanning
 from .models import WatchedWallet
@@ -34,10 +35,8 @@ def tick(among: list[int] | None = None) -> dict:
             "settled": settled, "requeued": requeued}  # fmt: skip
 
 
-@shared_task(
-    name="wallets.copy", bind=True, acks_late=True, ignore_result=True, max_retries=None,
-    autoretry_for=(VenueError,), retry_backoff=1, retry_backoff_max=30,
-)  # fmt: skip
+@shared_task(name="wallets.copy", bind=True, acks_late=True, ignore_result=True,
+             **task_retry(VenueError, max_retries=None))  # fmt: skip
 def copy_trade(self, copy_trade_id: int) -> str:
     """Place one copy; with every slot taken it waits its turn (a short countdown), never placing twice."""
     try:

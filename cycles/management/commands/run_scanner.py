@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from cycles.scanner import Scanner
 from exchanges.models import Exchange
+from tradingsite.resilience import Outages
 
 
 class Command(BaseCommand):
@@ -17,20 +18,21 @@ class Command(BaseCommand):
         parser.add_argument("--passes", type=int, default=0, help="stop after this many passes (0: run until stopped)")
 
     def handle(self, *args, **opts):
-        exchange = Exchange.objects.filter(name=opts["exchange"]).first()
+        signal.signal(signal.SIGTERM, _stop)  # a supervisor's stop ends the run like Ctrl-C: statistics printed
+        outages = Outages("scanner")  # PostgreSQL or Redis away at start-up too: waited for, never fatal
+        exchange = outages.guard(lambda: Exchange.objects.filter(name=opts["exchange"]).first())
         if exchange is None:
             raise CommandError(f"No exchange account named {opts['exchange']!r}; run `make run` or setup_demo first.")
-        scanner = Scanner(exchange)
+        scanner = outages.guard(lambda: Scanner(exchange))
         if not scanner.table.markets:
             raise CommandError(f"{exchange.name} has no markets; run `manage.py sync_markets {exchange.name}`.")
-        strategies = scanner.strategies()
+        strategies = outages.guard(scanner.strategies)
         self.stdout.write(
             f"scanning {len(scanner.table)} directed triangles over {len(scanner.table.markets)} markets of "
             f"{exchange.name} for {len(strategies)} strategies: {', '.join(s.name for s in strategies) or 'none'}"
         )
-        signal.signal(signal.SIGTERM, _stop)  # a supervisor's stop ends the run like Ctrl-C: statistics printed
         try:
-            stats = scanner.run(interval=opts["interval"], passes=opts["passes"])
+            stats = scanner.run(interval=opts["interval"], passes=opts["passes"], outages=outages)
         except KeyboardInterrupt:
             stats = scanner.stats
         self.stdout.write(

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import signal
 import time
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import Exchange, ExchangeKind, PaperTrade
 from exchanges.paper import PaperVenue
 from exchanges.simulator import MarketSimulator, SimulatorConfig
+from tradingsite.resilience import Outages
 
 log = logging.getLogger("exchanges.simulator")
 
@@ -35,14 +37,17 @@ class Command(BaseCommand):
         parser.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = recorded pace)")
 
     def handle(self, *args, **opts):
-        exchange = Exchange.objects.filter(name=opts["exchange"], kind=ExchangeKind.PAPER).first()
+        self.outages = Outages("simulator")  # PostgreSQL or Redis away (at start-up too): waited out, never fatal
+        exchange = self.outages.guard(
+            lambda: Exchange.objects.filter(name=opts["exchange"], kind=ExchangeKind.PAPER).first()
+        )
         if exchange is None:
             raise CommandError(f"No paper exchange named {opts['exchange']!r}; run `make run` or setup_demo first.")
         snapshot = MarketDataSnapshot(exchange.name)
         if opts["replay"] is not None:
             return self.replay(exchange, snapshot, opts)
         venue = PaperVenue(exchange)
-        markets = venue.markets
+        markets = self.outages.guard(lambda: venue.markets)
         if not markets:
             raise CommandError(f"{exchange.name} has no markets; run `manage.py sync_markets {exchange.name}`.")
         with open(opts["tickers"]) as fh:
@@ -58,26 +63,27 @@ class Command(BaseCommand):
             f"simulating {len(sim.markets)} markets of {exchange.name} every {opts['interval']}s "
             f"(books shaped by {profile.source})"
         )
-        last_trade_id = (
-            PaperTrade.objects.filter(exchange=exchange).order_by("-id").values_list("id", flat=True).first()
+        last_trade_id = self.outages.guard(
+            lambda: PaperTrade.objects.filter(exchange=exchange).order_by("-id").values_list("id", flat=True).first()
         )
-        last_trade_id = last_trade_id or 0
+        state = {"tick": 0, "last_trade_id": last_trade_id or 0, "stepped": -1}
         started = time.monotonic()
-        tick = 0
-        while not opts["ticks"] or tick < opts["ticks"]:
-            loop_started = time.monotonic()
-            now = loop_started - started
-            sim.step(opts["interval"] if tick else 0.0, now)
+
+        def tick_once() -> None:
+            tick = state["tick"]
+            now = time.monotonic() - started
+            if state["stepped"] < tick:  # a tick retried after an outage does not move the market twice
+                sim.step(opts["interval"] if tick else 0.0, now)
+                state["stepped"] = tick
             # Fills on mispriced markets use the opportunity up.
             for symbol, amount, trade_id in (
-                PaperTrade.objects.filter(exchange=exchange, id__gt=last_trade_id)
+                PaperTrade.objects.filter(exchange=exchange, id__gt=state["last_trade_id"])
                 .values_list("order__symbol", "amount", "id")
                 .order_by("id")
             ):
                 sim.consume(symbol, amount)
-                last_trade_id = trade_id
-            stamp = now_ms()
-            published = sim.tickers(now, stamp)
+                state["last_trade_id"] = trade_id
+            published = sim.tickers(now, now_ms())
             wanted = snapshot.wanted_books() | set(sim.mispricings)
             by_symbol = {t.symbol: t for t in published}
             books = [shape_book(by_symbol[s], profile, price_step=markets[s].price_step, depth=opts["book_depth"])
@@ -89,8 +95,15 @@ class Command(BaseCommand):
                     "simulator tick",
                     extra={"tick": tick, "mispricings": {s: round(m.bps, 1) for s, m in sim.mispricings.items()}},
                 )
-            tick += 1
-            time.sleep(max(0.0, opts["interval"] - (time.monotonic() - loop_started)))
+            state["tick"] += 1
+
+        stop = self.outages.stop
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.is_set() and (not opts["ticks"] or state["tick"] < opts["ticks"]):
+            loop_started = time.monotonic()
+            self.outages.guard(tick_once)
+            stop.wait(max(0.0, opts["interval"] - (time.monotonic() - loop_started)))
 
     def replay(self, exchange, snapshot: MarketDataSnapshot, opts):
         """Play recorded books (snapshot + diffs, Binance's sequence rules) at recorded or faster pace."""

@@ -9,13 +9,13 @@ around the prices those fills trade at (so copies fill where the wallets trade).
 import logging
 import random
 import signal
-import threading
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from exchanges.models import Exchange
+from tradingsite.resilience import Outages
 from wallets.demo import OutcomeBooks
 from wallets.models import WatchedWallet
 from wallets.simulated import SimulatedChain, SimulatedSourceServer, sample_outcomes
@@ -37,17 +37,19 @@ class Command(BaseCommand):
         outcomes = sample_outcomes(settings.SHARED_DATA_DIR / "polymarket")
         if not outcomes:
             raise CommandError("No Polymarket samples found (SHARED_DATA_DIR/polymarket).")
-        account = Exchange.objects.filter(name=exchange).first()
+        outages = Outages("wallet sources")  # PostgreSQL or Redis away (at start-up too): waited out, never fatal
+        account = outages.guard(lambda: Exchange.objects.filter(name=exchange).first())
         rng = random.Random(seed)
         chain = SimulatedChain(outcomes, rng=rng)
         server = SimulatedSourceServer(chain, port=port, limit_per_s=limit_per_s).start()
-        stop = threading.Event()
+        stop = outages.stop
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         self.stdout.write(f"simulated wallet sources on {server.url} (fills every ~{trade_every:.0f}s a wallet)")
         books = OutcomeBooks(account.name, chain, rng) if account is not None else None
         next_fill: dict[str, float] = {}
-        while not stop.is_set():
+
+        def one_round() -> None:
             now = time.time()
             for address in WatchedWallet.objects.filter(enabled=True).values_list("address", flat=True):
                 due = next_fill.setdefault(address, now + rng.expovariate(1 / trade_every))
@@ -59,6 +61,9 @@ class Command(BaseCommand):
                              f.price, len(fills), f.tx[:12])  # fmt: skip
             if books is not None:
                 books.publish()
+
+        while not stop.is_set():
+            outages.guard(one_round)
             stop.wait(1.0)
         server.stop()
         self.stdout.write(f"stopped; served {dict(server.calls)}")
