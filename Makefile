@@ -45,7 +45,7 @@ run: setup
 	@echo
 	POLYMARKET_DATA_API_URL=$${POLYMARKET_DATA_API_URL:-http://127.0.0.1:$(WALLET_SOURCES_PORT)} \
 	ETHERSCAN_API_URL=$${ETHERSCAN_API_URL:-http://127.0.0.1:$(WALLET_SOURCES_PORT)/v2/api} \
-	$(BIN)/honcho start -f Procfile
+	$(BIN)/python scripts/supervisord_conf.py >/dev/null && exec $(BIN)/supervisord -c var/supervisord.conf
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
