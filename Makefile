@@ -43,9 +43,10 @@ run: setup
 	@echo "  API docs  http://127.0.0.1:$(WEB_PORT)/api/docs/"
 	@echo "  health    http://127.0.0.1:$(WEB_PORT)/healthz"
 	@echo
+	@$(BIN)/python scripts/supervisord_conf.py >/dev/null
 	POLYMARKET_DATA_API_URL=$${POLYMARKET_DATA_API_URL:-http://127.0.0.1:$(WALLET_SOURCES_PORT)} \
 	ETHERSCAN_API_URL=$${ETHERSCAN_API_URL:-http://127.0.0.1:$(WALLET_SOURCES_PORT)/v2/api} \
-	$(BIN)/python scripts/supervisord_conf.py >/dev/null && exec $(BIN)/supervisord -c var/supervisord.conf
+	exec $(BIN)/supervisord -c var/supervisord.conf
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
