@@ -16,6 +16,8 @@ SUITES = [p.stem for p in sorted((ROOT / "bench").glob("bench_*.py"))]
 # Suites that run the platform's own processes against a database and Redis database of their own
 # (created and migrated on first use), so they never touch the platform's data: suite -> (database, Redis db).
 OWN_DATA = {"fuzz": ("tradingsite_bench_fuzz", 11)}
+# Suites that stop and start PostgreSQL and Redis: they run on a cluster and a Redis server of their own.
+PRIVATE_SERVERS = {"outages", "soak"}
 
 
 def own_data_env(database: str, redis_db: int) -> dict[str, str]:
@@ -41,16 +43,33 @@ def main() -> int:
     own = OWN_DATA.get(args.suite)
     if own is not None:
         os.environ.update(own_data_env(*own))
+    private = None
+    if args.suite in PRIVATE_SERVERS:  # the bench stops and starts them: servers of its own
+        from bench.private import start_private_servers
+
+        private = start_private_servers()
+        os.environ.update(private.env)
+        own = ("tradingsite", 0)
     import django
 
     django.setup()
+    try:
+        return _run(args, rest, chosen_names=names, own=own)
+    finally:
+        if private is not None:
+            private.remove()
+
+
+def _run(args, rest, *, chosen_names, own) -> int:
+    names = chosen_names
     if own is not None:
         from django.core.management import call_command
 
         call_command("ensure_database", stdout=open(os.devnull, "w"))  # noqa: SIM115
         call_command("migrate", verbosity=0)
 
-    chosen = names if args.suite == "all" else [args.suite]
+    # `all` leaves out the suites that stop servers and take long (outages, soak): run those by name.
+    chosen = [n for n in names if n not in PRIVATE_SERVERS] if args.suite == "all" else [args.suite]
     if not chosen:
         print("no benchmark suites are defined yet")
         return 0

@@ -57,7 +57,7 @@ def to_supervisor(command: str) -> str:
 
 def main() -> int:
     procfile = ROOT / "Procfile"
-    out = ROOT / "var" / "supervisord.conf"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "var" / "supervisord.conf"  # benches: their own
     out.parent.mkdir(exist_ok=True)
     parts = [HEADER.format(root=ROOT)]
     for line in procfile.read_text().splitlines():

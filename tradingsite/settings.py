@@ -324,6 +324,7 @@ PAPER_TICKERS = Path(env.str("PAPER_TICKERS", default=str(SHARED_DATA_DIR / "bin
 PAPER_DEPTH_PROFILE = Path(
     env.str("PAPER_DEPTH_PROFILE", default=str(SHARED_DATA_DIR / "binance" / "depth" / "btcusdt_20240808.gz"))
 )
+SIMULATOR_MISPRICING_RATE = env.float("SIMULATOR_MISPRICING_RATE", default=2.0)  # a minute, on the paper venue
 PAPER_BOOK_MAX_AGE_MS = env.int("PAPER_BOOK_MAX_AGE_MS", default=5000)
 PAPER_FAULTS_CACHE_S = env.float("PAPER_FAULTS_CACHE_S", default=1.0)
 PAPER_STARTING_BALANCES = env.dict("PAPER_STARTING_BALANCES", default={"USDT": "10000"})
@@ -405,6 +406,7 @@ API_MAX_OFFSET = env.int("API_MAX_OFFSET", default=10_000_000)
 API_CACHE_MAX_KEYS = env.int("API_CACHE_MAX_KEYS", default=2000)  # answers one kind keeps at most
 # --- Wallets (copy trading) --------------------------------------------------------------
 WALLET_SOURCES_PORT = env.int("WALLET_SOURCES_PORT", default=8765)  # the demo's simulated sources
+WALLET_TRADE_EVERY_S = env.float("WALLET_TRADE_EVERY_S", default=30.0)  # the demo: mean seconds between fills
 POLYMARKET_DATA_API_URL = env.str("POLYMARKET_DATA_API_URL", default="https://data-api.polymarket.com")
 ETHERSCAN_API_URL = env.str("ETHERSCAN_API_URL", default="https://api.etherscan.io/v2/api")
 ETHERSCAN_API_KEY = env.str("ETHERSCAN_API_KEY", default="")

@@ -29,7 +29,12 @@ class Command(BaseCommand):
         parser.add_argument("--ticks", type=int, default=0, help="stop after this many ticks (0: run until stopped)")
         parser.add_argument("--seed", type=int, default=None)
         parser.add_argument("--tickers", default=str(settings.PAPER_TICKERS), help="a Binance ticker/24hr file")
-        parser.add_argument("--mispricing-rate", type=float, default=2.0, help="mispricings opened a minute")
+        parser.add_argument(
+            "--mispricing-rate",
+            type=float,
+            default=settings.SIMULATOR_MISPRICING_RATE,
+            help="mispricings opened a minute (SIMULATOR_MISPRICING_RATE)",
+        )
         parser.add_argument("--mispricing-bps", type=float, nargs=2, default=(30.0, 80.0), metavar=("MIN", "MAX"))
         parser.add_argument("--mispricing-lifetime", type=float, default=20.0, help="seconds")
         parser.add_argument("--book-depth", type=int, default=20)

@@ -29,7 +29,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=settings.WALLET_SOURCES_PORT)
         parser.add_argument("--exchange", default="polymarket-paper", help="the account whose books to move")
-        parser.add_argument("--trade-every", type=float, default=30.0, help="mean seconds between a wallet's fills")
+        parser.add_argument(
+            "--trade-every",
+            type=float,
+            default=settings.WALLET_TRADE_EVERY_S,
+            help="mean seconds between a wallet's fills (WALLET_TRADE_EVERY_S)",
+        )
         parser.add_argument("--limit-per-s", type=float, default=0.0, help="refuse requests past this rate (0: none)")
         parser.add_argument("--seed", type=int, default=None)
 
