@@ -58,18 +58,12 @@ def run(argv: list[str]) -> dict:
     args = parser.parse_args(argv)
     import os
 
-    from bench import private
     from bench.bench_chaos import _duplicates, _orphans
     from bench.common import wait_until
-    from bench.live import Platform, prepare_demo, wait_for_cycle
+    from bench.live import start_on_private_servers, wait_for_cycle
     from exchanges.models import Exchange
 
-    servers = private.CURRENT
-    if servers is None:
-        raise SystemExit("run it as `bench/run.py outages`: it needs servers of its own to stop and start")
-    prepare_demo()
-    env = {**os.environ, **servers.env, "SIMULATOR_MISPRICING_RATE": str(args.mispricing_rate)}
-    platform = Platform("outages", env).start()
+    servers, platform = start_on_private_servers("outages", {"SIMULATOR_MISPRICING_RATE": str(args.mispricing_rate)})
     result: dict = {}
     try:
         warm = timezone.now()

@@ -86,18 +86,13 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--mispricing-rate", type=float, default=20.0)
     parser.add_argument("--trade-every", type=float, default=20.0, help="mean seconds between a wallet's fills")
     args = parser.parse_args(argv)
-    from bench import private
-    from bench.live import Platform, prepare_demo
+    from bench.live import start_on_private_servers
     from tradingsite.redis_client import redis_client
 
-    servers = private.CURRENT
-    if servers is None:
-        raise SystemExit("run it as `bench/run.py soak`: it runs on servers of its own")
-    prepare_demo()
-    _seed(args.positions, args.wallets)
-    env = {**os.environ, **servers.env, "SIMULATOR_MISPRICING_RATE": str(args.mispricing_rate),
-           "WALLET_TRADE_EVERY_S": str(args.trade_every)}  # fmt: skip
-    platform = Platform("soak", env).start()
+    _, platform = start_on_private_servers(
+        "soak", {"SIMULATOR_MISPRICING_RATE": str(args.mispricing_rate), "WALLET_TRADE_EVERY_S": str(args.trade_every)},
+        seed=lambda: _seed(args.positions, args.wallets),
+    )  # fmt: skip
     samples: list[dict] = []
     started = time.monotonic()
     try:

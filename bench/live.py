@@ -89,3 +89,16 @@ def wait_for_cycle(since, timeout: float) -> float | None:
     if wait_until(lambda: cycles_completed_since(since) > 0, timeout=timeout, poll=0.25):
         return time.monotonic() - started
     return None
+
+
+def start_on_private_servers(name: str, extra_env: dict[str, str], *, seed=None):
+    """The demo prepared (and `seed()` run) on the bench's own servers, then the platform started on them."""
+    from bench import private
+
+    servers = private.CURRENT
+    if servers is None:
+        raise SystemExit(f"run it as `bench/run.py {name}`: it runs on servers of its own, which it stops and starts")
+    prepare_demo()
+    if seed is not None:
+        seed()
+    return servers, Platform(name, {**os.environ, **servers.env, **extra_env}).start()
