@@ -200,3 +200,31 @@ def test_plain_key_token_admin_is_gone():
     labels = {model._meta.label for model in admin.site._registry}
     assert "authtoken.Token" not in labels
     assert "authtoken.TokenProxy" not in labels
+
+
+def test_an_orders_last_error_never_holds_a_signed_url(paper, venue, monkeypatch):
+    from exchanges.models import Market
+    from orders.models import OrderStatus
+    from orders.services import order_place
+
+    def lost(**kwargs):
+        raise ConnectionResetError(
+            "POST https://api.binance.com/api/v3/order?symbol=BTCUSDT&signature=deadbeef01 reset"
+        )
+
+    monkeypatch.setattr(venue.inner, "create_order", lost)
+    market = Market.objects.get(exchange=paper.exchange, symbol="BTCUSDT")
+    order = order_place(
+        exchange=paper.exchange,
+        market=market,
+        side="buy",
+        type="market",
+        amount=__import__("decimal").Decimal("0.01"),
+        purpose="manual",
+        intent="m-lost",
+        venue=venue,
+    )
+    assert order.status == OrderStatus.UNKNOWN
+    assert "deadbeef01" not in order.last_error
+    assert "signature" not in order.last_error
+    assert "https://api.binance.com/api/v3/order?" in order.last_error
