@@ -13,7 +13,7 @@ from . import services
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="cycles.reservations_expire", ignore_result=False)
+@shared_task(name="cycles.reservations_expire", ignore_result=True)  # every 5 s: a stored result would pile up
 def reservations_expire() -> int:
     return services.reservation_expire_stale()
 

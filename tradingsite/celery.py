@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
 
@@ -20,3 +20,12 @@ def _use_django_logging(**kwargs) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@task_postrun.connect
+def _forget_queries(**kwargs) -> None:
+    """With DEBUG on, Django keeps every query of a connection (up to 9,000): a worker forgets them after each
+    task, as the web does after each request, so its memory stays flat."""
+    from django.db import reset_queries
+
+    reset_queries()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, reset_queries
 
 from exchanges.errors import VenueUnavailable
 
@@ -110,6 +110,7 @@ class Outages:
                 self.failed(exc)
                 continue
             self.recovered()
+            reset_queries()  # DEBUG keeps every query of a connection: a loop forgets them each step, like a request
             return result
         return None
 

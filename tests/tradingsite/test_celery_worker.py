@@ -72,7 +72,7 @@ def test_task_runs_in_a_real_worker_over_the_broker(celery_worker):
     )
     live = f.ReservationFactory(strategy=strategy)
 
-    result = reservations_expire.apply_async()
+    result = reservations_expire.apply_async(ignore_result=False)  # beat sends it with results ignored
     assert result.get(timeout=30) == 1
     assert result.status == "SUCCESS"
     assert not Reservation.objects.filter(pk=stale.pk).exists()
