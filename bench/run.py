@@ -44,19 +44,19 @@ def main() -> int:
     if own is not None:
         os.environ.update(own_data_env(*own))
     private = None
-    if args.suite in PRIVATE_SERVERS:  # the bench stops and starts them: servers of its own
-        from bench.private import start_private_servers
-
-        private = start_private_servers()
-        os.environ.update(private.env)
-        own = ("tradingsite", 0)
-    import django
-
-    django.setup()
     try:
+        if args.suite in PRIVATE_SERVERS:  # the bench stops and starts them: servers of its own
+            from bench.private import start_private_servers
+
+            private = start_private_servers()
+            os.environ.update(private.env)
+            own = ("tradingsite", 0)
+        import django
+
+        django.setup()
         return _run(args, rest, chosen_names=names, own=own)
     finally:
-        if private is not None:
+        if private is not None:  # whatever happened, the servers it started go with it
             private.remove()
 
 
