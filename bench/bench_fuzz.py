@@ -13,13 +13,6 @@ oversell_trials, oversold
 """
 
 import argparse
-import socket
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(argv: list[str]) -> dict:
@@ -46,7 +39,9 @@ def run(argv: list[str]) -> dict:
         redis_client().flushdb()  # the bench's own Redis database,
         call_command("flush", interactive=False, verbosity=0)  # and its own database: what a last run left
         prepare()
-        port = _free_port()
+        from bench.private import free_port
+
+        port = free_port()
         services = live_platform(env, port)
         try:
             ids = seed()

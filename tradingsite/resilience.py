@@ -1,6 +1,6 @@
 """Riding out outages in long-running processes: a lost PostgreSQL or Redis is waited out, never fatal.
 
-`Outages(name).run(step)` calls `step()` until stopped. When a step meets an outage (PostgreSQL gone, a
+`Outages(name).guard(step)` calls `step()` until it succeeds. When a step meets an outage (PostgreSQL gone, a
 pooled connection broken, Redis refusing or LOADING, the venue unreachable), it logs one line as the outage
 starts, drops the broken connections (this thread's database connection, the pool, the Redis pools), backs
 off with jitter (0.2 s doubling to OUTAGE_BACKOFF_MAX_S), and tries the step again; the first step that
@@ -34,10 +34,8 @@ def is_outage(exc: BaseException) -> bool:
     """A lost service, not a bug: connection failures of PostgreSQL (admin shutdown included), Redis and venues."""
     if isinstance(exc, OUTAGES):
         return True
-    try:
-        from psycopg_pool import PoolTimeout
-    except ImportError:  # pragma: no cover - psycopg[pool] is a requirement
-        return False
+    from psycopg_pool import PoolTimeout
+
     return isinstance(exc, PoolTimeout) or (isinstance(exc, DatabaseError) and "terminating connection" in str(exc))
 
 
@@ -66,7 +64,7 @@ def drop_broken_connections(*, pool: bool = True) -> None:
 
 
 class Outages:
-    """The outage handling of one loop: `run(step)`, or `guard(step)` for a single call retried until it works."""
+    """The outage handling of one loop: `guard(step)` runs one step, retried through outages until it works."""
 
     def __init__(self, name: str, *, stop: threading.Event | None = None) -> None:
         self.name = name
@@ -113,13 +111,6 @@ class Outages:
             reset_queries()  # DEBUG keeps every query of a connection: a loop forgets them each step, like a request
             return result
         return None
-
-    def run(self, step: Callable[[], object], *, passes: int = 0) -> None:
-        """Call `step()` again and again (`passes` times, 0: until stopped), riding out outages."""
-        done = 0
-        while not self.stop.is_set() and (not passes or done < passes):
-            self.guard(step)
-            done += 1
 
 
 # Celery: a money task that meets an outage (PostgreSQL or Redis away, the venue unreachable) is retried with

@@ -12,7 +12,7 @@ from tradingsite.statemachine import transition_locked
 
 from .addresses import InvalidAddress, to_checksum_address
 from .locks import copy_trades_for_update
-from .models import CopyTrade, WatchedWallet, validate_ladder
+from .models import CopyTrade, WatchedWallet
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,6 @@ def _normalize(fields: dict, wallet: WatchedWallet | None = None) -> dict:
             fields["address"] = to_checksum_address(fields["address"])
         except InvalidAddress as exc:
             raise ValidationError({"address": str(exc)}) from exc
-    ladder = fields.get("take_profit_ladder")
-    if ladder is not None:
-        _validate_ladder(ladder)
     copy_enabled = fields.get("copy_enabled", wallet.copy_enabled if wallet else False)
     exchange = fields.get("copy_exchange", wallet.copy_exchange if wallet else None)
     if copy_enabled and exchange is None:
@@ -33,13 +30,6 @@ def _normalize(fields: dict, wallet: WatchedWallet | None = None) -> dict:
     if wallet is not None and "source" in fields and fields["source"] != wallet.source:
         fields["cursor"] = ""  # another source's cursor means nothing here: start again from the present
     return fields
-
-
-def _validate_ladder(ladder) -> None:
-    try:
-        validate_ladder(ladder)
-    except ValidationError as exc:
-        raise ValidationError({"take_profit_ladder": exc.messages}) from None
 
 
 @transaction.atomic

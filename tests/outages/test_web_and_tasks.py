@@ -10,10 +10,10 @@ import requests
 from django.utils import timezone
 
 from bench.common import Service, celery_worker, wait_until
+from bench.private import free_port
 from exchanges.models import Market
 from orders.models import Order
 from orders.services import order_place
-from tests.outages.proxy import _free_port
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +22,7 @@ def test_the_api_and_healthz_answer_503_during_a_database_outage_and_recover(ope
     from knox.models import AuthToken
 
     token = AuthToken.objects.create(user=operator)[1]
-    port = _free_port()
+    port = free_port()
     command = [str(__import__("pathlib").Path(sys.executable).parent / "gunicorn"), "tradingsite.wsgi", "--bind",
                f"127.0.0.1:{port}", "--workers", "1", "--threads", "2"]  # fmt: skip
     with Service("outage-web", command, ready="Booting worker", env=through_proxies):

@@ -3,20 +3,17 @@ test database, every operation fuzzed and walked statefully, and no answer of 50
 
 `bench/run.py fuzz` is the long version (thousands of cases, every phase)."""
 
-import socket
-
 import pytest
 
 from bench.fuzz import fuzz, live_platform, operator_token, prepare, seed
+from bench.private import free_port
 
 
 @pytest.mark.timeout(600)
 @pytest.mark.django_db(transaction=True)
 def test_a_short_fuzz_run_gets_no_server_error(worker_env, shared_data):
     prepare()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     services = live_platform(worker_env, port)
     try:
         result = fuzz(port=port, token=operator_token(), ids=seed(), max_examples=4, seed=7,
