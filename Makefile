@@ -11,7 +11,7 @@ export WEB_PORT WALLET_SOURCES_PORT
 # A production-like environment for `check --deploy` (random key, never stored).
 DEPLOY_ENV = DEBUG=False ALLOWED_HOSTS=tradingsite.example SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') CREDENTIALS_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')
 
-.PHONY: setup services run test lint format bench clean
+.PHONY: setup services run test lint format bench coverage clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' \
@@ -60,6 +60,12 @@ test: setup lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(DEPLOY_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
 	$(BIN)/python -m pytest
+
+coverage: setup
+	rm -rf var/coverage && mkdir -p var/coverage
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
 
 bench: setup
 	$(BIN)/python bench/run.py all

@@ -163,8 +163,8 @@ def _duplicates(exchange) -> list[str]:
 
 
 def _orphans(exchange) -> list[str]:
-    from cycles.models import PanicSell, PanicSellState
     from exchanges.models import PaperOrder
+    from liquidation.models import PanicSell, PanicSellState
     from orders.models import LIVE_STATUSES, Order
 
     ours = set(Order.objects.filter(exchange=exchange).values_list("client_order_id", flat=True))

@@ -67,10 +67,10 @@ from django.conf import settings
 
 from bench.common import dsn
 from cycles.detection import TriangleScorer, triangle_table
-from cycles.routing import RoutePolicy, Router
 from exchanges.binance_format import parse_exchange_info, parse_tickers
 from exchanges.depth_profile import FALLBACK, shape_book
 from exchanges.types import Ticker
+from liquidation.routing import RoutePolicy, Router
 
 D = Decimal
 

@@ -21,8 +21,9 @@ def drop_account(name: str) -> None:
     """Delete a benchmark's exchange account and everything traded on it (a clean start)."""
     from django.db import connection
 
-    from cycles.models import Cycle, CycleLeg, PanicSell, Strategy
+    from cycles.models import Cycle, CycleLeg, Strategy
     from exchanges.models import Exchange
+    from liquidation.models import PanicSell
     from orders.models import Fill, Order
     from positions.models import Position, TakeProfitLevel
 
@@ -34,10 +35,10 @@ def drop_account(name: str) -> None:
         Fill.objects.filter(exchange=exchange).delete()
         cursor.execute("ALTER TABLE orders_fill ENABLE TRIGGER USER")
     CycleLeg.objects.filter(cycle__strategy__exchange=exchange).update(order=None)
-    PanicSell.objects.filter(exchange=exchange).delete()
     TakeProfitLevel.objects.filter(position__exchange=exchange).update(order=None)
     Position.objects.filter(exchange=exchange).update(last_exit_order=None)
     Order.objects.filter(exchange=exchange).delete()
+    PanicSell.objects.filter(exchange=exchange).delete()
     Position.objects.filter(exchange=exchange).delete()
     Cycle.objects.filter(strategy__exchange=exchange).delete()
     Strategy.objects.filter(exchange=exchange).delete()

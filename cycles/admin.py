@@ -5,7 +5,7 @@ from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from tradingsite.errors import DomainError
 
 from . import selectors, services
-from .models import Cycle, CycleLeg, PanicSell, Reservation, Strategy
+from .models import Cycle, CycleLeg, Reservation, Strategy
 
 
 @admin.register(Strategy)
@@ -70,7 +70,7 @@ class CycleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return False
 
     def has_panic_sell_permission(self, request) -> bool:
-        return request.user.has_perm("cycles.panic_sell")
+        return request.user.has_perm("liquidation.panic_sell")
 
     @admin.action(description="Panic sell what the selected failed cycles hold", permissions=["panic_sell"])
     def panic_sell(self, request, queryset):
@@ -80,10 +80,7 @@ class CycleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"Cycle {cycle.pk} holds nothing to sell.", messages.WARNING)
                 continue
             try:
-                panic = services.panic_sell_start(
-                    exchange=cycle.strategy.exchange, asset=cycle.held_asset, amount=cycle.held_amount, cycle=cycle,
-                    requested_by=who,
-                )  # fmt: skip
+                panic = services.cycle_panic_sell(cycle=cycle, requested_by=who)
             except DomainError as exc:
                 self.message_user(request, f"Cycle {cycle.pk}: {exc.message}", messages.ERROR)
                 continue
@@ -91,14 +88,3 @@ class CycleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 request, f"Cycle {cycle.pk}: panic sell {panic.pk} of {cycle.held_amount} {cycle.held_asset} started.",
                 messages.SUCCESS,
             )  # fmt: skip
-
-
-@admin.register(PanicSell)
-class PanicSellAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id", "exchange", "cycle", "state", "asset", "amount", "held_asset", "held_amount", "expected_proceeds",
-        "expected_slippage_bps", "requested_by", "created_at", "finished_at",
-    )  # fmt: skip
-    list_filter = ("state", "exchange")
-    search_fields = ("asset", "requested_by", "reason", "error")
-    list_select_related = ("exchange", "cycle")

@@ -1,30 +1,25 @@
-"""API for strategies, reservations, cycles and panic sells."""
+"""API for strategies, reservations and cycles (a failed cycle's panic sell too)."""
 
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from exchanges.models import Exchange
-from tradingsite.api import ServiceWriteViewSet
+from liquidation.api import PanicSellSerializer
+from tradingsite.api import ServiceWriteViewSet, asset_field
 from tradingsite.permissions import HasActionPermission
 
 from . import selectors, services
-from .models import Cycle, CycleLeg, PanicSell, Reservation, Strategy
-
-
-def ASSET(**kwargs) -> serializers.RegexField:
-    """An asset's symbol: letters and digits (USDT, BTC, 1INCH)."""
-    return serializers.RegexField(r"^[A-Za-z0-9]{1,32}$", max_length=32, **kwargs)
+from .models import Cycle, CycleLeg, Reservation, Strategy
 
 
 class StrategySerializer(serializers.ModelSerializer):
     open_cycles = serializers.IntegerField(read_only=True)
     live_reservations = serializers.IntegerField(read_only=True)
-    panic_base_currencies = serializers.ListField(child=ASSET(), min_length=1, max_length=10)
-    panic_preferred_intermediaries = serializers.ListField(child=ASSET(), required=False, max_length=20)
+    panic_base_currencies = serializers.ListField(child=asset_field(), min_length=1, max_length=10)
+    panic_preferred_intermediaries = serializers.ListField(child=asset_field(), required=False, max_length=20)
 
     class Meta:
         model = Strategy
@@ -99,28 +94,17 @@ class CycleSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class PanicSellSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = PanicSell
-        fields = [
-            "id", "exchange", "strategy", "cycle", "state", "asset", "amount", "held_asset", "held_amount",
-            "base_currencies", "preferred_intermediaries", "max_hops", "max_total_slippage_bps", "hops_done",
-            "expected_proceeds", "expected_slippage_bps", "residuals", "requested_by", "reason", "error",
-            "created_at", "finished_at",
-        ]  # fmt: skip
-
-
 class CycleViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = selectors.cycle_list()
     serializer_class = CycleSerializer
     filterset_fields = ["strategy", "state", "start_asset"]
     ordering_fields = ["created_at", "finished_at", "realized_pnl"]
-    action_permissions = {"panic_sell": "cycles.panic_sell"}
+    action_permissions = {"panic_sell": "liquidation.panic_sell"}
 
     @extend_schema(
         request=None, responses={202: PanicSellSerializer},
         description="Liquidate what a FAILED cycle still holds through the best route to a base currency "
-        "(needs cycles.panic_sell; recorded with who asked).",
+        "(needs liquidation.panic_sell; recorded with who asked).",
     )  # fmt: skip
     @action(detail=True, methods=["post"], url_path="panic-sell",
             permission_classes=[permissions.IsAuthenticated, HasActionPermission])  # fmt: skip
@@ -128,41 +112,5 @@ class CycleViewSet(viewsets.ReadOnlyModelViewSet):
         cycle = self.get_object()
         if not cycle.held_asset or cycle.held_amount <= 0:
             return Response({"detail": f"Cycle {cycle.pk} holds nothing to sell."}, status=status.HTTP_409_CONFLICT)
-        panic = services.panic_sell_start(
-            exchange=cycle.strategy.exchange, asset=cycle.held_asset, amount=cycle.held_amount, cycle=cycle,
-            requested_by=f"api:{request.user.get_username()}",
-        )  # fmt: skip
-        return Response(PanicSellSerializer(panic).data, status=status.HTTP_202_ACCEPTED)
-
-
-class BalancePanicSellInput(serializers.Serializer):
-    exchange = serializers.PrimaryKeyRelatedField(queryset=Exchange.objects.all())
-    asset = ASSET()
-    amount = serializers.DecimalField(max_digits=36, decimal_places=18, min_value=Decimal("0.000000000000000001"))
-    base_currencies = serializers.ListField(child=ASSET(), required=False, min_length=1, max_length=10)
-
-
-class PanicSellViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Liquidations in progress and done; POST sells a balance (asset, amount) to a base currency."""
-
-    queryset = PanicSell.objects.select_related("exchange", "cycle")
-    serializer_class = PanicSellSerializer
-    filterset_fields = ["exchange", "state", "cycle"]
-    ordering_fields = ["created_at"]
-    action_permissions = {"create": "cycles.panic_sell"}
-
-    def get_permissions(self):
-        if self.action == "create":
-            return [permissions.IsAuthenticated(), HasActionPermission()]
-        return super().get_permissions()
-
-    @extend_schema(
-        request=BalancePanicSellInput, responses={202: PanicSellSerializer},
-        description="Sell `amount` of `asset` on the account through the best route to a base currency "
-        "(needs cycles.panic_sell; recorded with who asked). Runs in the background; poll the returned row.",
-    )  # fmt: skip
-    def create(self, request, *args, **kwargs):
-        data = BalancePanicSellInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        panic = services.panic_sell_start(requested_by=f"api:{request.user.get_username()}", **data.validated_data)
+        panic = services.cycle_panic_sell(cycle=cycle, requested_by=f"api:{request.user.get_username()}")
         return Response(PanicSellSerializer(panic).data, status=status.HTTP_202_ACCEPTED)

@@ -23,8 +23,7 @@ import numpy as np
 
 from exchanges.rules import floor_to_step
 from exchanges.types import MarketInfo, OrderBook, Ticker
-
-from .conversion import Conversion, convert
+from liquidation.conversion import Conversion, convert
 
 BUY, SELL = 0, 1
 SIDE_NAMES = ("buy", "sell")

@@ -4,12 +4,13 @@ Stages, in order:
 
 1. flush the write-behind buffer, so progress is in the database before anything is judged;
 2. validate integrity: expired reservations are deleted and orders whose totals disagree with their
-   fills are repaired from them (fills are the truth); live panic-sell hops whose panic sell is gone and
-   completed cycles whose realized PnL disagrees with their orders are reported (a cycle order without
-   its cycle, or a fill without its order, the schema itself refuses);
-3. reconcile every live order of the accounts in scope with the venue, by venue id, else client id;
-   UNKNOWN orders are resolved by lookups (never by placing again), waiting up to `wait_s` for the
-   grace window; open orders on the venue that we have no record of are adopted and flagged;
+   fills are repaired from them (orders.recovery; fills are the truth); completed cycles whose realized PnL disagrees
+   with their orders are reported (a cycle order without its cycle, a hop without its panic sell, or a
+   fill without its order, the schema itself refuses);
+3. reconcile every live order of the accounts in scope with the venue (orders.recovery), by venue id,
+   else client id; UNKNOWN orders are resolved by lookups (never by placing again), waiting up to
+   `wait_s` for the grace window; open orders on the venue that we have no record of are adopted and
+   flagged;
 4. resume or unwind every interrupted cycle (the rule below);
 5. statistics: found, recovered, resumed, unwound, repaired, needing an operator, with reasons.
 
@@ -41,30 +42,24 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from exchanges.errors import VenueError, VenueUnavailable
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
-from orders.locks import orders_for_update
-from orders.models import LIVE_STATUSES, Order, OrderStatus
-from orders.services import order_reconcile, order_totals_from_fills, orders_adopt_unknown
+from liquidation.conversion import convert
+from liquidation.models import PanicSell, PanicSellState
+from liquidation.services import panic_sell_advance, route_policy, venue_router
+from orders.models import LIVE_STATUSES, Order
+from orders.recovery import Finding, orders_recover, orders_repair_totals
 from tradingsite.isolation import Loop
 from tradingsite.writebehind import writebehind_flush
 
-from .conversion import convert
-from .models import OPEN_STATES, Cycle, CycleLeg, CycleState, PanicSell, PanicSellState, Strategy
-from .services import (
-    cycle_advance,
-    panic_sell_advance,
-    reservation_expire_stale,
-    route_policy,
-    venue_router,
-)
+from .models import OPEN_STATES, Cycle, CycleLeg, CycleState, Strategy
+from .services import cycle_advance, reservation_expire_stale
 
 log = logging.getLogger(__name__)
 D0 = Decimal(0)
@@ -72,14 +67,6 @@ ADVISORY_LOCK = 0x7265636F  # one recovery at a time, across processes and hosts
 VENUE_TRIES = 3
 TIE_BPS = Decimal(1)  # liquidating must beat finishing by more than this to unwind (the same route often does both)
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass
-class Finding:
-    ref: str  # "cycle 12", "order ts-c12-l1-a1", "reservations"
-    action: str  # resumed, unwound, repaired, adopted, reconciled, waiting, operator
-    reason: str
-    strategy: str = ""
 
 
 @dataclass
@@ -196,33 +183,14 @@ def _validate(report: RecoveryReport, strategies: list[Strategy], cycle_id: int 
             report.add(Finding("reservations", "repaired", f"{deleted} expired reservations deleted"))
     progress("integrity", 1, 4)
 
-    # A cycle order always has its cycle (a check constraint); a panic-sell hop names its panic sell only in its
-    # intent, so a live hop whose panic sell is gone would be traded by nobody.
-    hops = Order.objects.filter(exchange_id__in=exchange_ids, status__in=LIVE_STATUSES, intent__regex=r"^ps[0-9]+-h")
-    panic_ids = set(PanicSell.objects.values_list("pk", flat=True))
-    for order in hops:
-        if int(order.intent[2:].split("-h")[0]) not in panic_ids:
-            report.add(
-                Finding(f"order {order.client_order_id}", "operator", "a panic-sell hop whose panic sell is gone")
-            )
+    # A cycle order always has its cycle and a panic-sell hop its panic sell (check constraints, protected
+    # foreign keys): neither can be orphaned, so there is nothing to look for.
     progress("integrity", 2, 4)
 
-    zero = Coalesce(Sum("fills__amount"), D0, output_field=DecimalField())
     orders = Order.objects.filter(exchange_id__in=exchange_ids)
     if cycle_id is not None:
         orders = orders.filter(cycle_id=cycle_id)
-    disagreeing = (
-        orders.annotate(fill_sum=zero, fill_count=Count("fills"))
-        .filter(fill_count__gt=0)
-        .exclude(filled=F("fill_sum"))
-        .values_list("pk", "client_order_id", "filled", "fill_sum")
-    )
-    for pk, client_id, filled, fill_sum in disagreeing:
-        if report.dry_run:
-            report.add(Finding(f"order {client_id}", "repaired", f"filled {filled} would become {fill_sum} (fills)"))
-            continue
-        _order_totals_from_fills(pk)
-        report.add(Finding(f"order {client_id}", "repaired", f"filled was {filled}; its fills add up to {fill_sum}"))
+    orders_repair_totals(orders=orders, dry_run=report.dry_run, add=report.add)
     progress("integrity", 3, 4)
 
     for cycle, expected in _pnl_disagreements(strategies, cycle_id):
@@ -230,14 +198,6 @@ def _validate(report: RecoveryReport, strategies: list[Strategy], cycle_id: int 
                            f"realized PnL {cycle.realized_pnl} but its orders give {expected}",
                            cycle.strategy.name))  # fmt: skip
     progress("integrity", 4, 4)
-
-
-def _order_totals_from_fills(order_id: int) -> None:
-    with transaction.atomic():
-        order = orders_for_update().get(pk=order_id)
-        changed = order_totals_from_fills(order)
-        if changed:
-            order.save(update_fields=[*changed, "updated_at"])
 
 
 def _pnl_disagreements(strategies: list[Strategy], cycle_id: int | None):
@@ -260,72 +220,20 @@ def _pnl_disagreements(strategies: list[Strategy], cycle_id: int | None):
             yield cycle, flow
 
 
-# --- 3. orders -------------------------------------------------------------------------------
+# --- 3. orders (orders.recovery: every order of the accounts in scope) ----------------------
 def _reconcile(
     report: RecoveryReport, strategies: list[Strategy], cycle_id: int | None, wait_s: float, venue_for, progress
 ) -> None:
     exchanges = {s.exchange_id: s.exchange for s in strategies}
-    live = Order.objects.filter(exchange_id__in=exchanges, status__in=LIVE_STATUSES)
+    live = Order.objects.filter(exchange_id__in=exchanges)
     if cycle_id is not None:
         live = live.filter(cycle_id=cycle_id)
-    ids = list(live.order_by("pk").values_list("pk", flat=True))
-    deadline = time.monotonic() + wait_s
-    first = True
-    loop = Loop("recovery: orders")
-    while ids:
-        progress("orders", 0, len(ids))
-        still = []
-        for done, pk in enumerate(ids, 1):
-            order = Order.objects.select_related("exchange").get(pk=pk)
-            if report.dry_run:
-                report.add(Finding(f"order {order.client_order_id}", "reconciled",
-                                   f"{order.status}: would be checked with the venue"), found=False)  # fmt: skip
-                continue
-            before = order.status
-            ref = f"order {order.client_order_id}"
-
-            def failed(message: str, pk=pk, ref=ref) -> None:  # an operator is told; the other orders go on
-                Order.objects.filter(pk=pk).update(last_error=f"recovery: {message}")
-                report.add(Finding(ref, "operator", f"could not be reconciled: {message}"))
-
-            with loop.item(ref, on_error=failed):
-                try:
-                    order = order_reconcile(order_id=pk, venue=venue_for(order.exchange))
-                except VenueError as exc:
-                    order.last_error = f"venue: {exc}"
-            if order.status != before:
-                report.orders_reconciled += 1
-            if not order.is_terminal:
-                still.append((order, first))
-            progress("orders", done, len(ids))
-        first = False
-        unresolved = [o for o, _ in still if o.status in (OrderStatus.UNKNOWN, OrderStatus.PENDING_SUBMIT)]
-        if report.dry_run or not unresolved or time.monotonic() >= deadline:
-            break
-        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-        ids = [o.pk for o in unresolved]
-    if report.dry_run:
-        return
-    for order in Order.objects.filter(pk__in=ids, status__in=LIVE_STATUSES).select_related("cycle__strategy"):
-        if order.status in (OrderStatus.UNKNOWN, OrderStatus.PENDING_SUBMIT):
-            report.add(Finding(f"order {order.client_order_id}", "waiting",
-                               f"{order.status}: the venue has not confirmed it yet ({order.last_error or 'looking'})",
-                               _strategy_name(order)))  # fmt: skip
-    for exchange in exchanges.values():
-        try:
-            adopted = orders_adopt_unknown(exchange=exchange, venue=venue_for(exchange))
-        except VenueError as exc:
-            report.add(Finding(f"account {exchange.name}", "waiting", f"open orders not listed: {exc}"))
-            continue
-        for order in adopted:
-            report.orders_adopted += 1
-            report.add(Finding(f"order {order.client_order_id}", "operator",
-                               f"adopted: {order.side} {order.amount} {order.market.symbol} open on the venue, "
-                               "not placed by us"))  # fmt: skip
-
-
-def _strategy_name(order: Order) -> str:
-    return order.cycle.strategy.name if order.cycle_id else ""
+    counts = orders_recover(
+        exchanges=list(exchanges.values()), live=live, dry_run=report.dry_run, wait_s=wait_s, venue_for=venue_for,
+        add=report.add, progress=progress, label=lambda order: order.cycle.strategy.name if order.cycle_id else "",
+    )  # fmt: skip
+    report.orders_reconciled += counts.reconciled
+    report.orders_adopted += counts.adopted
 
 
 # --- 4. cycles -------------------------------------------------------------------------------

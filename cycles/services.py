@@ -11,7 +11,6 @@ import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from exchanges.errors import EntriesHalted, VenueError
@@ -19,35 +18,21 @@ from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
 from exchanges.venue import Venue
+from liquidation.conversion import Conversion, add_residual, convert, with_buy_buffer
+from liquidation.models import PanicSell, PanicSellState
+from liquidation.services import PanicOwner, panic_sell_advance, panic_sell_check_asset, panic_sell_create
 from orders.errors import OrderRejected
-from orders.models import Order, OrderPurpose
+from orders.models import Order, OrderPurpose, OrderRole
+from orders.policy import monitoring_policy_of
 from orders.services import order_place
 from tradingsite.errors import Conflict, DomainError
 from tradingsite.failpoints import failpoint
 from tradingsite.services import model_create, model_update
-from tradingsite.statemachine import transition_locked
+from tradingsite.statemachine import still_in_state, transition_locked
 
-from .conversion import Conversion, convert
 from .errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled, StrategyOnHold
-from .locks import (
-    cycles_for_update,
-    panic_sells_for_update,
-    reservations_for_update,
-    state_shared,
-    strategies_for_update,
-)
-from .models import (
-    OPEN_STATES,
-    TERMINAL_STATES,
-    Cycle,
-    CycleLeg,
-    CycleState,
-    PanicSell,
-    PanicSellState,
-    Reservation,
-    Strategy,
-)
-from .routing import RoutePolicy, Router
+from .locks import cycles_for_update, reservations_for_update, strategies_for_update
+from .models import OPEN_STATES, TERMINAL_STATES, Cycle, CycleLeg, CycleState, Reservation, Strategy
 from .strategy_config import parse_strategy
 
 log = logging.getLogger(__name__)
@@ -279,18 +264,9 @@ def cycle_execute_schedule(*, cycle_id: int, countdown: float = 0.0) -> None:
 
 
 # --- execution -------------------------------------------------------------------------
-def _received(order: Order) -> Decimal:
-    """What an order's fills gave us, net of fees taken in that asset."""
-    got, asset = (order.filled, order.market.base) if order.side == "buy" else (order.cost, order.market.quote)
-    return got - (order.fee if order.fee_asset == asset else 0)
-
-
-def _spent(order: Order) -> Decimal:
-    return order.cost if order.side == "buy" else order.filled
-
-
-def _to_asset(market: Market, side: str) -> str:
-    return market.base if side == "buy" else market.quote
+def leg_intent(cycle_id: int, index: int) -> str:
+    """The idempotency key of a leg's orders (each attempt of it is one order)."""
+    return f"c{cycle_id}-l{index}"
 
 
 def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
@@ -303,8 +279,9 @@ def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
     if side == "buy":
         book = venue.fetch_order_book(market.symbol, 20)
         return convert(
-            book.asks, _with_buy_buffer(held), side="buy", amount_step=info.amount_step, min_amount=info.min_amount,
-            min_notional=info.min_notional, fee=info.taker_fee, floor=floor_to_step, zero=Decimal(0),
+            book.asks, with_buy_buffer(held, settings.CYCLE_BUY_BUFFER_BPS), side="buy", amount_step=info.amount_step,
+            min_amount=info.min_amount, min_notional=info.min_notional, fee=info.taker_fee, floor=floor_to_step,
+            zero=Decimal(0),
         )  # fmt: skip
     amount = floor_to_step(held, info.amount_step)
     if amount <= 0 or amount < info.min_amount:
@@ -316,23 +293,12 @@ def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
     return Conversion(True, amount, Decimal(0), amount, amount * touch)
 
 
-def _with_buy_buffer(amount: Decimal) -> Decimal:
-    return amount * (1 - Decimal(settings.CYCLE_BUY_BUFFER_BPS) / 10_000)
-
-
 def _worth_sizing(market: Market, side: str, left: Decimal) -> bool:
     """Whether a leg's remainder could make an order at all: quote dust under the minimum notional needs no book.
 
     (A sell's remainder is checked against the lot and minimum amount by `_size` before any book is read.)
     """
     return side != "buy" or (left > 0 and left >= market.min_notional)
-
-
-def _add_residual(residuals: dict, asset: str, amount: Decimal) -> dict:
-    if amount > 0:
-        residuals = dict(residuals)
-        residuals[asset] = str(Decimal(residuals.get(asset, "0")) + amount)
-    return residuals
 
 
 def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable | None = None) -> str:
@@ -368,12 +334,12 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable
     spent_start = Decimal(0)
     residuals: dict = {}
     for leg in legs:
-        intent = f"c{cycle_id}-l{leg.index}"
+        intent = leg_intent(cycle_id, leg.index)
         attempts = by_intent.get(intent, [])
         if attempts and not attempts[-1].is_terminal:
             return "waiting"
-        spent = sum((_spent(o) for o in attempts), Decimal(0))
-        received = sum((_received(o) for o in attempts), Decimal(0))
+        spent = sum((o.spent for o in attempts), Decimal(0))
+        received = sum((o.received for o in attempts), Decimal(0))
         if leg.index == 0:
             spent_start = spent
         left = held - spent
@@ -403,8 +369,8 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable
             why = f"leg {leg.index + 1} traded nothing ({why})"
             return _leg_failed(cycle, leg, held_asset, held, residuals, why, seen=seen)
         if leg.index > 0:  # what leg 1 leaves is start asset never spent, not a residual
-            residuals = _add_residual(residuals, held_asset, left)
-        held_asset, held = _to_asset(leg.market, leg.side), received
+            residuals = add_residual(residuals, held_asset, left)
+        held_asset, held = leg.market.base if leg.side == "buy" else leg.market.quote, received
     pnl = held - spent_start
     with transaction.atomic():
         if _orders_moved(cycle_id, seen):
@@ -434,25 +400,15 @@ def _stale(cycle: Cycle) -> bool:
     return (timezone.now() - cycle.created_at).total_seconds() > settings.CYCLE_RESUME_MAX_AGE_S
 
 
-def _still(model, pk: int, state: str):
-    """An order_place guard: the cycle or panic sell must still be in `state` when the order row is created."""
-
-    def guard() -> None:
-        now = state_shared(model, pk)
-        if now != state:
-            raise Conflict(f"{model._meta.verbose_name} {pk} is {now}, no longer {state}: no new order for it.")
-
-    return guard
-
-
 def _place_leg(cycle: Cycle, leg: CycleLeg, intent: str, attempt: int, amount: Decimal, venue: Venue) -> str:
     if leg.index > 0:
         failpoint("cycle.between_legs")
     try:
         order = order_place(
             exchange=cycle.strategy.exchange, market=leg.market, side=leg.side, type="market", amount=amount,
-            purpose=OrderPurpose.CYCLE, intent=intent, attempt=attempt, cycle=cycle, venue=venue,
-            guard=_still(Cycle, cycle.pk, CycleState.EXECUTING),
+            purpose=OrderPurpose.CYCLE, role=OrderRole.LEG, intent=intent, attempt=attempt, cycle=cycle,
+            monitoring=monitoring_policy_of(cycle.strategy), venue=venue,
+            guard=still_in_state(Cycle, cycle.pk, CycleState.EXECUTING),
         )  # fmt: skip
     except Conflict as exc:
         log.info("cycle %s: leg %s not placed: %s", cycle.pk, leg.index + 1, exc)
@@ -486,215 +442,72 @@ def _leg_failed(cycle, leg, held_asset: str, held: Decimal, residuals: dict, why
             residuals=residuals,
         )  # fmt: skip
         if changed:
-            _panic_sell_create(
-                exchange=strategy.exchange, strategy=strategy, cycle=cycle, asset=held_asset, amount=held,
-                requested_by="system", reason=why,
+            panic_sell_create(
+                exchange=strategy.exchange, asset=held_asset, amount=held, requested_by="system", reason=why,
+                routing=strategy.panic_routing(), strategy=strategy, cycle=cycle,
             )  # fmt: skip
     if changed:
         log.warning("cycle %s liquidating %s %s: %s", cycle.pk, held, held_asset, why)
     return "liquidating"
 
 
-# --- panic sell ------------------------------------------------------------------------
-def _policy_fields(strategy: Strategy | None) -> dict:
-    if strategy is None:
-        return {
-            "base_currencies": list(settings.PANIC_BASE_CURRENCIES), "preferred_intermediaries": [],
-            "max_hops": settings.PANIC_MAX_HOPS, "max_total_slippage_bps": settings.PANIC_MAX_SLIPPAGE_BPS,
-        }  # fmt: skip
-    # Without enhanced routing a panic sell only sells straight into a base currency (one hop).
-    max_hops = strategy.panic_max_hops if strategy.panic_use_enhanced_routing else 1
-    return {
-        "base_currencies": strategy.panic_base_currencies, "preferred_intermediaries":
-        strategy.panic_preferred_intermediaries, "max_hops": max_hops,
-        "max_total_slippage_bps": strategy.panic_max_total_slippage_bps,
-    }  # fmt: skip
-
-
-def route_policy(
-    *, base_currencies: list[str], max_hops: int, preferred_intermediaries: list[str], max_total_slippage_bps: float
-) -> RoutePolicy:
-    """A routing policy with the platform's volatility widening (PANIC_VOLATILITY_K, PANIC_SLIPPAGE_CAP_BPS)."""
-    return RoutePolicy(
-        base_currencies=base_currencies, max_hops=max_hops, preferred_intermediaries=preferred_intermediaries,
-        max_total_slippage_bps=float(max_total_slippage_bps), volatility_k=settings.PANIC_VOLATILITY_K,
-        max_slippage_cap_bps=settings.PANIC_SLIPPAGE_CAP_BPS,
-    )  # fmt: skip
-
-
-def venue_router(exchange: Exchange, venue: Venue) -> Router:
-    """A router over the account's markets: one tickers call for the bound, books fetched as explored."""
-    router = Router(
-        [m.info() for m in Market.objects.filter(exchange=exchange, active=True)],
-        book_loader=lambda symbol: venue.fetch_order_book(symbol, 20),
-    )
-    router.set_tickers(venue.fetch_tickers().values())
-    return router
-
-
-def panic_sell_start(
-    *, exchange: Exchange, asset: str, amount: Decimal, requested_by: str, cycle: Cycle | None = None,
-    strategy: Strategy | None = None, base_currencies: list[str] | None = None,
-) -> PanicSell:  # fmt: skip
-    """Liquidate `amount` of `asset` (an operator's balance, or what a cycle holds) to a base currency."""
-    asset = asset.strip().upper()
-    if amount <= 0:
-        raise DomainError(f"The amount to sell must be above zero, not {amount}.")
-    if not Market.objects.filter(exchange=exchange, active=True).filter(Q(base=asset) | Q(quote=asset)).exists():
-        raise DomainError(f"{exchange.name} has no market trading {asset}.")
-    strategy = strategy or (cycle.strategy if cycle else None)
+# --- its panic sell --------------------------------------------------------------------------
+def cycle_panic_sell(*, cycle: Cycle, requested_by: str) -> PanicSell:
+    """Liquidate what a FAILED cycle still holds (an operator asks), with its strategy's routing."""
+    strategy = cycle.strategy
+    asset = panic_sell_check_asset(exchange=strategy.exchange, asset=cycle.held_asset, amount=cycle.held_amount)
     with transaction.atomic():
-        if cycle is not None:
-            cycle = cycles_for_update().get(pk=cycle.pk)
-            if cycle.panic_sells.filter(state=PanicSellState.ACTIVE).exists():
-                raise Conflict(f"Cycle {cycle.pk} is already being liquidated.")
-            if cycle.state == CycleState.FAILED:
-                cycle_transition(cycle_id=cycle.pk, to=CycleState.LIQUIDATING, error=f"panic sell by {requested_by}")
-            elif cycle.state != CycleState.LIQUIDATING:
-                raise Conflict(
-                    f"Cycle {cycle.pk} is {cycle.state}; a panic sell takes a FAILED cycle (an executing one "
-                    "liquidates by itself when a leg fails)."
-                )
-        panic = _panic_sell_create(
-            exchange=exchange, strategy=strategy, cycle=cycle, asset=asset, amount=amount, requested_by=requested_by,
-            reason=f"requested by {requested_by}", base_currencies=base_currencies,
+        cycle = cycles_for_update().get(pk=cycle.pk)
+        if cycle.panic_sells.filter(state=PanicSellState.ACTIVE).exists():
+            raise Conflict(f"Cycle {cycle.pk} is already being liquidated.")
+        if cycle.state == CycleState.FAILED:
+            cycle_transition(cycle_id=cycle.pk, to=CycleState.LIQUIDATING, error=f"panic sell by {requested_by}")
+        elif cycle.state != CycleState.LIQUIDATING:
+            raise Conflict(
+                f"Cycle {cycle.pk} is {cycle.state}; a panic sell takes a FAILED cycle (an executing one "
+                "liquidates by itself when a leg fails)."
+            )
+        panic = panic_sell_create(
+            exchange=strategy.exchange, asset=asset, amount=cycle.held_amount, requested_by=requested_by,
+            reason=f"requested by {requested_by}", routing=strategy.panic_routing(), strategy=strategy, cycle=cycle,
         )  # fmt: skip
-    log.warning("panic sell %s of %s %s requested by %s", panic.pk, amount, asset, requested_by)
+    log.warning("panic sell %s of cycle %s (%s %s) requested by %s", panic.pk, cycle.pk, cycle.held_amount, asset,
+                requested_by)  # fmt: skip
     return panic
 
 
-def _panic_sell_create(
-    *, exchange, strategy, cycle, asset: str, amount: Decimal, requested_by: str, reason: str, base_currencies=None
-) -> PanicSell:
-    """The row every panic sell starts from (the strategy's routing settings, or the defaults), run on commit."""
-    policy = _policy_fields(strategy)
-    if base_currencies:
-        policy["base_currencies"] = [c.strip().upper() for c in base_currencies]
-    panic = PanicSell.objects.create(
-        exchange=exchange, strategy=strategy, cycle=cycle, asset=asset, amount=amount, held_asset=asset,
-        held_amount=amount, requested_by=requested_by, reason=reason[:200], **policy,
+def _liquidation_progressed(panic: PanicSell) -> None:
+    Cycle.objects.filter(pk=panic.cycle_id).update(held_asset=panic.held_asset, held_amount=panic.held_amount)
+
+
+def _liquidation_completed(panic: PanicSell) -> None:
+    """The cycle is LIQUIDATED with what its panic sell ended holding (its PnL when that is the start asset)."""
+    cycle = Cycle.objects.get(pk=panic.cycle_id)
+    first_leg = Order.objects.filter(cycle_id=cycle.pk, role=OrderRole.LEG, intent=leg_intent(cycle.pk, 0))
+    spent = sum((o.spent for o in first_leg.select_related("market")), Decimal(0))
+    same = panic.held_asset == cycle.start_asset
+    residuals = cycle.residuals
+    for asset, amount in panic.residuals.items():
+        residuals = add_residual(residuals, asset, Decimal(amount))
+    cycle_transition(
+        cycle_id=cycle.pk, to=CycleState.LIQUIDATED, end_amount=panic.held_amount,
+        realized_pnl=panic.held_amount - spent if same else None, held_asset=panic.held_asset,
+        held_amount=Decimal(0), residuals=residuals,
     )  # fmt: skip
-    panic_sell_schedule(panic_sell_id=panic.pk)
-    return panic
 
 
-def panic_sell_schedule(*, panic_sell_id: int, countdown: float = 0.0) -> None:
-    from .tasks import panic_sell_advance as task
-
-    transaction.on_commit(lambda: task.apply_async((panic_sell_id,), countdown=countdown))
+def _liquidation_failed(panic: PanicSell, why: str) -> None:
+    cycle_transition(cycle_id=panic.cycle_id, to=CycleState.FAILED, error=why)
 
 
-def panic_sell_advance(*, panic_sell_id: int, venue: Venue | None = None) -> str:
-    """Account for the last hop, then route what is held again and place the next hop (one at a time)."""
-    panic = PanicSell.objects.select_related("exchange", "cycle").get(pk=panic_sell_id)
-    if panic.state != PanicSellState.ACTIVE:
-        return "done"
-    hops = list(Order.objects.filter(exchange=panic.exchange, intent__startswith=f"ps{panic.pk}-h")
-                .select_related("market").order_by("pk"))  # fmt: skip
-    if hops and not hops[-1].is_terminal:
-        return "waiting"
-    if len(hops) > panic.hops_done:
-        panic = _panic_account(panic, hops[panic.hops_done :])
-    if panic.held_asset in panic.base_currencies:
-        return _panic_finish(panic)
-    succeeded = sum(1 for o in hops if o.filled > 0)
-    failed = len(hops) - succeeded
-    if succeeded >= panic.max_hops or failed >= settings.PANIC_MAX_FAILED_HOPS:
-        return _panic_fail(panic, f"still holding {panic.held_amount} {panic.held_asset} after {len(hops)} hops")
-    venue = venue or get_venue(panic.exchange)
-    router = venue_router(panic.exchange, venue)
-    policy = route_policy(
-        base_currencies=panic.base_currencies, max_hops=panic.max_hops - succeeded,
-        preferred_intermediaries=panic.preferred_intermediaries,
-        max_total_slippage_bps=panic.max_total_slippage_bps,
-    )  # fmt: skip
-    result = router.route(
-        panic.held_asset, float(panic.held_amount), policy, volatility_bps=router.spread_bps(panic.held_asset)
-    )
-    if not result.ok and router.load_errors:  # books missing for a venue hiccup, not for want of a market
-        log.warning("panic sell %s: books unavailable (%s); routing again shortly", panic.pk,
-                    "; ".join(f"{s}: {e}" for s, e in router.load_errors.items()))  # fmt: skip
-        panic_sell_schedule(panic_sell_id=panic.pk, countdown=1.0)
-        return "retrying"
-    if not result.ok:
-        return _panic_fail(panic, f"no route for {panic.held_amount} {panic.held_asset}: {result.reason}")
-    hop = result.route.hops[0]
-    market = Market.objects.get(exchange=panic.exchange, symbol=hop.symbol)
-    if hop.side == "sell":
-        amount = floor_to_step(panic.held_amount, market.amount_step)
-    else:
-        amount = floor_to_step(_with_buy_buffer(Decimal(repr(hop.base_amount))), market.amount_step)
-    PanicSell.objects.filter(pk=panic.pk).update(
-        expected_proceeds=Decimal(repr(result.route.proceeds)),
-        expected_slippage_bps=Decimal(repr(round(result.route.slippage_bps, 2))), updated_at=timezone.now(),
-    )  # fmt: skip
-    if hops:
-        failpoint("panic.between_hops")
-    try:
-        order = order_place(
-            exchange=panic.exchange, market=market, side=hop.side, type="market", amount=amount,
-            purpose=OrderPurpose.CYCLE if panic.cycle_id else OrderPurpose.MANUAL,
-            intent=f"ps{panic.pk}-h{len(hops) + 1}", cycle=panic.cycle, venue=venue,
-            guard=_still(PanicSell, panic.pk, PanicSellState.ACTIVE),
-        )  # fmt: skip
-    except Conflict as exc:
-        log.info("panic sell %s: hop not placed: %s", panic.pk, exc)
-        return "superseded"
-    except OrderRejected as exc:
-        log.warning("panic sell %s: hop %s rejected: %s", panic.pk, len(hops) + 1, exc)
-        panic_sell_schedule(panic_sell_id=panic.pk, countdown=min(30.0, exc.details.get("retry_after") or 0.5))
-        return "retrying"
-    if order.is_terminal:
-        return panic_sell_advance(panic_sell_id=panic.pk, venue=venue)
-    return "placed"
+LIQUIDATION_OWNER = PanicOwner(
+    field="cycle", on_progress=_liquidation_progressed, on_completed=_liquidation_completed,
+    on_failed=_liquidation_failed,
+)  # fmt: skip
 
 
-def _panic_account(panic: PanicSell, orders: list[Order]) -> PanicSell:
-    held_asset, held, residuals = panic.held_asset, panic.held_amount, panic.residuals
-    for order in orders:
-        if order.filled > 0:
-            residuals = _add_residual(residuals, held_asset, held - _spent(order))
-            held_asset, held = _to_asset(order.market, order.side), _received(order)
-    with transaction.atomic():
-        locked = panic_sells_for_update().get(pk=panic.pk)
-        if locked.hops_done != panic.hops_done:
-            return locked  # another worker accounted for them first
-        locked.held_asset, locked.held_amount, locked.residuals = held_asset, held, residuals
-        locked.hops_done = panic.hops_done + len(orders)
-        locked.save(update_fields=["held_asset", "held_amount", "residuals", "hops_done", "updated_at"])
-        if locked.cycle_id:
-            Cycle.objects.filter(pk=locked.cycle_id).update(held_asset=held_asset, held_amount=held)
-    return locked
+def cycle_order_ended(order: Order) -> None:
+    """The orders hook (after commit): a leg ended, so the cycle takes its next step now."""
+    from .tasks import execute
 
-
-def _panic_finish(panic: PanicSell) -> str:
-    with transaction.atomic():
-        panic, changed = transition_locked(
-            panic_sells_for_update(), pk=panic.pk, to=PanicSellState.COMPLETED, finished_at=timezone.now()
-        )
-        if changed and panic.cycle_id:
-            cycle = panic.cycle
-            first_leg = Order.objects.filter(cycle_id=cycle.pk, intent=f"c{cycle.pk}-l0").select_related("market")
-            spent = sum((_spent(o) for o in first_leg), Decimal(0))
-            same = panic.held_asset == cycle.start_asset
-            residuals = cycle.residuals
-            for asset, amount in panic.residuals.items():
-                residuals = _add_residual(residuals, asset, Decimal(amount))
-            cycle_transition(
-                cycle_id=cycle.pk, to=CycleState.LIQUIDATED, end_amount=panic.held_amount,
-                realized_pnl=panic.held_amount - spent if same else None, held_asset=panic.held_asset,
-                held_amount=Decimal(0), residuals=residuals,
-            )  # fmt: skip
-    log.info("panic sell %s done: %s %s", panic.pk, panic.held_amount, panic.held_asset)
-    return "completed"
-
-
-def _panic_fail(panic: PanicSell, why: str) -> str:
-    with transaction.atomic():
-        panic, changed = transition_locked(
-            panic_sells_for_update(), pk=panic.pk, to=PanicSellState.FAILED, error=why, finished_at=timezone.now()
-        )
-        if changed and panic.cycle_id:
-            cycle_transition(cycle_id=panic.cycle_id, to=CycleState.FAILED, error=why)
-    log.error("panic sell %s failed: %s", panic.pk, why)
-    return "failed"
+    execute.apply_async((order.cycle_id,))

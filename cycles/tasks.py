@@ -29,11 +29,6 @@ def execute(cycle_id: int) -> str:
     return services.cycle_advance(cycle_id=cycle_id)
 
 
-@shared_task(name="cycles.panic_sell_advance", acks_late=True, ignore_result=True, **VENUE_RETRY)
-def panic_sell_advance(panic_sell_id: int) -> str:
-    return services.panic_sell_advance(panic_sell_id=panic_sell_id)
-
-
 @shared_task(name="cycles.recover", ignore_result=True)
 def recover() -> dict:
     """The beat sweep of recover_cycles: interrupted cycles (stalled RECOVERY_STALL_S) resumed or unwound."""

@@ -19,7 +19,7 @@ class OrderInline(ReadOnlyTabularInline):
 
     model = Order
     fk_name = None
-    fields = ("client_order_id", "side", "type", "price", "amount", "filled", "average", "status", "updated_at")
+    fields = ("client_order_id", "role", "side", "type", "price", "amount", "filled", "average", "status", "updated_at")
     readonly_fields = fields
     ordering = ("created_at",)
 
@@ -28,9 +28,9 @@ class OrderInline(ReadOnlyTabularInline):
 class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "client_order_id", "exchange", "market", "side", "type", "price", "amount", "filled", "average",
-        "status", "purpose", "next_check_at", "updated_at",
+        "status", "purpose", "role", "next_check_at", "updated_at",
     )  # fmt: skip
-    list_filter = ("status", "purpose", "side", "type", "exchange")
+    list_filter = ("status", "purpose", "role", "side", "type", "exchange")
     search_fields = ("client_order_id", "exchange_order_id", "intent", "market__symbol")
     list_select_related = ("exchange", "market")
     date_hierarchy = "created_at"

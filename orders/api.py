@@ -28,7 +28,8 @@ class OrderSerializer(serializers.ModelSerializer):
     class Meta:
         model = Order
         fields = [
-            "id", "exchange", "market", "symbol", "purpose", "cycle", "position", "copy_trade", "intent",
+            "id", "exchange", "market", "symbol", "purpose", "role", "cycle", "position", "copy_trade", "panic_sell",
+            "intent",
             "attempt", "client_order_id", "exchange_order_id", "side", "type", "price", "amount", "filled",
             "average", "cost", "fee", "fee_asset", "status", "next_check_at", "check_count", "last_checked_at",
             "lookup_misses", "last_error", "created_at", "updated_at", "submitted_at", "closed_at",
@@ -41,8 +42,8 @@ class OrderFilter(django_filters.FilterSet):
 
     class Meta:
         model = Order
-        fields = ["exchange", "market", "status", "side", "purpose", "cycle", "position", "copy_trade",
-                  "client_order_id"]  # fmt: skip
+        fields = ["exchange", "market", "status", "side", "purpose", "role", "cycle", "position", "copy_trade",
+                  "panic_sell", "client_order_id"]  # fmt: skip
 
 
 class OrderViewSet(CachedReadsMixin, viewsets.ReadOnlyModelViewSet):

@@ -1,9 +1,11 @@
 """Orders and fills, normalized: one row an order, one row a venue trade."""
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import F, Q
 
-from exchanges.models import Side
+from exchanges.models import OrderMonitoringSettings, Side
 from tradingsite.fields import amount_field
 from tradingsite.statemachine import check_transition_map
 
@@ -55,15 +57,31 @@ class OrderPurpose(models.TextChoices):
     COPY = "copy"
     MANUAL = "manual", "operator action"
     ADOPTED = "adopted", "found on the venue, not placed by us"
+    LIQUIDATION = "liquidation", "a panic sell's hop"
 
 
-class Order(models.Model):
+class OrderRole(models.TextChoices):
+    """What an order is to its owner (the intent is only the idempotency key: nothing reads it)."""
+
+    ENTRY = "entry"
+    TAKE_PROFIT = "take_profit", "take profit"
+    STOP = "stop"
+    CLOSE = "close", "operator's close"
+    REDUCE = "reduce"
+    LEG = "leg", "cycle leg"
+    HOP = "hop", "panic-sell hop"
+    MANUAL = "manual"
+    ADOPTED = "adopted"
+
+
+class Order(OrderMonitoringSettings):
     """One order on one venue.
 
-    `intent` names what the order is for (a cycle leg, a TP level, a copy);
-    `attempt` counts placements of that intent. The client order id is derived
-    from both, so the same attempt can never be placed twice, and a partial
-    unique constraint allows one live order per intent.
+    Its owner is named by `purpose` and one foreign key (cycle, position, panic sell, copy), and `role` says
+    what the order is to it. `intent` is the idempotency key its owner chose (a cycle leg, a TP level…);
+    `attempt` counts placements of that intent. The client order id is derived from both, so the same
+    attempt can never be placed twice, and a partial unique constraint allows one live order per intent.
+    How closely it is watched (the monitoring fields) was handed over by its owner when it was placed.
     """
 
     exchange = models.ForeignKey("exchanges.Exchange", on_delete=models.PROTECT, related_name="orders")
@@ -76,6 +94,10 @@ class Order(models.Model):
     copy_trade = models.ForeignKey(
         "wallets.CopyTrade", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
+    panic_sell = models.ForeignKey(
+        "liquidation.PanicSell", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    role = models.CharField(max_length=16, choices=OrderRole.choices)
     intent = models.CharField(max_length=48)
     attempt = models.PositiveSmallIntegerField(default=1)
     client_order_id = models.CharField(max_length=36)
@@ -148,11 +170,13 @@ class Order(models.Model):
                     Q(purpose=OrderPurpose.CYCLE, cycle__isnull=False)
                     | Q(purpose=OrderPurpose.POSITION, position__isnull=False)
                     | Q(purpose=OrderPurpose.COPY, copy_trade__isnull=False)
+                    | Q(purpose=OrderPurpose.LIQUIDATION, panic_sell__isnull=False)
                     | Q(purpose=OrderPurpose.MANUAL)
                     | Q(purpose=OrderPurpose.ADOPTED)
                 ),
                 name="order_purpose_has_owner",
             ),
+            *OrderMonitoringSettings.monitoring_constraints("order"),
         ]
         indexes = [
             # The monitoring sweeper: live orders by due time.
@@ -171,6 +195,22 @@ class Order(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    # What an order traded, for its owner's ledger (the market must be loaded).
+    @property
+    def received_asset(self) -> str:
+        return self.market.base if self.side == Side.BUY else self.market.quote
+
+    @property
+    def received(self) -> Decimal:
+        """What the fills gave us, net of the fees taken in that asset."""
+        got = self.filled if self.side == Side.BUY else self.cost
+        return got - (self.fee if self.fee_asset == self.received_asset else 0)
+
+    @property
+    def spent(self) -> Decimal:
+        """What the fills took from us (a buy's fee is taken from what it received, not from this)."""
+        return self.cost if self.side == Side.BUY else self.filled
 
 
 class Fill(models.Model):

@@ -15,6 +15,7 @@ platform slows itself down before the venue has to answer 429.
 import hashlib
 import random
 from dataclasses import dataclass
+from decimal import Decimal
 
 STRETCH_BELOW = 0.5  # budget share left under which delays start to stretch
 MAX_STRETCH = 10.0
@@ -45,6 +46,26 @@ class MonitoringPolicy:
         jitter = 1 + (rng or random).uniform(-self.jitter_factor, self.jitter_factor)
         jittered = min(float(self.max_delay_ms), self.base_delay_ms(age_ms) * jitter)
         return jittered * rate_stretch(budget_left)
+
+
+def monitoring_policy_of(source) -> MonitoringPolicy:
+    """The policy a row with the order-monitoring fields holds (an order, a strategy, an account)."""
+    return MonitoringPolicy(
+        initial_delay_ms=source.monitor_initial_delay_ms,
+        max_delay_ms=source.monitor_max_delay_ms,
+        backoff_multiplier=float(source.monitor_backoff_multiplier),
+        jitter_factor=float(source.monitor_jitter_factor),
+        cache_ttl_ms=source.monitor_cache_ttl_ms,
+    )
+
+
+def monitoring_fields(policy: MonitoringPolicy) -> dict:
+    """The order-monitoring fields that keep `policy` on a row."""
+    return {
+        "monitor_initial_delay_ms": policy.initial_delay_ms, "monitor_max_delay_ms": policy.max_delay_ms,
+        "monitor_backoff_multiplier": Decimal(repr(policy.backoff_multiplier)),
+        "monitor_jitter_factor": Decimal(repr(policy.jitter_factor)), "monitor_cache_ttl_ms": policy.cache_ttl_ms,
+    }  # fmt: skip
 
 
 def rate_stretch(budget_left: float) -> float:

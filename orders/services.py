@@ -42,9 +42,9 @@ from tradingsite.writebehind import Update, buffer_updates
 
 from .errors import AccountDisabled, OrderRejected, SellAlreadyWorking
 from .locks import orders_for_update
-from .models import LIVE_STATUSES, TERMINAL_STATUSES, Fill, Order, OrderPurpose, OrderStatus, OrderType
-from .policy import client_order_id, rate_stretch
-from .selectors import order_monitoring_policy
+from .models import LIVE_STATUSES, TERMINAL_STATUSES, Fill, Order, OrderPurpose, OrderRole, OrderStatus, OrderType
+from .owners import order_ended
+from .policy import MonitoringPolicy, client_order_id, monitoring_fields, monitoring_policy_of, rate_stretch
 from .status_cache import status_cache_forget, status_cache_get, status_cache_put
 
 log = logging.getLogger(__name__)
@@ -69,34 +69,8 @@ def order_transition(*, order_id: int, to: str, **updates) -> tuple[Order, bool]
     if changed:
         transaction.on_commit(lambda: invalidate("orders"))
         if order.is_terminal:
-            _order_ended(order)
+            order_ended(order)
     return order, changed
-
-
-def _order_ended(order: Order) -> None:
-    """Wake what the order serves once it has ended (after commit): its cycle, or its panic sell."""
-    import importlib
-
-    from celery import current_app
-
-    if order.position_id is not None:  # the next positions tick takes it up at once
-        position_id = order.position_id
-        transaction.on_commit(lambda: _position_due_now(position_id))
-        return
-    if order.cycle_id is not None:
-        task, args = "cycles.execute", [order.cycle_id]
-    elif order.intent.startswith("ps") and "-h" in order.intent:
-        task, args = "cycles.panic_sell_advance", [int(order.intent[2:].split("-h")[0])]
-    else:
-        return
-    importlib.import_module("cycles.tasks")  # registers the task in this process (eager mode runs it here)
-    transaction.on_commit(lambda: current_app.tasks[task].apply_async(args=args))
-
-
-def _position_due_now(position_id: int) -> None:
-    from positions.models import Position
-
-    Position.objects.filter(pk=position_id, next_check_at__isnull=False).update(next_check_at=timezone.now())
 
 
 # --- placement -------------------------------------------------------------------
@@ -110,12 +84,12 @@ def order_place(
     price: Decimal | None = None,
     purpose: str,
     intent: str,
+    role: str | None = None,
     attempt: int = 1,
-    cycle=None,
-    position=None,
-    copy_trade=None,
+    monitoring: MonitoringPolicy | None = None,
     venue: Venue | None = None,
     guard: Callable[[], None] | None = None,
+    **owner,
 ) -> Order:
     """Place attempt `attempt` of `intent` on the venue, at most once, ever.
 
@@ -128,19 +102,31 @@ def order_place(
     `guard`, if given, runs in the transaction that creates the row and may
     refuse it (raise): what the order serves can lock its own row there and
     check it still wants the order.
+
+    `purpose` names the owner kind (its hook runs when the order ends, see
+    owners.py) and `owner` its row (`cycle=`, `position=`, `panic_sell=`,
+    `copy_trade=`); `role` what the order is to it (entry, stop, leg, hop…;
+    an operator's manual order needs none).
+    `monitoring` is how closely it is watched (the account's policy when not
+    given); it is kept on the order. The intent is the idempotency key only.
     """
-    _validate(market=market, side=side, type=type, amount=amount, price=price, exchange=exchange)
+    if role is None and purpose == OrderPurpose.MANUAL:
+        role = OrderRole.MANUAL
+    _validate(market=market, side=side, type=type, amount=amount, price=price, exchange=exchange, role=role)
     order, created = _order_create_pending(
         exchange=exchange, market=market, side=side, type=type, amount=Decimal(amount),
-        price=None if price is None or type == OrderType.MARKET else Decimal(price), purpose=purpose,
-        intent=intent, attempt=attempt, cycle=cycle, position=position, copy_trade=copy_trade, guard=guard,
+        price=None if price is None or type == OrderType.MARKET else Decimal(price), purpose=purpose, role=role,
+        intent=intent, attempt=attempt, guard=guard, **monitoring_fields(monitoring or monitoring_policy_of(exchange)),
+        **owner,
     )  # fmt: skip
     if not created:
         return order
     return _order_submit(order, venue or get_venue(exchange))
 
 
-def _validate(*, market, side, type, amount, price, exchange) -> None:
+def _validate(*, market, side, type, amount, price, exchange, role) -> None:
+    if role not in OrderRole.values:
+        raise DomainError(f"Order role must be one of {', '.join(OrderRole.values)}, not {role!r}.")
     if market.exchange_id != exchange.pk:
         raise DomainError(f"{market.symbol} is a market of another account, not {exchange.name}.")
     if side not in ("buy", "sell"):
@@ -207,7 +193,7 @@ def _order_submit(order: Order, venue: Venue) -> Order:
         log.warning(
             "order %s: outcome unknown after %s: %s", order.client_order_id, type(exc).__name__, redact(str(exc))
         )
-        policy = order_monitoring_policy(order)
+        policy = monitoring_policy_of(order)
         now = timezone.now()
         order, _ = order_transition(
             order_id=order.pk, to=S.UNKNOWN, last_error=redact(f"{type(exc).__name__}: {exc}"),
@@ -244,7 +230,7 @@ def order_record_answer(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        order = orders_for_update().select_related("market", "exchange", "cycle__strategy").get(pk=order_id)
+        order = orders_for_update().select_related("market", "exchange").get(pk=order_id)
         mine = [t for t in trades or () if t.order_id == answer.id or t.client_order_id == order.client_order_id]
         if mine:
             Fill.objects.bulk_create(
@@ -272,7 +258,7 @@ def order_record_answer(
                 if target in TERMINAL_STATUSES:
                     order.closed_at = now
                     changed_fields.append("closed_at")
-                    _order_ended(order)
+                    order_ended(order)
             else:
                 log.warning("order %s: venue says %s, kept %s", order.client_order_id, target, order.status)
         if order.lookup_misses:
@@ -282,7 +268,7 @@ def order_record_answer(
             order.next_check_at = None
         else:
             age_ms = 0.0 if changed_fields else (now - order.updated_at).total_seconds() * 1000
-            delay = order_monitoring_policy(order).delay_ms(age_ms, budget_left=budget_left)
+            delay = monitoring_policy_of(order).delay_ms(age_ms, budget_left=budget_left)
             order.next_check_at = now + timedelta(milliseconds=delay)
         if order.last_error and "status" in changed_fields:
             order.last_error = ""
@@ -411,9 +397,7 @@ def orders_monitor_tick(
         except VenueError as exc:
             _reschedule_after_error(orders, exc, now, budget)
             return _finish(result, exchange_id, market_id, len(orders))
-        status_cache_put(
-            exchange_id, list(open_orders.values()), ttl_ms=order_monitoring_policy(orders[0]).cache_ttl_ms
-        )
+        status_cache_put(exchange_id, list(open_orders.values()), ttl_ms=monitoring_policy_of(orders[0]).cache_ttl_ms)
         for order in orders:
             if order.client_order_id in open_orders:
                 answers[order.pk] = open_orders[order.client_order_id]
@@ -488,7 +472,7 @@ def _claim(*, exchange_id: int, market_id: int, now: datetime, due_only: bool, e
 
 
 def _load(ids: list[int]) -> list[Order]:
-    return list(Order.objects.filter(pk__in=ids).select_related("market", "exchange", "cycle__strategy").order_by("pk"))
+    return list(Order.objects.filter(pk__in=ids).select_related("market", "exchange").order_by("pk"))
 
 
 def _promote_stale_submissions(orders: list[Order], now: datetime) -> list[Order]:
@@ -509,7 +493,7 @@ def _fetch_one(venue: Venue, order: Order, calls: list[str]) -> VenueOrder:
     answer = venue.fetch_order(
         symbol=order.market.symbol, order_id=order.exchange_order_id, client_order_id=order.client_order_id
     )
-    status_cache_put(order.exchange_id, [answer], ttl_ms=order_monitoring_policy(order).cache_ttl_ms)
+    status_cache_put(order.exchange_id, [answer], ttl_ms=monitoring_policy_of(order).cache_ttl_ms)
     return answer
 
 
@@ -519,7 +503,7 @@ def _reschedule_unchanged(orders: list[Order], now: datetime, budget: float) -> 
         return
     for order in orders:
         age_ms = (now - order.updated_at).total_seconds() * 1000
-        delay = order_monitoring_policy(order).delay_ms(age_ms, budget_left=budget)
+        delay = monitoring_policy_of(order).delay_ms(age_ms, budget_left=budget)
         order.next_check_at = now + timedelta(milliseconds=delay)
     Order.objects.bulk_update(orders, ["next_check_at"], batch_size=1000)
     buffer_updates(Order, [Update(o.pk, set={"last_checked_at": now}, add={"check_count": 1}) for o in orders])
@@ -528,7 +512,7 @@ def _reschedule_unchanged(orders: list[Order], now: datetime, budget: float) -> 
 def _reschedule_after_error(orders: list[Order], exc: Exception, now: datetime, budget: float) -> None:
     retry_after = getattr(exc, "retry_after", None)
     for order in orders:
-        delay_ms = order_monitoring_policy(order).max_delay_ms * rate_stretch(budget)
+        delay_ms = monitoring_policy_of(order).max_delay_ms * rate_stretch(budget)
         if retry_after:
             delay_ms = max(delay_ms, retry_after * 1000)
         order.next_check_at = now + timedelta(milliseconds=delay_ms)
@@ -567,7 +551,7 @@ def order_resolve_unknown(
         )
     misses = order.lookup_misses + 1
     waited = (now - order.submitted_at).total_seconds()
-    policy = order_monitoring_policy(order)
+    policy = monitoring_policy_of(order)
     if misses >= settings.ORDER_UNKNOWN_MIN_MISSES and waited >= settings.ORDER_UNKNOWN_GRACE_S:
         unexplained = _unexplained_locked_funds(order, venue, calls)
         if unexplained is None:
@@ -636,7 +620,7 @@ def order_reconcile(*, order_id: int, venue: Venue | None = None, now: datetime 
     as it is: its worker may be waiting for the venue right now.
     """
     now = now or timezone.now()
-    order = Order.objects.select_related("market", "exchange", "cycle__strategy").get(pk=order_id)
+    order = Order.objects.select_related("market", "exchange").get(pk=order_id)
     if order.is_terminal:
         return order
     if order.status == S.PENDING_SUBMIT and (now - order.submitted_at).total_seconds() < settings.ORDER_SUBMIT_STALE_S:
@@ -685,7 +669,8 @@ def orders_adopt_unknown(*, exchange: Exchange, venue: Venue | None = None) -> l
         order, created = Order.objects.get_or_create(
             exchange=exchange, client_order_id=client_id,
             defaults={
-                "market": markets[found.symbol], "purpose": OrderPurpose.ADOPTED, "intent": f"adopted-{found.id}"[:48],
+                "market": markets[found.symbol], "purpose": OrderPurpose.ADOPTED, "role": OrderRole.ADOPTED,
+                "intent": f"adopted-{found.id}"[:48], **monitoring_fields(monitoring_policy_of(exchange)),
                 "exchange_order_id": found.id, "side": found.side,
                 "type": found.type if found.type in OrderType.values else OrderType.LIMIT, "price": found.price,
                 "amount": found.amount, "status": S.OPEN, "submitted_at": from_ms(found.ts_ms) if found.ts_ms else now,
@@ -770,7 +755,7 @@ def order_cancel(*, order_id: int, requested_by: str, venue: Venue | None = None
 
 def order_recheck(*, order_id: int, requested_by: str, venue: Venue | None = None) -> Order:
     """Ask the venue about one order now (bypassing the status cache) and record the answer."""
-    order = Order.objects.select_related("market", "exchange", "cycle__strategy").get(pk=order_id)
+    order = Order.objects.select_related("market", "exchange").get(pk=order_id)
     if order.is_terminal:
         raise Conflict(f"Order {order.client_order_id} is {order.status}; it is no longer checked.")
     log.info("re-check of %s requested by %s", order.client_order_id, requested_by)

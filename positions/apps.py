@@ -1,3 +1,5 @@
+"""The positions app: spot positions with take-profits and stops; its order hook and write-behind fields."""
+
 from django.apps import AppConfig
 
 
@@ -5,13 +7,17 @@ class PositionsConfig(AppConfig):
     name = "positions"
 
     def ready(self) -> None:
+        from orders.models import OrderPurpose
+        from orders.owners import register_owner
         from tradingsite import apicache
         from tradingsite.cache_stats import cache_stats_register
         from tradingsite.writebehind import writebehind_register
 
         from . import events
         from .models import Position
+        from .services import position_order_ended
 
+        register_owner(OrderPurpose.POSITION, on_ended=position_order_ended)
         cache_stats_register("position_events", events.stats)
         cache_stats_register("api_cache", apicache.stats)
 

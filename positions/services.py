@@ -1,8 +1,9 @@
 """Writes for positions: open, evaluate one check, the monitor tick; transitions under lock; events.
 
 A position is long spot: its entry buys, its take-profits and its stop sell,
-all through the shared order layer (`order_place`, intents `p<id>-entry`,
-`p<id>-tp<n>`, `p<id>-sl`). The monitor watches the price and places the
+all through the shared order layer (`order_place`, roles entry, take_profit,
+stop, close and reduce; intents `p<id>-entry`, `p<id>-tp<n>`, `p<id>-sl`… as
+idempotency keys only). The monitor watches the price and places the
 exit orders itself (market orders when a trigger is crossed), so the same
 coins are never promised to a resting TP and a stop at once.
 """
@@ -21,14 +22,14 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from cycles.services import panic_sell_start
 from exchanges.errors import EntriesHalted, VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
 from exchanges.venue import Venue
+from liquidation.services import panic_sell_start
 from orders.errors import OrderRejected, SellAlreadyWorking
-from orders.models import LIVE_STATUSES, Order, OrderPurpose
+from orders.models import LIVE_STATUSES, Order, OrderPurpose, OrderRole
 from orders.services import order_place
 from tradingsite.apicache import invalidate
 from tradingsite.errors import Conflict, DomainError, IntegrityViolation
@@ -127,7 +128,8 @@ def position_open(
     try:
         order_place(
             exchange=exchange, market=market, side="buy", type=entry_type, amount=Decimal(amount), price=entry_price,
-            purpose=OrderPurpose.POSITION, intent=f"p{position.pk}-entry", position=position, venue=venue,
+            purpose=OrderPurpose.POSITION, role=OrderRole.ENTRY, intent=f"p{position.pk}-entry", position=position,
+            venue=venue,
             copy_trade=copy_trade,
         )  # fmt: skip
     except OrderRejected as exc:
@@ -159,6 +161,11 @@ def _mirror_open(main: Position, mirror: Exchange, requested: Decimal, *, venue_
     return copy
 
 
+def position_order_ended(order: Order) -> None:
+    """The orders hook (after commit): one of the position's orders ended, so the next tick takes it up at once."""
+    Position.objects.filter(pk=order.position_id, next_check_at__isnull=False).update(next_check_at=timezone.now())
+
+
 # --- one check ------------------------------------------------------------------------------
 def position_check(*, position_id: int, price: Decimal | None = None, venue: Venue | None = None,
                    now: datetime | None = None) -> str:  # fmt: skip
@@ -167,7 +174,7 @@ def position_check(*, position_id: int, price: Decimal | None = None, venue: Ven
     position = Position.objects.select_related("market", "exchange").get(pk=position_id)
     if position.phase == P.CLOSED:
         return "closed"
-    orders = {o.intent: o for o in Order.objects.filter(position=position).order_by("attempt")}
+    orders = {o.intent: o for o in Order.objects.filter(position=position).select_related("market").order_by("attempt")}
     live = [o for o in orders.values() if not o.is_terminal]
     outcome = "watching"
     if position.phase == P.BUILDING:
@@ -200,7 +207,7 @@ def _building(position: Position, entry: Order | None, now: datetime) -> str:
         position_transition(position_id=position.pk, to=P.CLOSED)
         events.record(position.pk, K.POSITION_CLOSED, {"reason": f"the entry traded nothing ({entry.status})"})
         return "closed"
-    held = entry.filled - (entry.fee if entry.fee_asset == position.market.base else D0)
+    held = entry.received
     held = floor_to_step(held, position.market.amount_step)
     if held <= 0 or held < position.market.min_amount:
         # E.g. one lot bought with the fee taken in the coin itself: nothing a market would take is left.
@@ -236,7 +243,7 @@ def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, 
             return "stop changed meanwhile"
     stop = position.stop_loss
     if stop is not None and price <= stop:
-        return _sell(position, f"p{position.pk}-sl", position.remaining, venue, "stop", price,
+        return _sell(position, OrderRole.STOP, f"p{position.pk}-sl", position.remaining, venue, "stop", price,
                      still=lambda locked: locked.stop_loss == stop)  # fmt: skip
     level = position.take_profits.filter(status=TakeProfitStatus.PENDING, price__lte=price).order_by("index").first()
     if level is not None:
@@ -248,8 +255,8 @@ def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, 
             _, changed = take_profit_transition(level_id=level.pk, to=TakeProfitStatus.TRIGGERED)
             return changed
 
-        return _sell(position, f"p{position.pk}-tp{level.index}", amount, venue, f"TP{level.index}", price,
-                     still=trigger)  # fmt: skip
+        return _sell(position, OrderRole.TAKE_PROFIT, f"p{position.pk}-tp{level.index}", amount, venue,
+                     f"TP{level.index}", price, still=trigger)  # fmt: skip
     events.buffer(position.pk, K.MONITORING_UPDATE, {"price": str(price)})
     return result
 
@@ -280,7 +287,7 @@ def _sell_guard(position_id: int, amount: Decimal, still: Callable[[Position], b
     return guard
 
 
-def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, price: Decimal,
+def _sell(position: Position, role: str, intent: str, amount: Decimal, venue, why: str, price: Decimal,
           still: Callable[[Position], bool] | None = None, raise_refusals: bool = False) -> str:  # fmt: skip
     """Place a market sell of `amount` and account it; what happened, for the tick's outcome counts.
 
@@ -293,7 +300,7 @@ def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, pri
     attempt = Order.objects.filter(position=position, intent=intent).count() + 1
     try:
         order_place(exchange=position.exchange, market=position.market, side="sell", type="market", amount=amount,
-                    purpose=OrderPurpose.POSITION, intent=intent, attempt=attempt, position=position,
+                    purpose=OrderPurpose.POSITION, role=role, intent=intent, attempt=attempt, position=position,
                     venue=venue or get_venue(position.exchange),
                     guard=_sell_guard(position.pk, amount, still))  # fmt: skip
     except SellAlreadyWorking:
@@ -307,7 +314,7 @@ def _sell(position: Position, intent: str, amount: Decimal, venue, why: str, pri
         log.warning("position %s: %s sell not placed: %s", position.pk, why, exc)
         return f"{why}: not placed ({exc})"
     failpoint("position.after_exit")
-    orders = {o.intent: o for o in Order.objects.filter(position=position).order_by("attempt")}
+    orders = {o.intent: o for o in Order.objects.filter(position=position).select_related("market").order_by("attempt")}
     _account_exits(position, orders, timezone.now())
     return f"{why} at {price}"
 
@@ -328,7 +335,7 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
             if not changed:
                 continue
             locked = positions_for_update().get(pk=pk)
-            _book_sale(locked, order, position.market.quote)
+            _book_sale(locked, order)
             locked.last_activity_at = now
             locked.save(update_fields=["remaining", "realized_pnl", "last_activity_at", "updated_at"])
             events.record(pk, K.TP_HIT, {"level": level.index, "sold": str(order.filled), "price": str(order.average)})
@@ -339,8 +346,8 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
                 Position.objects.filter(pk=pk).update(stop_loss=stop, breakeven_moved=True, breakeven_at=now)
                 events.record(pk, K.BREAKEVEN_MOVED, {"stop": str(stop), "size": str(locked.remaining)})
             outcome = f"TP{level.index} filled"
-    for suffix, kind in (("sl", K.SL_HIT), ("close", K.OPERATOR_ACTION)):
-        exit_orders = [o for o in orders.values() if o.intent == f"p{pk}-{suffix}"]
+    for role, kind in ((OrderRole.STOP, K.SL_HIT), (OrderRole.CLOSE, K.OPERATOR_ACTION)):
+        exit_orders = [o for o in orders.values() if o.role == role]
         outcome = _account_exit(position, exit_orders, kind) or outcome
     outcome = _account_reduces(position, orders) or outcome
     position.refresh_from_db()
@@ -364,7 +371,7 @@ def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> st
         locked = positions_for_update().get(pk=position.pk)
         if locked.last_exit_order_id == order.pk:
             return None  # accounted already
-        proceeds = _book_sale(locked, order, position.market.quote)
+        proceeds = _book_sale(locked, order)
         locked.last_exit_order_id = order.pk
         locked.save(update_fields=["remaining", "realized_pnl", "last_exit_order_id", "updated_at"])
         payload = {"sold": str(order.filled), "price": str(order.average)}
@@ -376,9 +383,9 @@ def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> st
     return "stopped" if kind == K.SL_HIT else "closed by operator"
 
 
-def _book_sale(locked: Position, order: Order, quote: str) -> Decimal:
+def _book_sale(locked: Position, order: Order) -> Decimal:
     """Take a sale off the locked row: what it sold, and its proceeds (quote fee off) less their cost; the proceeds."""
-    proceeds = order.cost - (order.fee if order.fee_asset == quote else D0)
+    proceeds = order.received
     if order.filled > locked.remaining:
         raise IntegrityViolation(
             f"Position {locked.pk}: order {order.client_order_id} sold {order.filled}, more than the "
@@ -391,11 +398,11 @@ def _book_sale(locked: Position, order: Order, quote: str) -> Decimal:
 
 
 def _account_reduces(position: Position, orders: dict[str, Order]) -> str | None:
-    """Apply ended reduce sells (intent p<id>-reduce-<tag>) in the order they were placed, each once.
+    """Apply ended reduce sells (role reduce) in the order they were placed, each once.
 
     `reduces_accounted` counts the reduces applied; a reduce still working holds back those after it.
     """
-    reduces = sorted((o for o in orders.values() if "-reduce-" in o.intent), key=lambda o: o.pk)
+    reduces = sorted((o for o in orders.values() if o.role == OrderRole.REDUCE), key=lambda o: o.pk)
     outcome = None
     for n, order in enumerate(reduces, 1):
         if n <= position.reduces_accounted:
@@ -406,7 +413,7 @@ def _account_reduces(position: Position, orders: dict[str, Order]) -> str | None
             locked = positions_for_update().get(pk=position.pk)
             if n != locked.reduces_accounted + 1:
                 break  # accounted meanwhile
-            _book_sale(locked, order, position.market.quote)
+            _book_sale(locked, order)
             locked.reduces_accounted = n
             locked.save(update_fields=["remaining", "realized_pnl", "reduces_accounted", "updated_at"])
             if order.filled > 0:
@@ -433,7 +440,7 @@ def position_reduce(
         if placed is not None:
             return placed
     else:
-        count = Order.objects.filter(position=position, intent__startswith=f"p{position.pk}-reduce-").count()
+        count = Order.objects.filter(position=position, role=OrderRole.REDUCE).count()
         intent = f"p{position.pk}-reduce-{count + 1}"
     if position.phase == P.BUILDING:
         raise Conflict(f"Position {position_id} is still buying its entry.")
@@ -450,7 +457,8 @@ def position_reduce(
         return True
 
     order = order_place(exchange=position.exchange, market=market, side="sell", type="market", amount=amount,
-                        purpose=OrderPurpose.POSITION, intent=intent, position=position, copy_trade=copy_trade,
+                        purpose=OrderPurpose.POSITION, role=OrderRole.REDUCE, intent=intent, position=position,
+                        copy_trade=copy_trade,
                         venue=venue or get_venue(position.exchange),
                         guard=_sell_guard(position.pk, amount, record))  # fmt: skip
     position_check(position_id=position.pk, venue=venue)
@@ -519,9 +527,9 @@ _UNACCOUNTED_SQL = """
     UNION
     SELECT o.position_id FROM orders_order o JOIN positions_position p ON p.id = o.position_id
      WHERE o.position_id = ANY(%s) AND o.filled > 0 AND p.phase <> 'CLOSED'
-       AND (((o.intent LIKE '%%-sl' OR o.intent LIKE '%%-close') AND o.id IS DISTINCT FROM p.last_exit_order_id)
-            OR (o.intent LIKE '%%-reduce-%%' AND p.reduces_accounted <
-                (SELECT count(*) FROM orders_order r WHERE r.position_id = p.id AND r.intent LIKE '%%-reduce-%%')))
+       AND ((o.role IN ('stop', 'close') AND o.id IS DISTINCT FROM p.last_exit_order_id)
+            OR (o.role = 'reduce' AND p.reduces_accounted <
+                (SELECT count(*) FROM orders_order r WHERE r.position_id = p.id AND r.role = 'reduce')))
 """
 
 
@@ -720,8 +728,8 @@ def position_close_now(
 
     venue = venue or get_venue(position.exchange)
     bids = venue.fetch_order_book(position.market.symbol, 1).bids
-    outcome = _sell(position, f"p{position.pk}-close", position.remaining, venue, "close", bids[0][0] if bids else D0,
-                    still=stand_down, raise_refusals=True)  # fmt: skip
+    outcome = _sell(position, OrderRole.CLOSE, f"p{position.pk}-close", position.remaining, venue, "close",
+                    bids[0][0] if bids else D0, still=stand_down, raise_refusals=True)  # fmt: skip
     position_check(position_id=position.pk, venue=venue)
     position.refresh_from_db()
     if position.phase != P.CLOSED:

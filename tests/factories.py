@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from cycles.models import Cycle, CycleLeg, Reservation, Strategy
 from exchanges.models import Exchange, Market
-from orders.models import Fill, Order, OrderPurpose
+from orders.models import Fill, Order, OrderPurpose, OrderRole
 from positions.models import Position, PositionEvent, TakeProfitLevel
 from wallets.models import CopyTrade, WalletTrade, WatchedWallet
 
@@ -90,6 +90,7 @@ class OrderFactory(factory.django.DjangoModelFactory):
     exchange = factory.SubFactory(ExchangeFactory)
     market = factory.SubFactory(MarketFactory, exchange=factory.SelfAttribute("..exchange"))
     purpose = OrderPurpose.MANUAL
+    role = OrderRole.MANUAL
     intent = factory.Sequence(lambda n: f"m{n}")
     attempt = 1
     client_order_id = factory.LazyAttribute(lambda o: f"ts-{o.intent}-a{o.attempt}")

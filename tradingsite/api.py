@@ -1,6 +1,11 @@
 """API building blocks shared by the apps."""
 
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, serializers, viewsets
+
+
+def asset_field(**kwargs) -> serializers.RegexField:
+    """An asset's symbol: letters and digits (USDT, BTC, 1INCH)."""
+    return serializers.RegexField(r"^[A-Za-z0-9]{1,32}$", max_length=32, **kwargs)
 
 
 class ServiceWriteViewSet(

@@ -2,8 +2,9 @@
 
 from rest_framework.routers import DefaultRouter
 
-from cycles.api import CycleViewSet, PanicSellViewSet, ReservationViewSet, StrategyViewSet
+from cycles.api import CycleViewSet, ReservationViewSet, StrategyViewSet
 from exchanges.api import ExchangeViewSet, MarketViewSet
+from liquidation.api import PanicSellViewSet
 from orders.api import FillViewSet, OrderViewSet
 from positions.api import PositionEventViewSet, PositionViewSet
 from wallets.api import CopyTradeViewSet, WalletTradeViewSet, WatchedWalletViewSet

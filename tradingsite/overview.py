@@ -13,11 +13,12 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from cycles.models import Cycle, CycleState, PanicSell, PanicSellState
+from cycles.models import Cycle, CycleState
 from exchanges.errors import VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.valuation import asset_prices
+from liquidation.models import PanicSell, PanicSellState
 from orders.models import LIVE_STATUSES, Order
 from positions.models import Position, PositionEvent, PositionEventKind, PositionPhase
 from wallets.models import CopyTrade, WalletTrade, WatchedWallet

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "tradingsite",
     "exchanges",
     "orders",
+    "liquidation",
     "cycles",
     "positions",
     "wallets",
@@ -235,6 +236,11 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A pool process is replaced by a fresh one after this many tasks (the ticks run several a second), or after the
+# task that took it past this much resident memory (kB): a long-lived process's heap only grows with
+# fragmentation, so the worker's memory stays flat (bench/run.py soak measures it).
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=2000)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=400_000)
 # Money tasks opt in to acks_late one by one; a task redelivered after a crash
 # must find its state already advanced and do nothing.
 CELERY_TASK_ACKS_LATE = False
@@ -266,6 +272,7 @@ CELERY_TASK_QUEUES = [
 ]
 CELERY_TASK_ROUTES = {
     "cycles.execute": {"queue": "execution"},
+    "liquidation.advance": {"queue": "execution"},
     "cycles.panic_sell_advance": {"queue": "execution"},
     "orders.*": {"queue": "monitoring"},
     "positions.*": {"queue": "monitoring"},
@@ -288,7 +295,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "tradingsite.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"quiet_ticks": {"()": "tradingsite.logging.QuietTicks"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["quiet_ticks"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
@@ -480,3 +488,10 @@ PANIC_MAX_SLIPPAGE_BPS = env.int("PANIC_MAX_SLIPPAGE_BPS", default=250)
 PANIC_VOLATILITY_K = env.float("PANIC_VOLATILITY_K", default=2.0)
 PANIC_SLIPPAGE_CAP_BPS = env.float("PANIC_SLIPPAGE_CAP_BPS", default=1000.0)
 PANIC_MAX_FAILED_HOPS = env.int("PANIC_MAX_FAILED_HOPS", default=5)
+
+# Celery's received / succeeded / sent lines of these log at DEBUG (tradingsite.logging.QuietTicks): what beat
+# sends every minute or more often, and the per-market order checks.
+LOG_QUIET_TASKS = sorted(
+    {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values() if entry["schedule"] <= timedelta(minutes=1)}
+    | {"orders.monitor"}
+)

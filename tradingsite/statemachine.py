@@ -59,3 +59,31 @@ def transition_locked(queryset: models.QuerySet, *, pk: int, to: str, **updates)
             auto_now = [f.name for f in instance._meta.concrete_fields if getattr(f, "auto_now", False)]
             instance.save(update_fields=[field, *updates, *auto_now])
     return instance, changed
+
+
+def state_shared(model: type[models.Model], pk: int) -> str | None:
+    """The row's state (its STATUS_FIELD), share-locked until the transaction ends: nobody changes it meanwhile.
+
+    What places an order for a cycle or a panic sell checks this in the transaction that
+    creates the order row, so recovery (which takes the row FOR UPDATE to change the state)
+    and an order placement for it can never both go ahead.
+    """
+    from django.db import connection
+
+    field = getattr(model, "STATUS_FIELD", "status")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {field} FROM {model._meta.db_table} WHERE id = %s FOR SHARE", [pk])  # noqa: S608
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def still_in_state(model: type[models.Model], pk: int, state: str):
+    """An order_place guard: the row must still be in `state` when the order row is created."""
+    from .errors import Conflict
+
+    def guard() -> None:
+        now = state_shared(model, pk)
+        if now != state:
+            raise Conflict(f"{model._meta.verbose_name} {pk} is {now}, no longer {state}: no new order for it.")
+
+    return guard

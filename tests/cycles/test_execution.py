@@ -2,8 +2,9 @@
 
 from decimal import Decimal
 
-from cycles.models import CycleState, PanicSell, PanicSellState
+from cycles.models import CycleState
 from cycles.services import cycle_advance
+from liquidation.models import PanicSell, PanicSellState
 from orders.models import Order
 from tests.conftest import ladder
 from tests.cycles.conftest import balances, open_cycle

@@ -5,9 +5,10 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from cycles.models import CycleState, PanicSell, PanicSellState
-from cycles.services import panic_sell_advance
+from cycles.models import CycleState
 from exchanges.paper import paper_deposit
+from liquidation.models import PanicSell, PanicSellState
+from liquidation.services import panic_sell_advance
 from tests.cycles.conftest import balances
 from tests.factories import CycleFactory
 

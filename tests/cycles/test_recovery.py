@@ -12,10 +12,11 @@ from django.utils import timezone
 
 import orders.services
 from cycles.errors import StrategyOnHold
-from cycles.models import Cycle, CycleState, PanicSellState, Reservation, Strategy
+from cycles.models import Cycle, CycleState, Reservation, Strategy
 from cycles.recovery import recover_cycles
 from cycles.services import cycle_advance, cycle_reserve
 from exchanges.models import PaperOrder
+from liquidation.models import PanicSellState
 from orders.models import Fill, Order, OrderStatus
 from tests.conftest import ladder
 from tests.cycles.conftest import balances, open_cycle

@@ -68,7 +68,9 @@ def test_a_task_that_meets_a_database_outage_retries_and_completes(paper, throug
     order = order_place(exchange=paper.exchange, market=btc, side="buy", type="limit", amount=Decimal("0.01"),
                         price=Decimal("50000"), purpose="manual", intent="rest-1", venue=paper)  # fmt: skip
     Order.objects.filter(pk=order.pk).update(next_check_at=timezone.now(), check_count=0)
-    with celery_worker("outage-worker", queues="monitoring", concurrency=1, env=through_proxies) as worker:
+    # At DEBUG the worker logs each monitor tick's success too (at INFO those are quiet): the test reads them.
+    env = {**through_proxies, "LOG_LEVEL": "DEBUG"}
+    with celery_worker("outage-worker", queues="monitoring", concurrency=1, env=env) as worker:
         pg_proxy.cut()
         try:
             monitor.delay(paper.exchange.pk, btc.pk)

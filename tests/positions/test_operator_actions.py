@@ -79,12 +79,12 @@ def test_close_all_and_the_permissions(api, viewer, opened, paper):
 
 
 def test_a_close_to_stable_routes_the_proceeds_of_a_btc_quoted_position_to_usdt(api, monkeypatch, paper, venue):
-    from cycles.models import PanicSell, PanicSellState
-    from cycles.services import panic_sell_advance
     from exchanges.paper import paper_deposit
+    from liquidation.models import PanicSell, PanicSellState
+    from liquidation.services import panic_sell_advance
 
     monkeypatch.setattr("positions.services.get_venue", lambda exchange: venue)
-    monkeypatch.setattr("cycles.services.panic_sell_schedule", lambda **kwargs: None)  # advanced by hand below
+    monkeypatch.setattr("liquidation.services.panic_sell_schedule", lambda **kwargs: None)  # advanced by hand below
     paper_deposit(exchange=paper.exchange, asset="BTC", amount=D("1"))
     position = position_open(exchange=paper.exchange, symbol="ETHBTC", amount=D("2"), venue=venue,
                              stop_loss=D("0.04"))  # fmt: skip
@@ -108,7 +108,7 @@ def test_a_close_to_stable_routes_the_proceeds_of_a_btc_quoted_position_to_usdt(
 
 
 def test_a_close_to_stable_of_a_usdt_position_needs_no_conversion(api, opened):
-    from cycles.models import PanicSell
+    from liquidation.models import PanicSell
 
     assert api.post(f"/api/positions/{opened.pk}/close/", {"to_stable": True}, format="json").status_code == 200
     assert actions(opened)[-1]["to_stable"] == "proceeds already in USDT"

@@ -9,6 +9,7 @@ asset it receives, a sell in the quote asset it receives.
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 def floor_float(value: float, step: float) -> float:
@@ -80,3 +81,17 @@ def convert(
     if side == "buy":
         return Conversion(True, cost, base_amount * (1 - fee), base_amount, cost)
     return Conversion(True, base_amount, cost * (1 - fee), base_amount, cost)
+
+
+def with_buy_buffer(amount: Decimal, buffer_bps: int) -> Decimal:
+    """What to spend on a buy sized from the book now: `amount` less a small buffer, so a price that moves a
+    little between sizing and filling still fits in what is held."""
+    return amount * (1 - Decimal(buffer_bps) / 10_000)
+
+
+def add_residual(residuals: dict, asset: str, amount) -> dict:
+    """`residuals` (asset -> decimal string) with `amount` more of `asset` left behind; a new dict when it grows."""
+    if amount > 0:
+        residuals = dict(residuals)
+        residuals[asset] = str(Decimal(residuals.get(asset, "0")) + amount)
+    return residuals

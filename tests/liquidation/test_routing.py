@@ -7,8 +7,8 @@ from itertools import pairwise, permutations
 
 import pytest
 
-from cycles.routing import Hop, Route, RoutePolicy, Router, better
 from exchanges.types import MarketInfo, OrderBook
+from liquidation.routing import Hop, Route, RoutePolicy, Router, better
 
 D = Decimal
 

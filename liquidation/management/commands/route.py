@@ -6,9 +6,9 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from cycles.services import route_policy, venue_router
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
+from liquidation.services import route_policy, venue_router
 from tradingsite.cli import positive_float
 
 

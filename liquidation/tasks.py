@@ -1,0 +1,20 @@
+"""Celery tasks for panic sells (thin: call a service)."""
+
+from celery import shared_task
+
+from exchanges.errors import VenueError
+from tradingsite.resilience import task_retry
+
+from . import services
+
+
+@shared_task(name="liquidation.advance", acks_late=True, ignore_result=True, **task_retry(VenueError))
+def advance(panic_sell_id: int) -> str:
+    """Account the last hop and place the next; a redelivered or duplicate task finds the step done."""
+    return services.panic_sell_advance(panic_sell_id=panic_sell_id)
+
+
+# The name this task had before it moved here: messages already queued under it still run (one release).
+@shared_task(name="cycles.panic_sell_advance", acks_late=True, ignore_result=True, **task_retry(VenueError))
+def advance_by_old_name(panic_sell_id: int) -> str:
+    return services.panic_sell_advance(panic_sell_id=panic_sell_id)
