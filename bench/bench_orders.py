@@ -11,6 +11,10 @@ api_calls_ratio
     detection delay is the time from the fill to the order being recorded
     FILLED. The status cache is off here (virtual time outruns its real TTL),
     so the ratio does not count its savings.
+normalized_update_wal_ratio
+    WAL bytes written per order status update (one row of orders_order) divided by WAL bytes per rewrite of
+    the older system's JSON blob of the cycle's 10 orders (below), each read from pg_current_wal_lsn()
+    around the run (the least of three). Goal: at most 0.1.
 normalized_update_speedup
     One order's status changed in a cycle of 10 orders: a single-row UPDATE
     of orders_order vs the older system's read-modify-write of a JSON blob
@@ -19,7 +23,10 @@ normalized_update_speedup
     and rewritten in one transaction; the row needs one statement. One
     writer. The `_10_writers` figure has ten writers update the cycle's ten
     orders at once (as concurrent monitors do): the blob serializes them on
-    its row lock, the rows do not contend.
+    its row lock, the rows do not contend. `floor_updates_per_s` is what one
+    round trip and one commit allow (a one-row table updated the same way):
+    the row update cannot beat it, so `row_update_share_of_floor` near 1
+    means the speedup is bounded by the commit, not by the schema.
 pool_speedup
     Order updates per second (one UPDATE, autocommit) through the platform's
     pooled connection vs a new PostgreSQL connection per update, same SQL
@@ -254,8 +261,8 @@ def _orders_for_updates(n: int) -> list[int]:
     market = Market.objects.filter(exchange=exchange).first()
     rows = [
         Order(
-            exchange=exchange, market=market, purpose="manual", intent=f"u{i}", client_order_id=f"ts-u{i}-a1",
-            side="buy", type="limit", price=D("100"), amount=D("1"), status="OPEN",
+            exchange=exchange, market=market, purpose="manual", role="manual", intent=f"u{i}",
+            client_order_id=f"ts-u{i}-a1", side="buy", type="limit", price=D("100"), amount=D("1"), status="OPEN",
         )
         for i in range(n)
     ]  # fmt: skip
@@ -268,9 +275,29 @@ def _real_order_shape() -> dict:
     return methods["fetchOrder"][0]["parsedResponse"]
 
 
+def _cycle_orders(shape: dict, n: int = 10, seed: int = 3) -> list[dict]:
+    """`n` orders in the real ccxt Binance shape, each with its own ids, symbol, price, amounts and times (as a
+    cycle's legs and attempts have): copies differing only in their id would compress unrealistically well."""
+    rng = random.Random(seed)
+    orders = []
+    for i in range(n):
+        base, quote = rng.choice([("BTC", "USDT"), ("ETH", "BTC"), ("ETH", "USDT"), ("BNB", "ETH"), ("SOL", "USDT")])
+        price, amount = round(rng.uniform(0.01, 70_000), 8), round(rng.uniform(0.001, 50), 8)
+        ts = 1_679_571_174_472 + rng.randrange(10**9)
+        order_id, client_id = str(rng.randrange(10**9, 10**10)), f"ts-c{rng.randrange(10**6)}-l{i % 3}-a{i // 3 + 1}"
+        info = dict(shape["info"], symbol=base + quote, orderId=order_id, clientOrderId=client_id,
+                    price=f"{price:.8f}", origQty=f"{amount:.8f}", executedQty=f"{amount:.8f}",
+                    cummulativeQuoteQty=f"{price * amount:.8f}", side=rng.choice(["BUY", "SELL"]), time=str(ts),
+                    updateTime=str(ts + 3), workingTime=str(ts))  # fmt: skip
+        orders.append(dict(shape, info=info, id=order_id, clientOrderId=client_id, timestamp=ts,
+                           lastTradeTimestamp=ts + 3, lastUpdateTimestamp=ts + 3, symbol=f"{base}/{quote}",
+                           side=info["side"].lower(), price=price, amount=amount, cost=round(price * amount, 8),
+                           average=price, filled=amount))  # fmt: skip
+    return orders
+
+
 def bench_normalized(ids: list[int], rounds: int) -> dict:
-    shape = _real_order_shape()
-    blob = [dict(shape, id=str(i), clientOrderId=f"ts-c1-l{i}-a1") for i in range(10)]
+    blob = _cycle_orders(_real_order_shape())
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_cycle_blob")
         cursor.execute("CREATE TABLE bench_cycle_blob (id serial PRIMARY KEY, state text, orders jsonb NOT NULL)")
@@ -297,6 +324,18 @@ def bench_normalized(ids: list[int], rounds: int) -> dict:
 
     blob_rate = _rate(blob_update, rounds)
     row_rate = _rate(row_update, rounds)
+    row_wal = _wal_bytes_per_op(row_update, rounds)
+    blob_wal = _wal_bytes_per_op(blob_update, rounds)
+    with connection.cursor() as cursor:  # the floor: one round trip and one commit that writes (a one-row table)
+        cursor.execute("DROP TABLE IF EXISTS bench_floor")
+        cursor.execute("CREATE TABLE bench_floor (id int PRIMARY KEY, n bigint NOT NULL)")
+        cursor.execute("INSERT INTO bench_floor VALUES (1, 0)")
+
+    def floor_update(k: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE bench_floor SET n = n + 1 WHERE id = 1")
+
+    floor_rate = _rate(floor_update, rounds)
     # Ten monitors updating the ten orders of one cycle at once, each on its own connection.
     row_sql = "UPDATE orders_order SET status = %s, updated_at = now() WHERE id = %s"
 
@@ -314,15 +353,24 @@ def bench_normalized(ids: list[int], rounds: int) -> dict:
     row_rate_10 = _concurrent_rate(row_writer, writers=10, rounds=rounds // 5)
     blob_rate_10 = _concurrent_rate(blob_writer, writers=10, rounds=rounds // 5)
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_size(orders) FROM bench_cycle_blob WHERE id = %s", [blob_id])
+        stored_bytes = cursor.fetchone()[0]  # compressed by PostgreSQL (TOAST)
         cursor.execute("DROP TABLE bench_cycle_blob")
+        cursor.execute("DROP TABLE bench_floor")
     return {
+        "normalized_update_wal_ratio": round(row_wal / blob_wal, 4),
+        "row_update_wal_bytes": round(row_wal),
+        "blob_rewrite_wal_bytes": round(blob_wal),
         "normalized_update_speedup": round(row_rate / blob_rate, 2),
         "row_updates_per_s": round(row_rate),
+        "floor_updates_per_s": round(floor_rate),
+        "row_update_share_of_floor": round(row_rate / floor_rate, 2),
         "blob_updates_per_s": round(blob_rate),
         "normalized_update_speedup_10_writers": round(row_rate_10 / blob_rate_10, 2),
         "row_updates_per_s_10_writers": round(row_rate_10),
         "blob_updates_per_s_10_writers": round(blob_rate_10),
         "blob_bytes": len(json.dumps(blob)),
+        "blob_stored_bytes": stored_bytes,
     }
 
 
@@ -347,6 +395,23 @@ def _concurrent_rate(writer, *, writers: int, rounds: int) -> float:
     for conn in conns:
         conn.close()
     return writers * rounds / elapsed
+
+
+def _wal_bytes_per_op(fn, rounds: int) -> float:
+    """WAL bytes written per call of `fn`, from pg_current_wal_lsn() around `rounds` calls; the least of three
+    runs (WAL is the whole cluster's: whatever else writes meanwhile only adds)."""
+    best = None
+    for _ in range(3):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_lsn()")
+            start = cursor.fetchone()[0]
+        for k in range(rounds):
+            fn(k)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [start])
+            used = float(cursor.fetchone()[0])
+        best = used if best is None else min(best, used)
+    return best / rounds
 
 
 def _rate(fn, rounds: int) -> float:
@@ -441,11 +506,16 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--markets", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument("--parts", default="calls,storage", help="calls (api_calls_ratio), storage (the rest)")
     args = parser.parse_args(argv)
-    results = bench_api_calls(args.orders, args.markets, args.seed)
-    ids = _orders_for_updates(1000)
-    results |= bench_normalized(ids, args.rounds)
-    results |= bench_pool(ids, args.rounds)
-    results |= bench_writebehind(ids)
-    results |= bench_orm_vs_raw(ids, args.rounds)
+    parts = set(args.parts.split(","))
+    results = bench_api_calls(args.orders, args.markets, args.seed) if "calls" in parts else {}
+    if "storage" in parts:
+        if "calls" not in parts:
+            _setup_exchange(args.markets)
+        ids = _orders_for_updates(1000)
+        results |= bench_normalized(ids, args.rounds)
+        results |= bench_pool(ids, args.rounds)
+        results |= bench_writebehind(ids)
+        results |= bench_orm_vs_raw(ids, args.rounds)
     return results

@@ -1,11 +1,24 @@
 """Venue figures: paper orders/s from 2 processes, limiter cost and exactness, pooled sessions.
 
 Each figure is measured in this run; ratios compare against a baseline measured alongside.
+
+pooled_session_speedup
+    Requests per second through the platform's pooled session (exchanges.http.VenueHttp) against a new
+    connection per request, the way a venue is reached: HTTPS (TLS, a self-signed certificate the client
+    verifies) through a proxy on loopback that delays each direction by --rtt-ms / 2 (the TCP handshake
+    too: the first bytes of a connection wait one round trip). `pooled_session_speedup_loopback` is the same
+    over plain HTTP on bare loopback, where a new connection costs almost nothing.
 """
 
+import collections
+import datetime
+import ipaddress
 import multiprocessing
 import os
+import socket
+import ssl
 import statistics
+import tempfile
 import threading
 import time
 from decimal import Decimal
@@ -126,33 +139,154 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def pooled_session_speedup(n: int = 1500) -> tuple[float, float, float]:
+def _self_signed(directory: str) -> tuple[str, str]:
+    """A key and a certificate for 127.0.0.1 (its own issuer), as PEM files; the certificate is the client's CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_path, cert_path = os.path.join(directory, "key.pem"), os.path.join(directory, "cert.pem")
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))  # fmt: skip
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+class DelayingProxy:
+    """A TCP proxy on loopback that delivers every byte `one_way_s` after it arrived, in each direction.
+
+    A connection's first client bytes also wait one round trip from the accept (the SYN / SYN-ACK a real
+    network charges before the client may send). Each direction has a reader that stamps what it receives
+    and a writer that sends it when due, so bytes sent close together stay close together.
+    """
+
+    def __init__(self, target: tuple[str, int], *, one_way_s: float) -> None:
+        self.target, self.one_way_s = target, one_way_s
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            accepted = time.monotonic()
+            upstream = socket.create_connection(self.target)
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._pipe(client, upstream, not_before=accepted + 2 * self.one_way_s)
+            self._pipe(upstream, client, not_before=accepted)
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, *, not_before: float) -> None:
+        queue: collections.deque = collections.deque()
+        ready = threading.Condition()
+
+        def read() -> None:
+            while True:
+                try:
+                    data = source.recv(65536)
+                except OSError:
+                    data = b""
+                with ready:
+                    queue.append((max(time.monotonic(), not_before) + self.one_way_s, data))
+                    ready.notify()
+                if not data:
+                    return
+
+        def write() -> None:
+            while True:
+                with ready:
+                    while not queue:
+                        ready.wait()
+                    due, data = queue.popleft()
+                time.sleep(max(0.0, due - time.monotonic()))
+                try:
+                    if not data:
+                        sink.shutdown(socket.SHUT_WR)
+                        return
+                    sink.sendall(data)
+                except OSError:
+                    return
+
+        threading.Thread(target=read, daemon=True).start()
+        threading.Thread(target=write, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.listener.close()
+
+
+def _requests_per_s(n: int, url: str, *, verify, pooled: bool) -> float:
     from exchanges.http import VenueHttp
 
+    http = VenueHttp("bench-http")
+    http.request("GET", url, verify=verify)  # the pool's connection is open before the clock starts
+    t0 = time.perf_counter()
+    for _ in range(n):
+        if pooled:
+            http.request("GET", url, verify=verify)
+        else:  # a new connection (and handshake) each time
+            requests.get(url, timeout=(8, 18), headers={"Connection": "close"}, verify=verify)
+    return n / (time.perf_counter() - t0)
+
+
+def pooled_session_speedup(n: int = 1500, *, tls: bool = False, rtt_ms: float = 0.0) -> tuple[float, float, float]:
+    """(speedup, pooled requests/s, new-connection requests/s) against a local server, HTTPS behind a delay."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}/api/v3/ping"
-    try:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            requests.get(url, timeout=(8, 18), headers={"Connection": "close"})  # a new connection each time
-        fresh = n / (time.perf_counter() - t0)
-        http = VenueHttp("bench-http")
-        t0 = time.perf_counter()
-        for _ in range(n):
-            http.request("GET", url)
-        pooled = n / (time.perf_counter() - t0)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    proxy = None
+    with tempfile.TemporaryDirectory() as directory:
+        verify = True
+        if tls:
+            key_path, verify = _self_signed(directory)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(verify, key_path)
+            httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        port = httpd.server_address[1]
+        if rtt_ms:
+            proxy = DelayingProxy(("127.0.0.1", port), one_way_s=rtt_ms / 2000)
+            port = proxy.port
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/api/v3/ping"
+        try:
+            fresh = _requests_per_s(n, url, verify=verify, pooled=False)
+            pooled = _requests_per_s(n, url, verify=verify, pooled=True)
+        finally:
+            if proxy is not None:
+                proxy.close()
+            httpd.shutdown()
+            httpd.server_close()
     return round(pooled / fresh, 2), round(pooled, 1), round(fresh, 1)
 
 
 def run(args: list[str]) -> dict:
-    quick = "--quick" in args
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="bench/run.py venue")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rtt-ms", type=float, default=20.0, help="round trip to the venue, for the pooled figure")
+    options = parser.parse_args(args)
+    quick = options.quick
     orders, _ = paper_orders_per_s(2.0 if quick else 5.0)
     violations, grants = limiter_violations(3.0 if quick else 10.0)
-    speedup, pooled, fresh = pooled_session_speedup(300 if quick else 1500)
+    speedup, pooled, fresh = pooled_session_speedup(50 if quick else 200, tls=True, rtt_ms=options.rtt_ms)
+    loopback_speedup, _, _ = pooled_session_speedup(300 if quick else 1500)
     acquire_us, ping_us = limiter_overhead_us(500 if quick else 3000)
     return {
         "paper_orders_per_s": orders,
@@ -163,4 +297,6 @@ def run(args: list[str]) -> dict:
         "pooled_session_speedup": speedup,
         "pooled_requests_per_s": pooled,
         "new_connection_requests_per_s": fresh,
+        "rtt_ms": options.rtt_ms,
+        "pooled_session_speedup_loopback": loopback_speedup,
     }

@@ -293,9 +293,10 @@ def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log) ->
                 submitted_at__isnull=False).values_list("submitted_at", flat=True).first()  # fmt: skip
             if wait_until(lambda s=sent: s() is not None, 30):
                 latencies.append((sent().timestamp() - fill.appeared_at) * 1000)
+                log(f"sample {i + 1}/{samples}: {latencies[-1]:.0f} ms")
             else:
-                missed += 1
-            log(f"sample {i + 1}/{samples}: {latencies[-1] if latencies else None:.0f} ms")
+                missed += 1  # counted in detect_to_copy_missed, never fatal
+                log(f"sample {i + 1}/{samples}: missed (no copy placed within 30 s)")
             time.sleep(rng.uniform(0.2, 1.0))
     finally:
         worker.kill()

@@ -13,11 +13,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = [p.stem for p in sorted((ROOT / "bench").glob("bench_*.py"))]
-# Suites that run the platform's own processes against a database and Redis database of their own
-# (created and migrated on first use), so they never touch the platform's data: suite -> (database, Redis db).
-OWN_DATA = {"fuzz": ("tradingsite_bench_fuzz", 11)}
+# Every suite runs on a database and a Redis database of its own, never the platform's or the tests': created
+# and migrated at the start, dropped and flushed at the end (--keep-data keeps them to look at).
+BENCH_DATA = ("tradingsite_bench", 10)
+OWN_DATA = {"fuzz": ("tradingsite_bench_fuzz", 11)}  # suite -> (database, Redis db), where not BENCH_DATA
 # Suites that stop and start PostgreSQL and Redis: they run on a cluster and a Redis server of their own.
 PRIVATE_SERVERS = {"outages", "soak"}
+
+
+def own_data(suite: str) -> tuple[str, int] | None:
+    """The database and Redis database a suite runs on (None: servers of its own, removed after)."""
+    if suite in PRIVATE_SERVERS:
+        return None
+    return OWN_DATA.get(suite, BENCH_DATA)
 
 
 def own_data_env(database: str, redis_db: int) -> dict[str, str]:
@@ -36,37 +44,58 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("suite", choices=[*names, "all"])
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--keep-data", action="store_true", help="keep the bench's database and Redis database")
     args, rest = parser.parse_known_args()
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
-    own = OWN_DATA.get(args.suite)
+    own = own_data(args.suite)
     if own is not None:
         os.environ.update(own_data_env(*own))
     private = None
     try:
-        if args.suite in PRIVATE_SERVERS:  # the bench stops and starts them: servers of its own
+        if own is None:  # the bench stops and starts them: servers of its own
             from bench.private import start_private_servers
 
             private = start_private_servers()
             os.environ.update(private.env)
-            own = ("tradingsite", 0)
         import django
 
         django.setup()
-        return _run(args, rest, chosen_names=names, own=own)
+        return _run(args, rest, chosen_names=names)
     finally:
         if private is not None:  # whatever happened, the servers it started go with it
             private.remove()
+        elif own is not None and not args.keep_data:
+            _drop_own_data(*own)
 
 
-def _run(args, rest, *, chosen_names, own) -> int:
+def _drop_own_data(database: str, redis_db: int) -> None:
+    """The bench's database dropped and its Redis database flushed (never the platform's: the names say so)."""
+    import psycopg
+    import redis
+    from psycopg import sql
+
+    if not database.startswith("tradingsite_bench") or redis_db in (0, 15):
+        raise SystemExit(f"refusing to drop {database} / Redis db {redis_db}: not a benchmark's own")
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:  # noqa: S110 - Django may not be set up; nothing is open then
+        pass
+    env = own_data_env(database, redis_db)
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    with psycopg.connect(own_data_env("postgres", redis_db)["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+
+
+def _run(args, rest, *, chosen_names) -> int:
     names = chosen_names
-    if own is not None:
-        from django.core.management import call_command
+    from django.core.management import call_command
 
-        call_command("ensure_database", stdout=open(os.devnull, "w"))  # noqa: SIM115
-        call_command("migrate", verbosity=0)
+    call_command("ensure_database", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("migrate", verbosity=0)
 
     # `all` leaves out the suites that stop servers and take long (outages, soak): run those by name.
     chosen = [n for n in names if n not in PRIVATE_SERVERS] if args.suite == "all" else [args.suite]

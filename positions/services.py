@@ -40,6 +40,8 @@ from tradingsite.statemachine import transition_locked
 from . import events
 from .locks import positions_for_update, take_profits_for_update
 from .models import Position, PositionEventKind, PositionPhase, PositionSource, TakeProfitLevel, TakeProfitStatus
+from .outcomes import Outcome
+from .outcomes import OutcomeKind as O
 from .rules import Tiers, Watch, breakeven_price, tier, trailed_stop, validate_new
 
 log = logging.getLogger(__name__)
@@ -168,15 +170,15 @@ def position_order_ended(order: Order) -> None:
 
 # --- one check ------------------------------------------------------------------------------
 def position_check(*, position_id: int, price: Decimal | None = None, venue: Venue | None = None,
-                   now: datetime | None = None) -> str:  # fmt: skip
+                   now: datetime | None = None) -> Outcome:  # fmt: skip
     """Evaluate one position at `price` (its bid, the price it can sell at): act, record, reschedule."""
     now = now or timezone.now()
     position = Position.objects.select_related("market", "exchange").get(pk=position_id)
     if position.phase == P.CLOSED:
-        return "closed"
+        return Outcome(O.CLOSED)
     orders = {o.intent: o for o in Order.objects.filter(position=position).select_related("market").order_by("attempt")}
     live = [o for o in orders.values() if not o.is_terminal]
-    outcome = "watching"
+    outcome = Outcome(O.WATCHING)
     if position.phase == P.BUILDING:
         outcome = _building(position, orders.get(f"p{position.pk}-entry"), now)
     elif not live:
@@ -195,18 +197,18 @@ def position_check(*, position_id: int, price: Decimal | None = None, venue: Ven
     return outcome
 
 
-def _building(position: Position, entry: Order | None, now: datetime) -> str:
+def _building(position: Position, entry: Order | None, now: datetime) -> Outcome:
     if entry is None and (now - position.created_at).total_seconds() > settings.ORDER_SUBMIT_STALE_S:
         # Recorded, but the process died before the entry order was: it never reached the venue.
         position_transition(position_id=position.pk, to=P.CLOSED)
         events.record(position.pk, K.POSITION_CLOSED, {"reason": "the entry order was never placed"})
-        return "closed"
+        return Outcome(O.CLOSED)
     if entry is None or not entry.is_terminal:
-        return "entry working"
+        return Outcome(O.ENTRY_WORKING)
     if entry.filled <= 0:
         position_transition(position_id=position.pk, to=P.CLOSED)
         events.record(position.pk, K.POSITION_CLOSED, {"reason": f"the entry traded nothing ({entry.status})"})
-        return "closed"
+        return Outcome(O.CLOSED)
     held = entry.received
     held = floor_to_step(held, position.market.amount_step)
     if held <= 0 or held < position.market.min_amount:
@@ -217,15 +219,15 @@ def _building(position: Position, entry: Order | None, now: datetime) -> str:
             position_transition(position_id=position.pk, to=P.CLOSED, entry_price=entry.average, amount=entry.filled,
                                 remaining=D0, cost_basis=entry.cost / entry.filled)  # fmt: skip
             events.record(position.pk, K.POSITION_CLOSED, {"reason": reason, "dust": str(max(held, D0))})
-        return "closed"
+        return Outcome(O.CLOSED)
     position_transition(position_id=position.pk, to=P.MONITORING, entry_price=entry.average, remaining=held,
                         amount=held, cost_basis=entry.cost / held, last_activity_at=now)  # fmt: skip
     events.buffer(position.pk, K.PARTIAL_FILL if entry.filled < entry.amount else K.POSITION_UPDATE,
                   {"entry_price": str(entry.average), "held": str(held)})  # fmt: skip
-    return "monitoring"
+    return Outcome(O.MONITORING)
 
 
-def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, venue, now: datetime) -> str:
+def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, venue, now: datetime) -> Outcome:
     """No exit order working: account the last ones, then see whether a trigger is crossed."""
     result = _account_exits(position, orders, now)
     position.refresh_from_db()
@@ -240,10 +242,10 @@ def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, 
             events.buffer(position.pk, K.ORDER_ADJUSTMENT, {"trailing_stop": str(stop), "price": str(price)})
             position.stop_loss = stop
         else:
-            return "stop changed meanwhile"
+            return Outcome(O.STOP_MOVED)
     stop = position.stop_loss
     if stop is not None and price <= stop:
-        return _sell(position, OrderRole.STOP, f"p{position.pk}-sl", position.remaining, venue, "stop", price,
+        return _sell(position, OrderRole.STOP, f"p{position.pk}-sl", position.remaining, venue, O.STOP, "stop", price,
                      still=lambda locked: locked.stop_loss == stop)  # fmt: skip
     level = position.take_profits.filter(status=TakeProfitStatus.PENDING, price__lte=price).order_by("index").first()
     if level is not None:
@@ -256,7 +258,7 @@ def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, 
             return changed
 
         return _sell(position, OrderRole.TAKE_PROFIT, f"p{position.pk}-tp{level.index}", amount, venue,
-                     f"TP{level.index}", price, still=trigger)  # fmt: skip
+                     O.TAKE_PROFIT, f"TP{level.index}", price, still=trigger)  # fmt: skip
     events.buffer(position.pk, K.MONITORING_UPDATE, {"price": str(price)})
     return result
 
@@ -287,8 +289,8 @@ def _sell_guard(position_id: int, amount: Decimal, still: Callable[[Position], b
     return guard
 
 
-def _sell(position: Position, role: str, intent: str, amount: Decimal, venue, why: str, price: Decimal,
-          still: Callable[[Position], bool] | None = None, raise_refusals: bool = False) -> str:  # fmt: skip
+def _sell(position: Position, role: str, intent: str, amount: Decimal, venue, kind: O, why: str, price: Decimal,
+          still: Callable[[Position], bool] | None = None, raise_refusals: bool = False) -> Outcome:  # fmt: skip
     """Place a market sell of `amount` and account it; what happened, for the tick's outcome counts.
 
     With `raise_refusals` (an operator's close) a refusal (a sell already working, less held than asked, the
@@ -296,7 +298,7 @@ def _sell(position: Position, role: str, intent: str, amount: Decimal, venue, wh
     """
     amount = floor_to_step(amount, position.market.amount_step)
     if amount <= 0 or amount < position.market.min_amount:
-        return f"{why}: {amount} is under the market minimum"
+        return Outcome(O.UNDER_MINIMUM, f"{why}: {amount} is under the market minimum")
     attempt = Order.objects.filter(position=position, intent=intent).count() + 1
     try:
         order_place(exchange=position.exchange, market=position.market, side="sell", type="market", amount=amount,
@@ -307,22 +309,22 @@ def _sell(position: Position, role: str, intent: str, amount: Decimal, venue, wh
         if raise_refusals:
             raise
         log.info("position %s: %s sell not placed: a sell is already working", position.pk, why)
-        return f"{why}: not placed (a sell is already working)"
+        return Outcome(O.NOT_PLACED, f"{why}: not placed (a sell is already working)")
     except (OrderRejected, Conflict) as exc:
         if raise_refusals and isinstance(exc, Conflict):
             raise
         log.warning("position %s: %s sell not placed: %s", position.pk, why, exc)
-        return f"{why}: not placed ({exc})"
+        return Outcome(O.NOT_PLACED, f"{why}: not placed ({exc})")
     failpoint("position.after_exit")
     orders = {o.intent: o for o in Order.objects.filter(position=position).select_related("market").order_by("attempt")}
     _account_exits(position, orders, timezone.now())
-    return f"{why} at {price}"
+    return Outcome(kind, f"{why} at {price}")
 
 
-def _account_exits(position: Position, orders: dict[str, Order], now: datetime) -> str:
+def _account_exits(position: Position, orders: dict[str, Order], now: datetime) -> Outcome:
     """Apply ended exit orders: TP levels filled, the stop taken, breakeven moved, the position closed."""
     pk = position.pk
-    outcome = "watching"
+    outcome = Outcome(O.WATCHING)
     for level in position.take_profits.filter(status=TakeProfitStatus.TRIGGERED):
         order = orders.get(f"p{pk}-tp{level.index}")
         if order is None or not order.is_terminal:
@@ -345,7 +347,7 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
                 stop = breakeven_price(locked.entry_price, position.market.taker_fee, position.market.price_step)
                 Position.objects.filter(pk=pk).update(stop_loss=stop, breakeven_moved=True, breakeven_at=now)
                 events.record(pk, K.BREAKEVEN_MOVED, {"stop": str(stop), "size": str(locked.remaining)})
-            outcome = f"TP{level.index} filled"
+            outcome = Outcome(O.TP_FILLED, f"TP{level.index} filled")
     for role, kind in ((OrderRole.STOP, K.SL_HIT), (OrderRole.CLOSE, K.OPERATOR_ACTION)):
         exit_orders = [o for o in orders.values() if o.role == role]
         outcome = _account_exit(position, exit_orders, kind) or outcome
@@ -356,11 +358,11 @@ def _account_exits(position: Position, orders: dict[str, Order], now: datetime) 
             position_transition(position_id=pk, to=P.CLOSED)
             events.record(pk, K.POSITION_CLOSED, {"realized_pnl": str(position.realized_pnl),
                                                   "dust": str(position.remaining)})  # fmt: skip
-        outcome = "closed"
+        outcome = Outcome(O.CLOSED)
     return outcome
 
 
-def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> str | None:
+def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> Outcome | None:
     """Apply a whole-position exit (the stop, or an operator's close) once its order has ended."""
     position.refresh_from_db()
     done = [o for o in exit_orders if o.is_terminal and o.filled > 0]
@@ -380,7 +382,7 @@ def _account_exit(position: Position, exit_orders: list[Order], kind: str) -> st
             if locked.close_to_stable:
                 payload["to_stable"] = _proceeds_to_stable(locked, proceeds)
         events.record(position.pk, kind, payload)
-    return "stopped" if kind == K.SL_HIT else "closed by operator"
+    return Outcome(O.STOPPED if kind == K.SL_HIT else O.CLOSED_BY_OPERATOR)
 
 
 def _book_sale(locked: Position, order: Order) -> Decimal:
@@ -397,7 +399,7 @@ def _book_sale(locked: Position, order: Order) -> Decimal:
     return proceeds
 
 
-def _account_reduces(position: Position, orders: dict[str, Order]) -> str | None:
+def _account_reduces(position: Position, orders: dict[str, Order]) -> Outcome | None:
     """Apply ended reduce sells (role reduce) in the order they were placed, each once.
 
     `reduces_accounted` counts the reduces applied; a reduce still working holds back those after it.
@@ -420,7 +422,7 @@ def _account_reduces(position: Position, orders: dict[str, Order]) -> str | None
                 payload = {"action": "reduced", "sold": str(order.filled), "price": str(order.average)}
                 events.record(position.pk, K.OPERATOR_ACTION, payload)
         position.reduces_accounted = n
-        outcome = f"reduced by {order.filled}"
+        outcome = Outcome(O.REDUCED, f"reduced by {order.filled}")
     return outcome
 
 
@@ -614,21 +616,20 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
                 changed_tier.append((position.pk, position.tier, name))
             if price is not None and position.cost_basis is not None:
                 marks.append((position.pk, price, position.cost_basis, position.remaining))
-            result.outcomes["watching"] = result.outcomes.get("watching", 0) + 1
+            result.outcomes[O.WATCHING] = result.outcomes.get(O.WATCHING, 0) + 1
         _reschedule_many(quiet)
     loop = Loop("positions tick")
     for position, price in acting:
-        outcome = "failed"
+        outcome = Outcome(O.FAILED)
         failed = partial(record_failure, Position, position.pk, now=now, due_field="next_check_at")
         with loop.item(f"position {position.pk}", on_error=failed):
             try:
                 outcome = position_check(position_id=position.pk, price=price, venue=venues[position.exchange_id],
                                          now=now)  # fmt: skip
             except VenueError as exc:
-                outcome = f"venue: {type(exc).__name__}"
+                outcome = Outcome(O.VENUE_ERROR, f"venue: {type(exc).__name__}")
                 Position.objects.filter(pk=position.pk).update(next_check_at=now + timedelta(seconds=rules.critical_s))
-        key = outcome.split(" ")[0]
-        result.outcomes[key] = result.outcomes.get(key, 0) + 1
+        result.outcomes[outcome.kind] = result.outcomes.get(outcome.kind, 0) + 1
     result.failed = len(loop.failed)
     result.evaluated = len(positions)
     events.mark(marks, now)
@@ -728,7 +729,7 @@ def position_close_now(
 
     venue = venue or get_venue(position.exchange)
     bids = venue.fetch_order_book(position.market.symbol, 1).bids
-    outcome = _sell(position, OrderRole.CLOSE, f"p{position.pk}-close", position.remaining, venue, "close",
+    outcome = _sell(position, OrderRole.CLOSE, f"p{position.pk}-close", position.remaining, venue, O.CLOSE, "close",
                     bids[0][0] if bids else D0, still=stand_down, raise_refusals=True)  # fmt: skip
     position_check(position_id=position.pk, venue=venue)
     position.refresh_from_db()
@@ -738,19 +739,20 @@ def position_close_now(
 
 
 def positions_close_all(*, exchange: Exchange | None = None, requested_by: str, venue_for=None) -> dict:
-    """Close every open position (of one account, or of all); returns what happened to each."""
+    """Close every open position (of one account, or of all); what happened to each: its phase after the close
+    was sent (kind CLOSE), or why nothing was sold (kind NOT_PLACED)."""
     venue_for = venue_for or get_venue
     positions = Position.objects.exclude(phase=P.CLOSED).select_related("exchange")
     if exchange is not None:
         positions = positions.filter(exchange=exchange)
-    report = {}
+    report: dict[int, Outcome] = {}
     for position in positions:
         try:
             closed = position_close_now(position_id=position.pk, requested_by=requested_by,
                                         venue=venue_for(position.exchange))  # fmt: skip
-            report[position.pk] = closed.phase
+            report[position.pk] = Outcome(O.CLOSE, closed.phase)
         except (Conflict, VenueError, OrderRejected) as exc:
-            report[position.pk] = f"not closed: {exc}"
+            report[position.pk] = Outcome(O.NOT_PLACED, f"not closed: {exc}")
     return report
 
 

@@ -23,6 +23,7 @@ from exchanges.models import Exchange
 from positions import services as position_services
 from positions.api import PositionEventSerializer, PositionSerializer
 from positions.models import PositionEvent, PositionPhase
+from positions.outcomes import OutcomeKind
 from positions.selectors import position_list
 
 from .apicache import cached
@@ -119,7 +120,7 @@ def dashboard_close_position(request, position_id: int):
 def dashboard_close_all(request):
     def close_all(who: str) -> str:
         report = position_services.positions_close_all(requested_by=who)
-        failed = {pk: outcome for pk, outcome in report.items() if outcome.startswith("not closed")}
+        failed = {pk: outcome for pk, outcome in report.items() if outcome.kind == OutcomeKind.NOT_PLACED}
         detail = "; ".join(f"{pk}: {outcome}" for pk, outcome in failed.items())
         return f"Close all: {len(report) - len(failed)} of {len(report)} closed." + (f" {detail}" if detail else "")
 
