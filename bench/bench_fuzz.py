@@ -34,7 +34,7 @@ def run(argv: list[str]) -> dict:
         from django.core.management import call_command
 
         from bench.fuzz import fuzz, live_platform, operator_token, prepare, seed
-        from tradingsite.redis_client import redis_client
+        from core.redis_client import redis_client
 
         redis_client().flushdb()  # the bench's own Redis database,
         call_command("flush", interactive=False, verbosity=0)  # and its own database: what a last run left

@@ -87,7 +87,7 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--trade-every", type=float, default=20.0, help="mean seconds between a wallet's fills")
     args = parser.parse_args(argv)
     from bench.live import start_on_private_servers
-    from tradingsite.redis_client import redis_client
+    from core.redis_client import redis_client
 
     _, platform = start_on_private_servers(
         "soak", {"SIMULATOR_MISPRICING_RATE": str(args.mispricing_rate), "WALLET_TRADE_EVERY_S": str(args.trade_every)},

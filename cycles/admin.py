@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
+from core.errors import DomainError
 from orders.admin import OrderInline
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
-from tradingsite.errors import DomainError
 
 from . import selectors, services
 from .models import Cycle, CycleLeg, Reservation, Strategy

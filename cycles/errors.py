@@ -1,6 +1,6 @@
 """Refusals of the cycles app, each a message a user can act on."""
 
-from tradingsite.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError
 
 
 class ReservationLimitReached(Conflict):

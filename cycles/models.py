@@ -3,9 +3,9 @@
 from django.db import models
 from django.db.models import Q
 
+from core.fields import amount_field
+from core.statemachine import check_transition_map
 from exchanges.models import OrderMonitoringSettings, Side
-from tradingsite.fields import amount_field
-from tradingsite.statemachine import check_transition_map
 
 
 class Strategy(OrderMonitoringSettings):

@@ -13,6 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError
+from core.statemachine import still_in_state, transition_locked
 from exchanges.errors import EntriesHalted, VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
@@ -25,11 +27,10 @@ from orders.errors import OrderRejected
 from orders.models import Order, OrderPurpose, OrderRole
 from orders.policy import monitoring_policy_of
 from orders.services import order_place
-from tradingsite.errors import Conflict, DomainError
 from tradingsite.failpoints import failpoint
 from tradingsite.services import model_create, model_update
-from tradingsite.statemachine import still_in_state, transition_locked
 
+from . import ledger
 from .errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled, StrategyOnHold
 from .locks import cycles_for_update, reservations_for_update, strategies_for_update
 from .models import OPEN_STATES, TERMINAL_STATES, Cycle, CycleLeg, CycleState, Reservation, Strategy
@@ -293,14 +294,6 @@ def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
     return Conversion(True, amount, Decimal(0), amount, amount * touch)
 
 
-def _worth_sizing(market: Market, side: str, left: Decimal) -> bool:
-    """Whether a leg's remainder could make an order at all: quote dust under the minimum notional needs no book.
-
-    (A sell's remainder is checked against the lot and minimum amount by `_size` before any book is read.)
-    """
-    return side != "buy" or (left > 0 and left >= market.min_notional)
-
-
 def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable | None = None) -> str:
     """Take the cycle's next step; returns what it did. Safe to call any number of times.
 
@@ -330,58 +323,61 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable
     for order in Order.objects.filter(cycle_id=cycle_id).select_related("market").order_by("attempt"):
         by_intent.setdefault(order.intent, []).append(order)
     seen = sum(len(attempts) for attempts in by_intent.values())
-    held_asset, held = cycle.start_asset, cycle.start_amount
-    spent_start = Decimal(0)
-    residuals: dict = {}
-    for leg in legs:
-        intent = leg_intent(cycle_id, leg.index)
-        attempts = by_intent.get(intent, [])
-        if attempts and not attempts[-1].is_terminal:
-            return "waiting"
-        spent = sum((o.spent for o in attempts), Decimal(0))
-        received = sum((o.received for o in attempts), Decimal(0))
-        if leg.index == 0:
-            spent_start = spent
-        left = held - spent
-        if len(attempts) < settings.CYCLE_LEG_MAX_ATTEMPTS and (
-            not attempts or _worth_sizing(leg.market, leg.side, left)
-        ):
-            try:
-                size = _size(venue, leg.market, leg.side, left)
-            except VenueError as exc:
-                if leg.index == 0 and not attempts and _stale(cycle):
-                    return _leg_failed(cycle, leg, held_asset, held, residuals, f"leg 1: no book to size it: {exc}",
-                                       seen=seen)  # fmt: skip
-                log.warning("cycle %s: leg %s not sized yet: %s", cycle_id, leg.index + 1, exc)
-                cycle_execute_schedule(cycle_id=cycle_id, countdown=1.0)  # a venue hiccup: try again shortly
-                return "retrying"
-            if size.ok:
-                why = decide(cycle, leg, held_asset, left) if decide and not attempts else None
-                if why:
-                    return _leg_failed(cycle, leg, held_asset, held, residuals, why, seen=seen)
-                return _place_leg(cycle, leg, intent, len(attempts) + 1, size.base_amount, venue)
-            if not attempts:
-                why = f"leg {leg.index + 1}: {size.reason}"
-                return _leg_failed(cycle, leg, held_asset, held, residuals, why, seen=seen)
-        if received <= 0:
-            last = attempts[-1] if attempts else None
-            why = f"{last.status}: {last.last_error}" if last else "no order could be placed"
-            why = f"leg {leg.index + 1} traded nothing ({why})"
-            return _leg_failed(cycle, leg, held_asset, held, residuals, why, seen=seen)
-        if leg.index > 0:  # what leg 1 leaves is start asset never spent, not a residual
-            residuals = add_residual(residuals, held_asset, left)
-        held_asset, held = leg.market.base if leg.side == "buy" else leg.market.quote, received
-    pnl = held - spent_start
-    with transaction.atomic():
-        if _orders_moved(cycle_id, seen):
-            return "moved"
-        _, changed = cycle_transition(
-            cycle_id=cycle_id, to=CycleState.COMPLETED, end_amount=held, realized_pnl=pnl, held_asset="",
-            held_amount=Decimal(0), residuals=residuals,
+    attempts = [
+        [ledger.Attempt(o.spent, o.received, o.is_terminal, o.status, o.last_error)
+         for o in by_intent.get(leg_intent(cycle_id, leg.index), [])]
+        for leg in legs
+    ]  # fmt: skip
+    sizing: list[int] = []
+
+    def size(leg: ledger.Leg, left: Decimal) -> ledger.Sized:
+        sizing.append(leg.index)
+        conversion = _size(venue, legs[leg.index].market, leg.side, left)
+        return ledger.Sized(conversion.ok, conversion.base_amount, conversion.reason)
+
+    try:
+        step = ledger.next_step(
+            start_asset=cycle.start_asset, start_amount=cycle.start_amount, legs=[_ledger_leg(leg) for leg in legs],
+            attempts=attempts, max_attempts=settings.CYCLE_LEG_MAX_ATTEMPTS, size=size,
         )  # fmt: skip
-    if changed:  # a concurrent wake-up may have completed it first
-        log.info("cycle %s completed: pnl %s %s", cycle_id, pnl, cycle.start_asset)
-    return "completed"
+    except VenueError as exc:
+        if sizing[-1] == 0 and not attempts[0] and _stale(cycle):
+            why = f"leg 1: no book to size it: {exc}"
+            return _leg_failed(cycle, legs[0], cycle.start_asset, cycle.start_amount, {}, why, seen=seen)
+        log.warning("cycle %s: leg %s not sized yet: %s", cycle_id, sizing[-1] + 1, exc)
+        cycle_execute_schedule(cycle_id=cycle_id, countdown=1.0)  # a venue hiccup: try again shortly
+        return "retrying"
+    return _carry_out(cycle, legs, step, venue, decide=decide, seen=seen)
+
+
+def _ledger_leg(leg: CycleLeg) -> ledger.Leg:
+    market = leg.market
+    return ledger.Leg(leg.index, leg.side, market.base, market.quote, market.min_notional)
+
+
+def _carry_out(cycle: Cycle, legs: list[CycleLeg], step: ledger.Step, venue: Venue, *, decide, seen: int) -> str:
+    """Do what the ledger decided: place a leg, fail it (cancel or liquidate), or complete the cycle."""
+    A = ledger.Action
+    if step.action == A.WAIT:
+        return "waiting"
+    if step.action == A.COMPLETE:
+        with transaction.atomic():
+            if _orders_moved(cycle.pk, seen):
+                return "moved"
+            _, changed = cycle_transition(
+                cycle_id=cycle.pk, to=CycleState.COMPLETED, end_amount=step.held, realized_pnl=step.pnl,
+                held_asset="", held_amount=Decimal(0), residuals=step.residuals,
+            )  # fmt: skip
+        if changed:  # a concurrent wake-up may have completed it first
+            log.info("cycle %s completed: pnl %s %s", cycle.pk, step.pnl, cycle.start_asset)
+        return "completed"
+    leg = legs[step.leg.index]
+    why = step.why
+    if step.action == A.PLACE and step.attempt == 1 and decide is not None:
+        why = decide(cycle, leg, step.held_asset, step.left)
+    if step.action == A.PLACE and not why:
+        return _place_leg(cycle, leg, leg_intent(cycle.pk, leg.index), step.attempt, step.amount, venue)
+    return _leg_failed(cycle, leg, step.held_asset, step.held, step.residuals, why, seen=seen)
 
 
 def _orders_moved(cycle_id: int, seen: int) -> bool:

@@ -6,7 +6,7 @@ passes; its success closes the circuit, its failure opens it again.
 
 import redis
 
-from tradingsite.redis_client import redis_client
+from core.redis_client import redis_client
 
 from .errors import CircuitOpen
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from tradingsite.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError
 
 
 class VenueError(DomainError):

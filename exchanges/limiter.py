@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from tradingsite.redis_client import redis_client
+from core.redis_client import redis_client
 
 from .errors import Banned, RateLimited
 from .types import from_ms, to_ms

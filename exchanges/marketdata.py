@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import redis
 
-from tradingsite.redis_client import counters_add, counters_read, redis_client
+from core.redis_client import counters_add, counters_read, redis_client
 
 from .rules import fmt
 from .types import OrderBook, Ticker

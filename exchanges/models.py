@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
+from core.fields import EncryptedTextField, amount_field, rate_field
 from exchanges.types import MarketInfo
-from tradingsite.fields import EncryptedTextField, amount_field, rate_field
 
 
 class Side(models.TextChoices):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 
-from tradingsite.fields import AMOUNT_MAX, AMOUNT_PLACES
+from core.fields import AMOUNT_MAX, AMOUNT_PLACES
 
 MISSING = object()
 _QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError
+from core.statemachine import still_in_state, transition_locked
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
@@ -23,9 +25,7 @@ from orders.errors import OrderRejected
 from orders.models import Order, OrderPurpose, OrderRole
 from orders.policy import monitoring_policy_of
 from orders.services import order_place
-from tradingsite.errors import Conflict, DomainError
 from tradingsite.failpoints import failpoint
-from tradingsite.statemachine import still_in_state, transition_locked
 
 from .conversion import add_residual, with_buy_buffer
 from .locks import panic_sells_for_update

@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
+from core.errors import DomainError
 from exchanges.errors import VenueError
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
-from tradingsite.errors import DomainError
 
 from . import services
 from .models import Fill, Order

@@ -1,6 +1,6 @@
 """Errors of the order layer."""
 
-from tradingsite.errors import Conflict, DomainError
+from core.errors import Conflict, DomainError
 
 
 class OrderRejected(DomainError):

@@ -19,6 +19,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Min, Sum
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError, constraint_name
+from core.statemachine import transition_locked
 from exchanges.errors import (
     Banned,
     CircuitOpen,
@@ -34,10 +36,8 @@ from exchanges.registry import get_venue
 from exchanges.types import VenueOrder, VenueTrade, from_ms, to_ms
 from exchanges.venue import Venue
 from tradingsite.apicache import invalidate
-from tradingsite.errors import Conflict, DomainError, constraint_name
 from tradingsite.failpoints import failpoint
 from tradingsite.isolation import Loop, clear_failures, record_failure
-from tradingsite.statemachine import transition_locked
 from tradingsite.writebehind import Update, buffer_updates
 
 from .errors import AccountDisabled, OrderRejected, SellAlreadyWorking

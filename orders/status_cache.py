@@ -14,8 +14,8 @@ from decimal import Decimal
 
 import redis
 
+from core.redis_client import counters_add, counters_read, redis_client
 from exchanges.types import VenueOrder
-from tradingsite.redis_client import counters_add, counters_read, redis_client
 
 log = logging.getLogger(__name__)
 

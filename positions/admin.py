@@ -7,10 +7,10 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from core.fields import AMOUNT_MAX
 from exchanges.models import Exchange
 from orders.admin import OrderInline
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
-from tradingsite.fields import AMOUNT_MAX
 
 from .models import Position, PositionEvent, TakeProfitLevel
 
@@ -79,7 +79,7 @@ class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self._close(request, queryset, to_stable=True)
 
     def _close(self, request, queryset, *, to_stable: bool) -> None:
-        from tradingsite.errors import DomainError
+        from core.errors import DomainError
 
         from .services import position_close_now
 

@@ -3,8 +3,8 @@
 from django.db import models
 from django.db.models import F, Q
 
-from tradingsite.fields import amount_field
-from tradingsite.statemachine import check_transition_map
+from core.fields import amount_field
+from core.statemachine import check_transition_map
 
 
 class PositionPhase(models.TextChoices):

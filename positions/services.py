@@ -22,6 +22,8 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError, IntegrityViolation
+from core.statemachine import transition_locked
 from exchanges.errors import EntriesHalted, VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
@@ -32,10 +34,8 @@ from orders.errors import OrderRejected, SellAlreadyWorking
 from orders.models import LIVE_STATUSES, Order, OrderPurpose, OrderRole
 from orders.services import order_place
 from tradingsite.apicache import invalidate
-from tradingsite.errors import Conflict, DomainError, IntegrityViolation
 from tradingsite.failpoints import failpoint
 from tradingsite.isolation import Loop, clear_failures, record_failure
-from tradingsite.statemachine import transition_locked
 
 from . import events
 from .locks import positions_for_update, take_profits_for_update

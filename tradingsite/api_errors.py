@@ -8,7 +8,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .errors import DomainError, constraint_name
+from core.errors import DomainError, constraint_name
+
 from .resilience import INFRASTRUCTURE_OUTAGES, is_outage
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from rest_framework.response import Response
 
-from .redis_client import counters_add, counters_read, redis_client
+from core.redis_client import counters_add, counters_read, redis_client
 
 log = logging.getLogger(__name__)
 STATS_KEY = "apicache:stats"

@@ -4,7 +4,7 @@ import argparse
 import math
 from decimal import Decimal, InvalidOperation
 
-from tradingsite.fields import AMOUNT_MAX
+from core.fields import AMOUNT_MAX
 
 
 def positive_decimal(text: str) -> Decimal:

@@ -17,7 +17,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .redis_client import redis_client
+from core.redis_client import redis_client
+
 from .resilience import INFRASTRUCTURE_OUTAGES
 
 

@@ -58,7 +58,7 @@ def drop_broken_connections(*, pool: bool = True) -> None:
         if close_pool is not None:
             with contextlib.suppress(Exception):  # the pool is rebuilt on its next use either way
                 close_pool()
-    from .redis_client import disconnect_all
+    from core.redis_client import disconnect_all
 
     disconnect_all()
 

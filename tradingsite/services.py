@@ -41,7 +41,7 @@ def credentials_rotate() -> dict[str, int]:
     from django.apps import apps
     from django.db import connection, transaction
 
-    from .fields import EncryptedTextField, reencrypt
+    from core.fields import EncryptedTextField, reencrypt
 
     report: dict[str, int] = {}
     for model in apps.get_models():

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "drf_spectacular",
+    "core",
     "tradingsite",
     "exchanges",
     "orders",
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "cycles",
     "positions",
     "wallets",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -236,10 +238,8 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A pool process is replaced by a fresh one after this many tasks (the ticks run several a second), or after the
-# task that took it past this much resident memory (kB): a long-lived process's heap only grows with
-# fragmentation, so the worker's memory stays flat (bench/run.py soak measures it).
-CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=2000)
+# A safety net, not a cure: a pool process past this much resident memory (kB) is replaced after its task
+# (bench/run.py soak measures the worker's growth; recycling after N tasks did not flatten it).
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=400_000)
 # Money tasks opt in to acks_late one by one; a task redelivered after a crash
 # must find its state already advanced and do nothing.

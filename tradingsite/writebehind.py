@@ -25,7 +25,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.db.models import F
 
-from .redis_client import counters_add, counters_read, redis_client
+from core.redis_client import counters_add, counters_read, redis_client
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from django.db.models import DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.errors import Conflict, IllegalTransition
 from exchanges.errors import VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
@@ -29,7 +30,6 @@ from orders.errors import OrderRejected
 from orders.models import Order
 from positions.models import Position, PositionPhase, PositionSource
 from positions.services import position_open, position_reduce
-from tradingsite.errors import Conflict, IllegalTransition
 from tradingsite.isolation import Loop, record_failure
 
 from .markets import market_for

@@ -15,9 +15,9 @@ import redis
 from django.conf import settings
 from django.db.models import Q
 
+from core.redis_client import counters_add, counters_read
+from core.ttlcache import TTLCache
 from exchanges.models import Market
-from tradingsite.redis_client import counters_add, counters_read
-from tradingsite.ttlcache import TTLCache
 
 STATS_KEY = "wallets:marketcache"
 _FLUSH_EVERY_S = 2.0

@@ -7,9 +7,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from core.fields import amount_field
+from core.statemachine import check_transition_map
 from exchanges.models import Side
-from tradingsite.fields import amount_field
-from tradingsite.statemachine import check_transition_map
 
 
 def validate_ladder(ladder) -> None:

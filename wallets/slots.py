@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from tradingsite.redis_client import redis_client
+from core.redis_client import redis_client
 
 KEY = "copies:slots"
 # KEYS[1]: the set. ARGV: now (ms), lease end (ms), limit, token. 1 when the slot is taken.

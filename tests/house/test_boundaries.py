@@ -7,7 +7,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT_APPS = ["tradingsite", "exchanges", "orders", "liquidation", "cycles", "positions", "wallets"]
+PRODUCT_APPS = [
+    "core",
+    "dashboard",
+    "tradingsite",
+    "exchanges",
+    "orders",
+    "liquidation",
+    "cycles",
+    "positions",
+    "wallets",
+]
 
 
 def _modules(app: str):
@@ -37,6 +47,7 @@ def _imported_apps(tree: ast.AST) -> set[str]:
         ("liquidation", {"cycles", "positions", "wallets"}),  # a cycle follows its panic sell through hooks
         ("positions", {"cycles"}),
         ("exchanges", {"orders", "liquidation", "cycles", "positions", "wallets"}),
+        ("core", {"tradingsite", "exchanges", "orders", "liquidation", "cycles", "positions", "wallets"}),
     ],
 )
 def test_an_app_imports_nothing_from_those_above_it(app, forbidden):

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from core.errors import Conflict, DomainError
 from cycles.models import CycleState
 from cycles.services import cycle_panic_sell
 from exchanges.paper import paper_deposit
@@ -13,7 +14,6 @@ from liquidation.services import panic_sell_advance, panic_sell_start
 from orders.models import Order, OrderPurpose, OrderRole, OrderStatus
 from tests.cycles.conftest import strategy  # noqa: F401 - the fixture
 from tests.factories import CycleFactory
-from tradingsite.errors import Conflict, DomainError
 
 D = Decimal
 

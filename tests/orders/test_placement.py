@@ -7,12 +7,12 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError
 from exchanges.errors import VenueError
 from exchanges.models import PaperOrder
 from orders.errors import OrderRejected
 from orders.models import LIVE_STATUSES, Order, OrderStatus
 from orders.services import order_place, orders_monitor_tick
-from tradingsite.errors import Conflict, DomainError
 
 D = Decimal
 S = OrderStatus

@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connections
 
+from core.errors import IntegrityViolation
 from orders.errors import SellAlreadyWorking
 from orders.models import Order, OrderStatus
 from positions import services
@@ -14,7 +15,6 @@ from positions.models import Position, TakeProfitLevel
 from positions.services import position_add_take_profit, position_close_now, position_move_stop, position_open
 from tests import factories as f
 from tests.conftest import ladder
-from tradingsite.errors import IntegrityViolation
 
 D = Decimal
 

@@ -111,7 +111,7 @@ def test_admin_logins_are_throttled(client, settings):
 
 
 def test_the_api_cache_keeps_a_bounded_number_of_answers(api, settings):
-    from tradingsite.redis_client import redis_client
+    from core.redis_client import redis_client
 
     settings.API_CACHE_MAX_KEYS = 5
     for n in range(20):

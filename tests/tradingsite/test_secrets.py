@@ -155,7 +155,7 @@ def test_rows_from_before_credentials_key_are_read_and_rotated(settings, account
 
 
 def _dev_key() -> str:
-    from tradingsite.fields import DEV_CREDENTIALS_KEY
+    from core.fields import DEV_CREDENTIALS_KEY
 
     return DEV_CREDENTIALS_KEY.decode()
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 
+from core.errors import IllegalTransition
 from cycles.models import CycleState
 from cycles.services import cycle_transition
 from orders.models import Order, OrderStatus
@@ -13,7 +14,6 @@ from orders.services import order_transition
 from positions.models import PositionPhase, TakeProfitStatus
 from positions.services import position_transition, take_profit_transition
 from tests import factories as f
-from tradingsite.errors import IllegalTransition
 from wallets.models import CopyTradeStatus
 from wallets.services import copy_trade_transition
 

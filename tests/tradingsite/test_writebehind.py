@@ -7,10 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.redis_client import redis_client
 from orders.models import Order, OrderStatus
 from tests.factories import OrderFactory
 from tradingsite import writebehind
-from tradingsite.redis_client import redis_client
 from tradingsite.writebehind import Update, buffer_update, buffer_updates, writebehind_flush, writebehind_stats
 
 S = OrderStatus

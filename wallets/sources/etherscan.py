@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from tradingsite.fields import AMOUNT_MAX
+from core.fields import AMOUNT_MAX
 
 from .base import (
     MAX_TOKEN_ID,

@@ -6,9 +6,9 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import DomainError
 from cycles.services import strategy_load
 from cycles.strategy_config import StrategyConfigError
-from tradingsite.errors import DomainError
 
 
 class Command(BaseCommand):

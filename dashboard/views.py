@@ -19,16 +19,16 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import DomainError
 from exchanges.models import Exchange
 from positions import services as position_services
 from positions.api import PositionEventSerializer, PositionSerializer
 from positions.models import PositionEvent, PositionPhase
 from positions.outcomes import OutcomeKind
 from positions.selectors import position_list
+from tradingsite.apicache import cached
+from tradingsite.cache_stats import cache_stats
 
-from .apicache import cached
-from .cache_stats import cache_stats
-from .errors import DomainError
 from .overview import cached_accounts_overview, cached_platform_stats
 
 DASHBOARD_POSITIONS = 200

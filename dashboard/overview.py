@@ -21,9 +21,8 @@ from exchanges.valuation import asset_prices
 from liquidation.models import PanicSell, PanicSellState
 from orders.models import LIVE_STATUSES, Order
 from positions.models import Position, PositionEvent, PositionEventKind, PositionPhase
+from tradingsite.apicache import cached
 from wallets.models import CopyTrade, WalletTrade, WatchedWallet
-
-from .apicache import cached
 
 log = logging.getLogger(__name__)
 
