@@ -1,3 +1,5 @@
+"""Admin for strategies, reservations and cycles (read-only cycles; a failed cycle's panic sell)."""
+
 from django.contrib import admin, messages
 
 from core.errors import DomainError

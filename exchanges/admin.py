@@ -1,3 +1,5 @@
+"""Admin for exchange accounts, their markets, balances and the paper venue's faults."""
+
 from django import forms
 from django.contrib import admin
 

@@ -1,3 +1,5 @@
+"""The exchanges app: venues, markets, the paper venue and the market-data snapshot."""
+
 from django.apps import AppConfig
 
 

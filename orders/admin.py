@@ -1,3 +1,5 @@
+"""Admin for orders and fills: read-only, with cancel and re-check actions behind their permissions."""
+
 from django.contrib import admin, messages
 
 from core.errors import DomainError

@@ -1,3 +1,5 @@
+"""The orders app: its write-behind fields and its status-cache statistics."""
+
 from django.apps import AppConfig
 
 

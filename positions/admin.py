@@ -1,3 +1,5 @@
+"""Admin for positions, their take-profit levels and events."""
+
 from decimal import Decimal, InvalidOperation
 
 from django import forms

@@ -1,3 +1,5 @@
+"""The tradingsite app: the project's own models (write-behind marks) and commands."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,5 @@
+"""Admin for watched wallets, their trades and our copies."""
+
 from django import forms
 from django.contrib import admin, messages
 

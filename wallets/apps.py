@@ -1,3 +1,5 @@
+"""The wallets app: its market-metadata cache statistics."""
+
 from django.apps import AppConfig
 
 

@@ -25,7 +25,7 @@ from core.errors import Conflict, IllegalTransition
 from exchanges.errors import VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
-from exchanges.rules import floor_to_step
+from exchanges.rules import floor_to_step, fmt
 from orders.errors import OrderRejected
 from orders.models import Order
 from positions.models import Position, PositionPhase, PositionSource
@@ -35,7 +35,7 @@ from tradingsite.isolation import Loop, record_failure
 from .markets import market_for
 from .models import CopyTrade, CopyTradeStatus, WalletTrade
 from .services import copy_trade_transition
-from .sizing import ladder_prices, plain, size_copy, stop_price
+from .sizing import ladder_prices, size_copy, stop_price
 from .slots import copy_slot
 
 log = logging.getLogger(__name__)
@@ -157,14 +157,14 @@ def _copy_sell(copy: CopyTrade, trade: WalletTrade, exchange: Exchange, market: 
         if position.remaining - amount < market.min_amount:
             amount = position.remaining  # no dust left behind
         if amount >= market.min_amount and amount > 0:
-            plan[str(position.pk)] = plain(amount)
-    decision = {"source_sold": plain(trade.size), "source_held_before": plain(theirs), "fraction": plain(fraction),
-                "we_held": plain(held), "sells": plan}  # fmt: skip
+            plan[str(position.pk)] = fmt(amount)
+    decision = {"source_sold": fmt(trade.size), "source_held_before": fmt(theirs), "fraction": fmt(fraction),
+                "we_held": fmt(held), "sells": plan}  # fmt: skip
     if not plan:
         return _skip(copy, f"{fraction:.2%} of what we hold is under the market minimum", decision)
     total = sum((Decimal(a) for a in plan.values()), Decimal(0))
-    reason = (f"the wallet sold {plain(trade.size)} of the {plain(theirs)} we saw it hold ({fraction:.2%}); "
-              f"we sell {plain(total)} of our {plain(held)}")  # fmt: skip
+    reason = (f"the wallet sold {fmt(trade.size)} of the {fmt(theirs)} we saw it hold ({fraction:.2%}); "
+              f"we sell {fmt(total)} of our {fmt(held)}")  # fmt: skip
     try:  # the plan is claimed before anything is sold; each sell is then placed at most once (its intent)
         _claim(copy, size=total, reason=reason, decision=decision)()
     except IllegalTransition:

@@ -8,8 +8,9 @@ is skipped, with the reason. Every input and every cap is kept in `decision`.
 """
 
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
+from exchanges.rules import ceil_to_step, floor_to_step, fmt
 from exchanges.types import MarketInfo
 
 MIN_STOP_DISTANCE = Decimal("0.001")  # of the entry: a stop at the entry does not make the size infinite
@@ -26,25 +27,16 @@ class CopySize:
         return self.amount <= 0
 
 
-def plain(value: Decimal) -> str:
-    """A decimal without trailing zeros, never in exponent form (99.39, not 99.390000000000000000)."""
-    return f"{value.normalize():f}"
-
-
-def to_step(value: Decimal, step: Decimal, rounding=ROUND_FLOOR) -> Decimal:
-    return (value / step).to_integral_value(rounding=rounding) * step
-
-
 def stop_price(entry: Decimal, stop_loss_pct: Decimal, tick: Decimal) -> Decimal:
     """The stop `stop_loss_pct`% under the entry, down to the tick."""
-    return to_step(entry * (1 - stop_loss_pct / 100), tick)
+    return floor_to_step(entry * (1 - stop_loss_pct / 100), tick)
 
 
 def ladder_prices(entry: Decimal, ladder: list[dict], tick: Decimal) -> list[tuple[Decimal, Decimal]]:
     """A wallet's TP ladder ([{pct, fraction}]) as (price, fraction), each price up to the tick above the entry."""
     levels = []
     for level in ladder:
-        price = to_step(entry * (1 + Decimal(str(level["pct"])) / 100), tick, ROUND_CEILING)
+        price = ceil_to_step(entry * (1 + Decimal(str(level["pct"])) / 100), tick)
         levels.append((max(price, entry + tick), Decimal(str(level["fraction"]))))
     return levels
 
@@ -70,19 +62,19 @@ def size_copy(
     if max_position_quote is not None:
         caps["max_position"] = max_position_quote / entry
     bound = min(caps, key=lambda name: caps[name])
-    amount = to_step(max(caps[bound], Decimal(0)), market.amount_step)
-    decision |= {"risk_amount": plain(risk), "stop_distance": plain(distance),
-                 "caps": {name: plain(value) for name, value in caps.items()}, "bound_by": bound,
-                 "amount": plain(amount)}  # fmt: skip
+    amount = floor_to_step(max(caps[bound], Decimal(0)), market.amount_step)
+    decision |= {"risk_amount": fmt(risk), "stop_distance": fmt(distance),
+                 "caps": {name: fmt(value) for name, value in caps.items()}, "bound_by": bound,
+                 "amount": fmt(amount)}  # fmt: skip
     if amount <= 0 or amount < market.min_amount:
-        return CopySize(Decimal(0), f"{plain(amount)} is under the market minimum of {plain(market.min_amount)} "
+        return CopySize(Decimal(0), f"{fmt(amount)} is under the market minimum of {fmt(market.min_amount)} "
                                     f"(bound by {bound.replace('_', ' ')})", decision)  # fmt: skip
     if amount * entry < market.min_notional:
-        return CopySize(Decimal(0), f"{plain(amount)} x {plain(entry)} = {plain(amount * entry)} {market.quote} is "
-                                    f"under the minimum order value of {plain(market.min_notional)} "
+        return CopySize(Decimal(0), f"{fmt(amount)} x {fmt(entry)} = {fmt(amount * entry)} {market.quote} is "
+                                    f"under the minimum order value of {fmt(market.min_notional)} "
                                     f"(bound by {bound.replace('_', ' ')})",
                         decision)  # fmt: skip
-    reason = (f"{plain(amount)} = min(risk {caps['risk']:.6f}, " + ", ".join(
+    reason = (f"{fmt(amount)} = min(risk {caps['risk']:.6f}, " + ", ".join(
         f"{name.replace('_', ' ')} {value:.6f}" for name, value in caps.items() if name != "risk") +
         f"), bound by {bound.replace('_', ' ')}")  # fmt: skip
     return CopySize(amount, reason, decision)
