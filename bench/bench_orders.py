@@ -182,7 +182,8 @@ def _setup_exchange(n_markets: int):
 
 def bench_api_calls(n_orders: int, n_markets: int, seed: int) -> dict:
     from orders.models import Order, OrderStatus
-    from orders.services import order_place, orders_monitor_tick
+    from orders.monitoring import orders_monitor_tick
+    from orders.services import order_place
 
     rng = random.Random(seed)
     exchange, markets = _setup_exchange(n_markets)
@@ -197,7 +198,8 @@ def bench_api_calls(n_orders: int, n_markets: int, seed: int) -> dict:
     ticks = 0
     with (
         mock.patch("django.utils.timezone.now", clock.now),
-        mock.patch("orders.services.orders_monitor_schedule", return_value=None),  # the loop below schedules
+        mock.patch("orders.services.orders_monitor_schedule", return_value=None),
+        mock.patch("orders.monitoring.orders_monitor_schedule", return_value=None),  # the loop below schedules
     ):
         i = 0
         while True:

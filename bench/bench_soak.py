@@ -5,13 +5,15 @@ and a Redis server of the bench's own, accelerated: the simulator opening `--mis
 minute, `--positions` open positions watched on the paper account, and `--wallets` watched wallets trading
 every `--trade-every` seconds (each fill a copy). Every `--sample-s` seconds each supervised process is
 sampled (its resident memory and open file descriptors, with its children: the Celery worker's pool, the
-gunicorn workers) and Redis's key count.
+gunicorn workers) and Redis's key count; the series, each member of each process too, is left in
+var/bench-soak/samples.json.
 
 rss_growth_pct (the largest over processes), fd_growth, redis_keys_growth_pct
     From the first sample after `--warmup-minutes` to the last one, at the end of `--minutes`.
 """
 
 import argparse
+import json
 import os
 import random
 import time
@@ -39,17 +41,20 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _sample(pid: int) -> tuple[int, int]:
-    """(resident kB, open fds) of the process with its children."""
+def _sample(pid: int) -> tuple[int, int, dict[int, tuple[int, int]]]:
+    """(resident kB, open fds) of the process with its children, and each member's own."""
     rss = fds = 0
+    members = {}
     for member in _tree(pid):
         try:
             status = Path(f"/proc/{member}/status").read_text()
-            rss += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-            fds += len(os.listdir(f"/proc/{member}/fd"))
+            own_rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            own_fds = len(os.listdir(f"/proc/{member}/fd"))
         except (OSError, StopIteration):
             continue
-    return rss, fds
+        rss, fds = rss + own_rss, fds + own_fds
+        members[member] = (own_rss, own_fds)
+    return rss, fds, members
 
 
 def _seed(positions: int, wallets: int) -> None:
@@ -107,6 +112,8 @@ def run(argv: list[str]) -> dict:
         final_status = platform.status()
     finally:
         platform.stop()
+        # The whole series, each process's members too, to see which one grows and when.
+        (platform.dir / "samples.json").write_text(json.dumps(samples))
     warm = next((s for s in samples if s["t"] >= args.warmup_minutes * 60), samples[0])
     last = samples[-1]
     names = [n for n in warm if n not in ("t", "redis_keys") and n in last]

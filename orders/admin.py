@@ -6,7 +6,7 @@ from core.errors import DomainError
 from exchanges.errors import VenueError
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
-from . import services
+from . import actions
 from .models import Fill, Order
 
 
@@ -54,11 +54,11 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Cancel selected orders on the venue", permissions=["cancel"])
     def cancel_orders(self, request, queryset):
-        self._run(request, queryset, services.order_cancel, "cancelled or settled")
+        self._run(request, queryset, actions.order_cancel, "cancelled or settled")
 
     @admin.action(description="Re-check selected orders with the venue now", permissions=["recheck"])
     def recheck_orders(self, request, queryset):
-        self._run(request, queryset, services.order_recheck, "re-checked")
+        self._run(request, queryset, actions.order_recheck, "re-checked")
 
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("orders.cancel_order")

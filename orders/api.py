@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from tradingsite.apicache import CachedReadsMixin
 from tradingsite.permissions import HasActionPermission
 
-from . import selectors, services
+from . import actions, selectors
 from .models import Fill, Order
 
 
@@ -67,7 +67,7 @@ class OrderViewSet(CachedReadsMixin, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated, HasActionPermission])
     def cancel(self, request, pk=None):
-        order = services.order_cancel(order_id=self.get_object().pk, requested_by=self._requested_by())
+        order = actions.order_cancel(order_id=self.get_object().pk, requested_by=self._requested_by())
         return Response(OrderSerializer(order).data)
 
     @extend_schema(
@@ -77,7 +77,7 @@ class OrderViewSet(CachedReadsMixin, viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated, HasActionPermission])
     def recheck(self, request, pk=None):
-        order = services.order_recheck(order_id=self.get_object().pk, requested_by=self._requested_by())
+        order = actions.order_recheck(order_id=self.get_object().pk, requested_by=self._requested_by())
         return Response(OrderSerializer(order).data)
 
 

@@ -4,15 +4,15 @@ from celery import shared_task
 
 from tradingsite.resilience import task_retry
 
-from . import services
+from . import monitoring
 
 
 @shared_task(name="orders.monitor", acks_late=True, ignore_result=True, **task_retry())
 def monitor(exchange_id: int, market_id: int) -> int:
     """One monitor tick of a market; a duplicate or redelivered tick finds nothing due and does nothing."""
-    return services.orders_monitor_tick(exchange_id=exchange_id, market_id=market_id).claimed
+    return monitoring.orders_monitor_tick(exchange_id=exchange_id, market_id=market_id).claimed
 
 
 @shared_task(name="orders.sweep_overdue", ignore_result=True)
 def sweep_overdue() -> int:
-    return services.orders_sweep_overdue()
+    return monitoring.orders_sweep_overdue()

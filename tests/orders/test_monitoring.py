@@ -13,12 +13,8 @@ from exchanges.breaker import CircuitBreaker
 from exchanges.guarded import GuardedVenue
 from exchanges.limiter import RateLimiter
 from orders.models import Order, OrderStatus
-from orders.services import (
-    _claim,
-    order_place,
-    orders_monitor_tick,
-    orders_sweep_overdue,
-)
+from orders.monitoring import _claim, orders_monitor_tick, orders_sweep_overdue
+from orders.services import order_place
 from orders.status_cache import status_cache_stats
 from tests.conftest import ladder
 from tests.factories import OrderFactory

@@ -8,7 +8,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from exchanges.models import PaperBalance
-from orders import services
+from orders import actions
 from orders.models import Order, OrderStatus
 from orders.services import order_place
 from tests.conftest import ladder
@@ -20,7 +20,7 @@ S = OrderStatus
 
 @pytest.fixture(autouse=True)
 def _venue_is_the_test_paper(monkeypatch, paper):
-    monkeypatch.setattr(services, "get_venue", lambda exchange: paper)
+    monkeypatch.setattr(actions, "get_venue", lambda exchange: paper)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from exchanges.errors import VenueError
 from exchanges.models import PaperOrder
 from orders.errors import OrderRejected
 from orders.models import LIVE_STATUSES, Order, OrderStatus
-from orders.services import order_place, orders_monitor_tick
+from orders.monitoring import orders_monitor_tick
+from orders.services import order_place
 
 D = Decimal
 S = OrderStatus

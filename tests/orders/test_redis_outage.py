@@ -12,7 +12,8 @@ import redis
 from django.utils import timezone
 
 from orders.models import Order, OrderStatus
-from orders.services import order_place, orders_monitor_tick
+from orders.monitoring import orders_monitor_tick
+from orders.services import order_place
 from tests.conftest import ladder
 from tradingsite.writebehind import writebehind_flush, writebehind_stats
 

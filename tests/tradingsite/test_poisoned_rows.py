@@ -7,13 +7,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-import orders.services
+import orders.monitoring
 import positions.services
 from cycles.models import CycleState
 from cycles.recovery import recover_cycles
 from exchanges.models import Market
 from orders.models import Order, OrderStatus
-from orders.services import order_place, orders_monitor_tick
+from orders.monitoring import orders_monitor_tick
+from orders.services import order_place
 from positions.models import Position, PositionPhase
 from positions.services import position_check, position_open, positions_monitor_tick
 from tests import factories as f
@@ -83,7 +84,7 @@ def test_orders_monitor_records_a_failing_order_and_checks_the_rest(monkeypatch,
     venue.inner.cancel_order(symbol="BTCUSDT", client_order_id=resting[1].client_order_id)
     now = timezone.now() + timedelta(seconds=1)
     Order.objects.update(next_check_at=now)
-    poison(monkeypatch, orders.services, "order_record_answer", resting[1].pk, key="order_id")
+    poison(monkeypatch, orders.monitoring, "order_record_answer", resting[1].pk, key="order_id")
     result = orders_monitor_tick(exchange_id=paper.exchange.pk, market_id=btc.pk, now=now, venue=venue)
     assert result.failed == 1
     statuses = [Order.objects.get(pk=o.pk).status for o in resting]
