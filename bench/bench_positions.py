@@ -86,7 +86,7 @@ def bench_tick(n_positions: int, n_markets: int) -> dict:
     from exchanges.registry import get_venue
     from positions import events
     from positions.models import Position
-    from positions.services import positions_monitor_tick
+    from positions.monitor import positions_monitor_tick
     from tradingsite.writebehind import writebehind_flush
 
     exchange = _setup(n_positions, n_markets)

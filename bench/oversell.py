@@ -29,7 +29,8 @@ from exchanges.models import Exchange
 from exchanges.paper import PaperVenue, StaticSource
 from exchanges.types import OrderBook
 from positions.models import Position
-from positions.services import position_check, position_close_now, position_reduce, positions_close_all
+from positions.actions import position_close_now, position_reduce, positions_close_all
+from positions.services import position_check
 from core.errors import DomainError
 from django.core.exceptions import ValidationError
 role, start_at, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])

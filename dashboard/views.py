@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from core.errors import DomainError
 from exchanges.models import Exchange
-from positions import services as position_services
+from positions import actions as position_actions
 from positions.api import PositionEventSerializer, PositionSerializer
 from positions.models import PositionEvent, PositionPhase
 from positions.outcomes import OutcomeKind
@@ -107,7 +107,7 @@ def dashboard_close_position(request, position_id: int):
     to_stable = request.POST.get("to_stable") == "1"
 
     def close(who: str) -> str:
-        position = position_services.position_close_now(position_id=position_id, requested_by=who,
+        position = position_actions.position_close_now(position_id=position_id, requested_by=who,
                                                          to_stable=to_stable)  # fmt: skip
         return f"Position {position.pk}: close sent; now {position.phase}."
 
@@ -119,7 +119,7 @@ def dashboard_close_position(request, position_id: int):
 @require_POST
 def dashboard_close_all(request):
     def close_all(who: str) -> str:
-        report = position_services.positions_close_all(requested_by=who)
+        report = position_actions.positions_close_all(requested_by=who)
         failed = {pk: outcome for pk, outcome in report.items() if outcome.kind == OutcomeKind.NOT_PLACED}
         detail = "; ".join(f"{pk}: {outcome}" for pk, outcome in failed.items())
         return f"Close all: {len(report) - len(failed)} of {len(report)} closed." + (f" {detail}" if detail else "")
@@ -135,7 +135,7 @@ def dashboard_entries(request, exchange_id: int):
     halted = request.POST.get("halted") == "1"
 
     def toggle(who: str) -> str:
-        position_services.entries_halt(exchange=exchange, halted=halted, requested_by=who)
+        position_actions.entries_halt(exchange=exchange, halted=halted, requested_by=who)
         return f"New entries on {exchange.name} {'stopped' if halted else 'resumed'}."
 
     _act(request, "positions.halt_entries", toggle)

@@ -83,7 +83,7 @@ class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _close(self, request, queryset, *, to_stable: bool) -> None:
         from core.errors import DomainError
 
-        from .services import position_close_now
+        from .actions import position_close_now
 
         for position in queryset:
             try:

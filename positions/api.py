@@ -11,7 +11,7 @@ from exchanges.models import Exchange
 from tradingsite.apicache import CachedReadsMixin
 from tradingsite.permissions import HasActionPermission
 
-from . import selectors, services
+from . import actions, selectors, services
 from .models import Position, PositionEvent, TakeProfitLevel
 
 
@@ -120,7 +120,7 @@ class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOn
     )
     @action(detail=True, methods=["post"], permission_classes=ACTION)
     def close(self, request, pk=None):
-        position = services.position_close_now(position_id=self.get_object().pk, **self._asked(request, CloseInput))
+        position = actions.position_close_now(position_id=self.get_object().pk, **self._asked(request, CloseInput))
         return Response(PositionSerializer(position).data)
 
     @extend_schema(
@@ -131,20 +131,20 @@ class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOn
     @action(detail=False, methods=["post"], url_path="close-all", permission_classes=ACTION)
     def close_all(self, request):
         asked = self._asked(request, ExchangeChoice)
-        report = services.positions_close_all(exchange=asked.get("exchange"), requested_by=asked["requested_by"])
+        report = actions.positions_close_all(exchange=asked.get("exchange"), requested_by=asked["requested_by"])
         return Response({str(k): v for k, v in report.items()})
 
     @extend_schema(request=MoveStopInput, responses={200: PositionSerializer})
     @action(detail=True, methods=["post"], url_path="move-stop", permission_classes=ACTION)
     def move_stop(self, request, pk=None):
-        position = services.position_move_stop(position_id=self.get_object().pk, **self._asked(request, MoveStopInput))
+        position = actions.position_move_stop(position_id=self.get_object().pk, **self._asked(request, MoveStopInput))
         return Response(PositionSerializer(position).data)
 
     @extend_schema(request=TakeProfitInput, responses={201: TakeProfitLevelSerializer})
     @action(detail=True, methods=["post"], url_path="add-take-profit", permission_classes=ACTION)
     def add_take_profit(self, request, pk=None):
         asked = self._asked(request, TakeProfitInput)
-        level = services.position_add_take_profit(position_id=self.get_object().pk, **asked)
+        level = actions.position_add_take_profit(position_id=self.get_object().pk, **asked)
         return Response(TakeProfitLevelSerializer(level).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -154,7 +154,7 @@ class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOn
     )
     @action(detail=False, methods=["post"], url_path="stop-entries", permission_classes=ACTION)
     def stop_entries(self, request):
-        exchange = services.entries_halt(**self._asked(request, HaltInput))
+        exchange = actions.entries_halt(**self._asked(request, HaltInput))
         return Response({"exchange": exchange.name, "entries_halted_by": exchange.entries_halted_by})
 
     @extend_schema(request=PositionInput, responses={201: PositionSerializer})

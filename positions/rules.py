@@ -41,6 +41,53 @@ class Watch:
     seconds_since_activity: float
 
 
+BUILDING = "BUILDING"  # PositionPhase.BUILDING (models.py), named here so the rules need no Django
+
+
+@dataclass(slots=True)
+class Claimed:
+    """What the monitor tick reads of a position to decide whether it must act (a row, not a model)."""
+
+    pk: int
+    exchange_id: int
+    phase: str
+    stop_loss: Decimal | None
+    trailing_stop_bps: int | None
+    remaining: Decimal
+    amount: Decimal
+    cost_basis: Decimal | None
+    since_breakeven: float | None  # seconds
+    since_activity: float
+    tier: str
+    symbol: str
+    price_step: Decimal
+
+
+def must_act(position: Claimed, price: Decimal | None, levels: list[Decimal], working: bool) -> bool:
+    """Whether the tick hands the position to a full check now: its entry is filling or an order of its is
+    working (or ended unaccounted), the stop or a take-profit is crossed, or the trailing stop moves."""
+    if position.phase == BUILDING or working:
+        return True
+    if price is None:
+        return False
+    if position.stop_loss is not None and price <= position.stop_loss:
+        return True
+    if levels and price >= min(levels):
+        return True
+    step = position.price_step
+    return (
+        bool(position.trailing_stop_bps)
+        and trailed_stop(position.stop_loss, price, position.trailing_stop_bps, step) != position.stop_loss
+    )
+
+
+def watch_of(position, price: Decimal | None, levels, since_be: float | None, since_activity: float) -> Watch:
+    """What the tier is decided from, for a model (the full check) or a claimed row (the tick)."""
+    building = position.phase == BUILDING
+    closed = 0.0 if building or not position.amount else float(1 - position.remaining / position.amount)
+    return Watch(position.phase, price, position.stop_loss, tuple(levels), closed, since_be, since_activity)
+
+
 def tier(watch: Watch, tiers: Tiers) -> tuple[str, float]:
     """(tier name, seconds to the next check)."""
     if watch.phase == "BUILDING":

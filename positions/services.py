@@ -10,21 +10,18 @@ coins are never promised to a resting TP and a stop at once.
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import partial
 
-import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, IntegrityViolation
 from core.statemachine import transition_locked
-from exchanges.errors import EntriesHalted, VenueError
+from exchanges.errors import EntriesHalted
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
@@ -33,16 +30,15 @@ from liquidation.services import panic_sell_start
 from orders.errors import OrderRejected, SellAlreadyWorking
 from orders.models import LIVE_STATUSES, Order, OrderPurpose, OrderRole
 from orders.services import order_place
-from tradingsite.apicache import invalidate
 from tradingsite.failpoints import failpoint
-from tradingsite.isolation import Loop, clear_failures, record_failure
+from tradingsite.isolation import clear_failures
 
 from . import events
 from .locks import positions_for_update, take_profits_for_update
 from .models import Position, PositionEventKind, PositionPhase, PositionSource, TakeProfitLevel, TakeProfitStatus
 from .outcomes import Outcome
 from .outcomes import OutcomeKind as O
-from .rules import Tiers, Watch, breakeven_price, tier, trailed_stop, validate_new
+from .rules import Tiers, breakeven_price, tier, trailed_stop, validate_new, watch_of
 
 log = logging.getLogger(__name__)
 K = PositionEventKind
@@ -191,7 +187,7 @@ def position_check(*, position_id: int, price: Decimal | None = None, venue: Ven
         outcome = _account_exits(position, orders, now)
     position.refresh_from_db()
     if position.phase != P.CLOSED:
-        _reschedule(position, price, now)
+        reschedule(position, price, now)
     if position.errors_in_a_row:
         clear_failures(Position, position.pk)
     return outcome
@@ -245,7 +241,7 @@ def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, 
             return Outcome(O.STOP_MOVED)
     stop = position.stop_loss
     if stop is not None and price <= stop:
-        return _sell(position, OrderRole.STOP, f"p{position.pk}-sl", position.remaining, venue, O.STOP, "stop", price,
+        return sell(position, OrderRole.STOP, f"p{position.pk}-sl", position.remaining, venue, O.STOP, "stop", price,
                      still=lambda locked: locked.stop_loss == stop)  # fmt: skip
     level = position.take_profits.filter(status=TakeProfitStatus.PENDING, price__lte=price).order_by("index").first()
     if level is not None:
@@ -257,13 +253,13 @@ def _exits(position: Position, orders: dict[str, Order], price: Decimal | None, 
             _, changed = take_profit_transition(level_id=level.pk, to=TakeProfitStatus.TRIGGERED)
             return changed
 
-        return _sell(position, OrderRole.TAKE_PROFIT, f"p{position.pk}-tp{level.index}", amount, venue,
+        return sell(position, OrderRole.TAKE_PROFIT, f"p{position.pk}-tp{level.index}", amount, venue,
                      O.TAKE_PROFIT, f"TP{level.index}", price, still=trigger)  # fmt: skip
     events.buffer(position.pk, K.MONITORING_UPDATE, {"price": str(price)})
     return result
 
 
-def _sell_guard(position_id: int, amount: Decimal, still: Callable[[Position], bool] | None = None):
+def sell_guard(position_id: int, amount: Decimal, still: Callable[[Position], bool] | None = None):
     """An order_place guard for a sell of a position: under the position's row lock (taken before the order row
     is inserted, so position before order, always), the position is open, holds `amount`, has no sell working,
     and `still(locked)` (what asked for the sell) still wants it. A refusal raises and inserts nothing; whatever
@@ -289,7 +285,7 @@ def _sell_guard(position_id: int, amount: Decimal, still: Callable[[Position], b
     return guard
 
 
-def _sell(position: Position, role: str, intent: str, amount: Decimal, venue, kind: O, why: str, price: Decimal,
+def sell(position: Position, role: str, intent: str, amount: Decimal, venue, kind: O, why: str, price: Decimal,
           still: Callable[[Position], bool] | None = None, raise_refusals: bool = False) -> Outcome:  # fmt: skip
     """Place a market sell of `amount` and account it; what happened, for the tick's outcome counts.
 
@@ -304,7 +300,7 @@ def _sell(position: Position, role: str, intent: str, amount: Decimal, venue, ki
         order_place(exchange=position.exchange, market=position.market, side="sell", type="market", amount=amount,
                     purpose=OrderPurpose.POSITION, role=role, intent=intent, attempt=attempt, position=position,
                     venue=venue or get_venue(position.exchange),
-                    guard=_sell_guard(position.pk, amount, still))  # fmt: skip
+                    guard=sell_guard(position.pk, amount, still))  # fmt: skip
     except SellAlreadyWorking:
         if raise_refusals:
             raise
@@ -426,47 +422,6 @@ def _account_reduces(position: Position, orders: dict[str, Order]) -> Outcome | 
     return outcome
 
 
-def position_reduce(
-    *, position_id: int, amount: Decimal, requested_by: str, venue: Venue | None = None, copy_trade=None,
-    tag: str = "",
-) -> Order:  # fmt: skip
-    """Sell `amount` of what the position holds at market now (all of it at most); the ladder and stop stay.
-
-    With a `tag` the sell is placed at most once, ever (intent p<id>-reduce-<tag>): asking again returns
-    the order placed the first time. Reduces are accounted once each, in order, by the monitor.
-    """
-    position = _open_position(position_id)
-    if tag:
-        intent = f"p{position.pk}-reduce-{tag}"
-        placed = Order.objects.filter(position=position, intent=intent).first()
-        if placed is not None:
-            return placed
-    else:
-        count = Order.objects.filter(position=position, role=OrderRole.REDUCE).count()
-        intent = f"p{position.pk}-reduce-{count + 1}"
-    if position.phase == P.BUILDING:
-        raise Conflict(f"Position {position_id} is still buying its entry.")
-    if Order.objects.filter(position=position, side="sell", status__in=LIVE_STATUSES).exists():
-        raise SellAlreadyWorking("A sell is already working on this position; wait for it, then reduce.")
-    market = position.market
-    amount = floor_to_step(min(Decimal(amount), position.remaining), market.amount_step)
-    if amount <= 0 or amount < market.min_amount:
-        raise ValidationError({"amount": f"{amount} is under the market minimum of {market.min_amount}"})
-
-    def record(locked: Position) -> bool:
-        events.record(position.pk, K.OPERATOR_ACTION, {"action": "reduce", "amount": str(amount),
-                                                       "requested_by": requested_by})  # fmt: skip
-        return True
-
-    order = order_place(exchange=position.exchange, market=market, side="sell", type="market", amount=amount,
-                        purpose=OrderPurpose.POSITION, role=OrderRole.REDUCE, intent=intent, position=position,
-                        copy_trade=copy_trade,
-                        venue=venue or get_venue(position.exchange),
-                        guard=_sell_guard(position.pk, amount, record))  # fmt: skip
-    position_check(position_id=position.pk, venue=venue)
-    return order
-
-
 def _proceeds_to_stable(position: Position, proceeds: Decimal) -> str:
     """Start the panic sell that routes a close's proceeds to a base currency; what happened, for the event."""
     quote, bases = position.market.quote, settings.PANIC_BASE_CURRENCIES
@@ -490,326 +445,13 @@ def _done(position: Position) -> bool:
     return position.stop_loss is None and not open_levels.exists()
 
 
-def _reschedule(position: Position, price: Decimal | None, now: datetime) -> None:
+def reschedule(position: Position, price: Decimal | None, now: datetime) -> None:
     pending = position.take_profits.filter(status=TakeProfitStatus.PENDING).values_list("price", flat=True)
     since_be = (now - position.breakeven_at).total_seconds() if position.breakeven_at else None
     since_activity = (now - (position.last_activity_at or position.created_at)).total_seconds()
-    name, seconds = tier(_watch(position, price, pending, since_be, since_activity), tiers())
+    name, seconds = tier(watch_of(position, price, pending, since_be, since_activity), tiers())
     Position.objects.filter(pk=position.pk).exclude(phase=P.CLOSED).update(
         next_check_at=now + timedelta(seconds=seconds), tier=name
     )
     if price is not None and position.cost_basis is not None:
         events.mark([(position.pk, price, position.cost_basis, position.remaining)], now)
-
-
-# --- the monitor tick --------------------------------------------------------------------------
-@dataclass
-class TickResult:
-    claimed: int = 0
-    evaluated: int = 0
-    venue_calls: int = 0
-    failed: int = 0  # positions whose check raised: recorded on them and backed off
-    outcomes: dict[str, int] = field(default_factory=dict)
-
-
-_CLAIM_SQL = """
-    SELECT p.id, p.exchange_id, p.phase, p.stop_loss, p.trailing_stop_bps, p.remaining, p.amount, p.cost_basis,
-           EXTRACT(EPOCH FROM %(now)s - p.breakeven_at)::float8,
-           EXTRACT(EPOCH FROM %(now)s - COALESCE(p.last_activity_at, p.created_at))::float8,
-           p.tier, m.symbol, m.price_step
-      FROM positions_position p JOIN exchanges_market m ON m.id = p.market_id
-     WHERE p.phase <> 'CLOSED' AND p.next_check_at <= %(now)s AND p.exchange_id = ANY(%(exchanges)s)
-     ORDER BY p.next_check_at LIMIT %(limit)s
-       FOR UPDATE OF p SKIP LOCKED
-"""
-
-
-_UNACCOUNTED_SQL = """
-    SELECT position_id FROM positions_takeprofitlevel WHERE position_id = ANY(%s) AND status = 'TRIGGERED'
-    UNION
-    SELECT o.position_id FROM orders_order o JOIN positions_position p ON p.id = o.position_id
-     WHERE o.position_id = ANY(%s) AND o.filled > 0 AND p.phase <> 'CLOSED'
-       AND ((o.role IN ('stop', 'close') AND o.id IS DISTINCT FROM p.last_exit_order_id)
-            OR (o.role = 'reduce' AND p.reduces_accounted <
-                (SELECT count(*) FROM orders_order r WHERE r.position_id = p.id AND r.role = 'reduce')))
-"""
-
-
-def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, venue_for=None) -> TickResult:
-    """Claim due positions, price them with one tickers call per venue, evaluate, reschedule.
-
-    The venues with due positions are priced first (one tickers call each,
-    no lock held). Then, in one short transaction, the due positions are
-    claimed (`SKIP LOCKED`, so concurrent ticks share the work), read with
-    their pending TP prices and whether an order of theirs is working, and
-    decided in memory: a quiet position gets its next check by its tier, one
-    that must act (entry filling, an order working, a trigger crossed, a
-    trailing stop to move) a short lease; both in one UPDATE. After commit,
-    the ones that must act take the full `position_check` (which places
-    orders, never inside that transaction), and the marks go to the
-    write-behind buffer in one round trip.
-    """
-    now = now or timezone.now()
-    venue_for = venue_for or get_venue
-    result = TickResult()
-    rules = tiers()
-    due = Position.objects.filter(next_check_at__lte=now).exclude(phase=P.CLOSED)
-    due_exchanges = set(due.order_by().values_list("exchange_id", flat=True).distinct())  # a row per venue
-    venues, prices = {}, {}
-    for exchange in Exchange.objects.filter(pk__in=due_exchanges):
-        venues[exchange.pk] = venue = venue_for(exchange)
-        try:
-            result.venue_calls += 1
-            prices[exchange.pk] = {symbol: t.bid for symbol, t in venue.fetch_tickers().items()}
-        except VenueError as exc:
-            log.warning("positions on %s not priced: %s", exchange.name, exc)
-            Position.objects.filter(exchange=exchange, next_check_at__lte=now).exclude(phase=P.CLOSED).update(
-                next_check_at=now + timedelta(seconds=rules.critical_s)
-            )
-    if not prices:
-        return result
-    quiet: list[tuple[int, datetime, str]] = []
-    acting: list[tuple[_Quick, Decimal | None]] = []
-    marks: list[tuple[int, Decimal, Decimal, Decimal]] = []
-    changed_tier: list[tuple[int, str, str]] = []
-    lease = now + timedelta(seconds=settings.POSITION_LEASE_S)
-    with transaction.atomic():
-        connection.ensure_connection()
-        cursor = psycopg.Cursor(connection.connection)  # server-side binding: arrays as one parameter each
-        with connection.wrap_database_errors:
-            positions = [
-                _Quick(*row)
-                for row in cursor.execute(
-                    _CLAIM_SQL, {"now": now, "exchanges": list(prices), "limit": limit}
-                ).fetchall()
-            ]
-            ids = [q.pk for q in positions]
-            pending: dict[int, list[Decimal]] = {}
-            for position_id, tp_price in cursor.execute(
-                "SELECT position_id, price FROM positions_takeprofitlevel WHERE position_id = ANY(%s) AND status = %s",
-                [ids, TakeProfitStatus.PENDING],
-            ).fetchall():
-                pending.setdefault(position_id, []).append(tp_price)
-            working = {row[0] for row in cursor.execute(
-                "SELECT DISTINCT position_id FROM orders_order WHERE position_id = ANY(%s) AND status = ANY(%s)",
-                [ids, sorted(LIVE_STATUSES)],
-            ).fetchall()}  # fmt: skip
-            # An exit that sold but was never accounted (its worker died in between) must be taken up now.
-            working |= {row[0] for row in cursor.execute(_UNACCOUNTED_SQL, [ids, ids]).fetchall()}
-        result.claimed = len(positions)
-        for position in positions:
-            price = prices[position.exchange_id].get(position.symbol)
-            levels = pending.get(position.pk, [])
-            try:
-                must_act = _must_act(position, price, levels, position.pk in working)
-                if not must_act:
-                    watch = _watch(position, price, levels, position.since_breakeven, position.since_activity)
-                    name, seconds = tier(watch, rules)
-            except Exception:  # a row the quick path cannot judge: the full check records why, isolated
-                must_act = True
-            if must_act:
-                acting.append((position, price))
-                quiet.append((position.pk, lease, position.tier))
-                continue
-            quiet.append((position.pk, now + timedelta(seconds=seconds), name))
-            if name != position.tier:
-                changed_tier.append((position.pk, position.tier, name))
-            if price is not None and position.cost_basis is not None:
-                marks.append((position.pk, price, position.cost_basis, position.remaining))
-            result.outcomes[O.WATCHING] = result.outcomes.get(O.WATCHING, 0) + 1
-        _reschedule_many(quiet)
-    loop = Loop("positions tick")
-    for position, price in acting:
-        outcome = Outcome(O.FAILED)
-        failed = partial(record_failure, Position, position.pk, now=now, due_field="next_check_at")
-        with loop.item(f"position {position.pk}", on_error=failed):
-            try:
-                outcome = position_check(position_id=position.pk, price=price, venue=venues[position.exchange_id],
-                                         now=now)  # fmt: skip
-            except VenueError as exc:
-                outcome = Outcome(O.VENUE_ERROR, f"venue: {type(exc).__name__}")
-                Position.objects.filter(pk=position.pk).update(next_check_at=now + timedelta(seconds=rules.critical_s))
-        result.outcomes[outcome.kind] = result.outcomes.get(outcome.kind, 0) + 1
-    result.failed = len(loop.failed)
-    result.evaluated = len(positions)
-    events.mark(marks, now)
-    events.buffer_many([(pk, K.MONITORING_UPDATE, {"tier": [old, new]}) for pk, old, new in changed_tier])
-    return result
-
-
-@dataclass(slots=True)
-class _Quick:
-    """What the tick reads of a position to decide whether it must act (a row, not a model)."""
-
-    pk: int
-    exchange_id: int
-    phase: str
-    stop_loss: Decimal | None
-    trailing_stop_bps: int | None
-    remaining: Decimal
-    amount: Decimal
-    cost_basis: Decimal | None
-    since_breakeven: float | None  # seconds
-    since_activity: float
-    tier: str
-    symbol: str
-    price_step: Decimal
-
-
-def _must_act(position: _Quick, price: Decimal | None, levels: list[Decimal], working: bool) -> bool:
-    if position.phase == P.BUILDING or working:
-        return True
-    if price is None:
-        return False
-    if position.stop_loss is not None and price <= position.stop_loss:
-        return True
-    if levels and price >= min(levels):
-        return True
-    step = position.price_step
-    return (
-        bool(position.trailing_stop_bps)
-        and trailed_stop(position.stop_loss, price, position.trailing_stop_bps, step) != position.stop_loss
-    )
-
-
-def _watch(position: "_Quick | Position", price: Decimal | None, levels, since_be, since_activity) -> Watch:
-    """What the tier is decided from, for a model (the full check) or a row (the tick)."""
-    building = position.phase == P.BUILDING
-    closed = 0.0 if building or not position.amount else float(1 - position.remaining / position.amount)
-    return Watch(position.phase, price, position.stop_loss, tuple(levels), closed, since_be, since_activity)
-
-
-def _reschedule_many(rows: list[tuple[int, datetime, str]]) -> None:
-    """Every position's next check and tier: one UPDATE per (time, tier) group, a handful in all."""
-    groups: dict[tuple[datetime, str], list[int]] = {}
-    for pk, at, name in rows:
-        groups.setdefault((at, name), []).append(pk)
-    connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)  # server-side binding: the ids as one array parameter
-    with connection.wrap_database_errors:
-        for (at, name), ids in groups.items():
-            cursor.execute(
-                "UPDATE positions_position SET next_check_at = %s, tier = %s WHERE id = ANY(%s) AND phase <> 'CLOSED'",
-                [at, name, ids],
-            )
-
-
-# --- operator actions -------------------------------------------------------------------------
-def _open_position(position_id: int) -> Position:
-    position = Position.objects.select_related("market", "exchange").get(pk=position_id)
-    if position.phase == P.CLOSED:
-        raise Conflict(f"Position {position_id} is closed.")
-    return position
-
-
-def position_close_now(
-    *, position_id: int, requested_by: str, venue: Venue | None = None, to_stable: bool = False
-) -> Position:
-    """Sell what the position holds at market now; its pending take-profits are canceled.
-
-    With `to_stable`, once the sale is accounted its proceeds are routed on to a
-    base currency (PANIC_BASE_CURRENCIES) by a panic sell, unless the market's
-    quote is one already: a BTC-quoted position ends in USDT, not in BTC.
-    """
-    position = _open_position(position_id)
-    if position.phase == P.BUILDING:
-        raise Conflict(f"Position {position_id} is still buying its entry; cancel the entry order first.")
-    if Order.objects.filter(position=position, side="sell", status__in=LIVE_STATUSES).exists():
-        raise SellAlreadyWorking("A sell is already working on this position; wait for it, then close.")
-
-    def stand_down(locked: Position) -> bool:
-        """In the transaction that records the close's order: the ladder and stop stand down (or none of it)."""
-        for level in locked.take_profits.filter(status=TakeProfitStatus.PENDING):
-            take_profit_transition(level_id=level.pk, to=TakeProfitStatus.CANCELED)
-        Position.objects.filter(pk=locked.pk).update(stop_loss=None, trailing_stop_bps=None,
-                                                     close_to_stable=to_stable)  # fmt: skip
-        events.record(locked.pk, K.OPERATOR_ACTION, {"action": "close now", "requested_by": requested_by,
-                                                     "to_stable": to_stable})  # fmt: skip
-        return True
-
-    venue = venue or get_venue(position.exchange)
-    bids = venue.fetch_order_book(position.market.symbol, 1).bids
-    outcome = _sell(position, OrderRole.CLOSE, f"p{position.pk}-close", position.remaining, venue, O.CLOSE, "close",
-                    bids[0][0] if bids else D0, still=stand_down, raise_refusals=True)  # fmt: skip
-    position_check(position_id=position.pk, venue=venue)
-    position.refresh_from_db()
-    if position.phase != P.CLOSED:
-        log.warning("position %s: close requested by %s: %s", position.pk, requested_by, outcome)
-    return position
-
-
-def positions_close_all(*, exchange: Exchange | None = None, requested_by: str, venue_for=None) -> dict:
-    """Close every open position (of one account, or of all); what happened to each: its phase after the close
-    was sent (kind CLOSE), or why nothing was sold (kind NOT_PLACED)."""
-    venue_for = venue_for or get_venue
-    positions = Position.objects.exclude(phase=P.CLOSED).select_related("exchange")
-    if exchange is not None:
-        positions = positions.filter(exchange=exchange)
-    report: dict[int, Outcome] = {}
-    for position in positions:
-        try:
-            closed = position_close_now(position_id=position.pk, requested_by=requested_by,
-                                        venue=venue_for(position.exchange))  # fmt: skip
-            report[position.pk] = Outcome(O.CLOSE, closed.phase)
-        except (Conflict, VenueError, OrderRejected) as exc:
-            report[position.pk] = Outcome(O.NOT_PLACED, f"not closed: {exc}")
-    return report
-
-
-def position_move_stop(*, position_id: int, stop_loss: Decimal, requested_by: str) -> Position:
-    position = _open_position(position_id)
-    stop_loss = Decimal(stop_loss)
-    if stop_loss <= 0:
-        raise ValidationError({"stop_loss": "must be above zero"})
-    if floor_to_step(stop_loss, position.market.price_step) != stop_loss:
-        raise ValidationError({"stop_loss": f"must be on the market's tick of {position.market.price_step}"})
-    with transaction.atomic():
-        before = positions_for_update().get(pk=position.pk).stop_loss
-        Position.objects.filter(pk=position.pk).update(stop_loss=stop_loss, next_check_at=timezone.now())
-        events.record(position.pk, K.OPERATOR_ACTION, {"action": "move stop", "from": str(before) if before else None,
-                                                       "to": str(stop_loss), "requested_by": requested_by})  # fmt: skip
-    position.refresh_from_db()
-    return position
-
-
-def position_add_take_profit(
-    *, position_id: int, price: Decimal, fraction: Decimal, requested_by: str
-) -> TakeProfitLevel:
-    position = _open_position(position_id)
-    price, fraction = Decimal(price), Decimal(fraction)
-    errors = {}
-    if not price.is_finite() or price <= 0:
-        errors["price"] = "must be a number above zero"
-    elif position.entry_price and price <= position.entry_price:
-        errors["price"] = f"{price} is not above the entry ({position.entry_price}); on a long it would lose"
-    if not fraction.is_finite() or not 0 < fraction <= 1:
-        errors["fraction"] = "must be above 0 and at most 1"
-    if errors:
-        raise ValidationError(errors)
-    with transaction.atomic():
-        locked = positions_for_update().get(pk=position.pk)  # two adds at once sum their fractions one after other
-        if locked.phase == P.CLOSED:
-            raise Conflict(f"Position {position_id} is closed.")
-        committed = sum(
-            position.take_profits.exclude(status=TakeProfitStatus.CANCELED).values_list("fraction", flat=True)
-        )
-        if committed + fraction > 1:
-            raise ValidationError(
-                {"fraction": f"the ladder would sell {committed + fraction:%} of the position, over 100%"}
-            )
-        index = (position.take_profits.order_by("-index").values_list("index", flat=True).first() or 0) + 1
-        level = TakeProfitLevel.objects.create(position=position, index=index, price=price, fraction=fraction)
-        Position.objects.filter(pk=position.pk).update(next_check_at=timezone.now())
-        events.record(position.pk, K.OPERATOR_ACTION, {"action": "add take-profit", "level": index,
-                                                       "price": str(price), "fraction": str(fraction),
-                                                       "requested_by": requested_by})  # fmt: skip
-    return level
-
-
-def entries_halt(*, exchange: Exchange, halted: bool, requested_by: str) -> Exchange:
-    """The kill switch: stop (or resume) new position entries on an account; open positions are still managed."""
-    Exchange.objects.filter(pk=exchange.pk).update(entries_halted_by=requested_by if halted else "")
-    log.warning("new entries on %s %s by %s", exchange.name, "stopped" if halted else "resumed", requested_by)
-    invalidate("account")
-    exchange.refresh_from_db()
-    return exchange

@@ -2,13 +2,13 @@
 
 from celery import shared_task
 
-from . import events, services
+from . import events, monitor
 
 
 @shared_task(name="positions.tick", ignore_result=True)
 def tick() -> dict:
     """Claim due positions, price them with one tickers call per venue, act, reschedule."""
-    result = services.positions_monitor_tick()
+    result = monitor.positions_monitor_tick()
     return {"claimed": result.claimed, "evaluated": result.evaluated, "venue_calls": result.venue_calls}
 
 

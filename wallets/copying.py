@@ -28,8 +28,9 @@ from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step, fmt
 from orders.errors import OrderRejected
 from orders.models import Order
+from positions.actions import position_reduce
 from positions.models import Position, PositionPhase, PositionSource
-from positions.services import position_open, position_reduce
+from positions.services import position_open
 from tradingsite.isolation import Loop, record_failure
 
 from .markets import market_for

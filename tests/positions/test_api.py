@@ -13,7 +13,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def on_paper(monkeypatch, paper, books, venue):
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    monkeypatch.setattr("positions.services.get_venue", lambda exchange: venue)
+    for module in ("positions.services", "positions.actions"):
+        monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     return paper.exchange
 
 
@@ -64,10 +65,11 @@ def test_opening_needs_the_add_position_permission(viewer, on_paper):
 
 @pytest.mark.django_db(transaction=True)
 def test_position_reads_are_cached_until_a_critical_event(api, monkeypatch, paper, books, venue):
-    from positions.services import position_close_now
+    from positions.actions import position_close_now
 
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    monkeypatch.setattr("positions.services.get_venue", lambda exchange: venue)
+    for module in ("positions.services", "positions.actions"):
+        monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     created = api.post("/api/positions/", body(paper.exchange), format="json").json()
     first = api.get("/api/positions/").json()
     Position.objects.filter(pk=created["id"]).update(mark_price=Decimal("1"))  # a change no event announces

@@ -9,7 +9,8 @@ from exchanges.models import PaperBalance
 from orders.models import Order
 from positions import events
 from positions.models import Position, PositionEvent, PositionPhase, TakeProfitStatus
-from positions.services import position_check, position_open, positions_monitor_tick
+from positions.monitor import positions_monitor_tick
+from positions.services import position_check, position_open
 from tests.conftest import ladder
 
 D = Decimal

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def opened(monkeypatch, paper, books, venue):
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    monkeypatch.setattr("positions.services.get_venue", lambda exchange: venue)
+    for module in ("positions.services", "positions.actions"):
+        monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     return position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.02"), venue=venue,
                          take_profits=[(D("61000"), D("0.5"))], stop_loss=D("58000"))  # fmt: skip
 
@@ -83,7 +84,8 @@ def test_a_close_to_stable_routes_the_proceeds_of_a_btc_quoted_position_to_usdt(
     from liquidation.models import PanicSell, PanicSellState
     from liquidation.services import panic_sell_advance
 
-    monkeypatch.setattr("positions.services.get_venue", lambda exchange: venue)
+    for module in ("positions.services", "positions.actions"):
+        monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     monkeypatch.setattr("liquidation.services.panic_sell_schedule", lambda **kwargs: None)  # advanced by hand below
     paper_deposit(exchange=paper.exchange, asset="BTC", amount=D("1"))
     position = position_open(exchange=paper.exchange, symbol="ETHBTC", amount=D("2"), venue=venue,

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 import orders.monitoring
-import positions.services
+import positions.monitor
 from cycles.models import CycleState
 from cycles.recovery import recover_cycles
 from exchanges.models import Market
@@ -16,7 +16,8 @@ from orders.models import Order, OrderStatus
 from orders.monitoring import orders_monitor_tick
 from orders.services import order_place
 from positions.models import Position, PositionPhase
-from positions.services import position_check, position_open, positions_monitor_tick
+from positions.monitor import positions_monitor_tick
+from positions.services import position_check, position_open
 from tests import factories as f
 from tests.conftest import ladder
 from tests.cycles.conftest import open_cycle
@@ -46,7 +47,7 @@ def test_positions_tick_records_a_failing_position_and_handles_the_rest(monkeypa
     now = timezone.now() + timedelta(seconds=1)
     Position.objects.update(next_check_at=now)
     books.set_book(ladder("BTCUSDT", "61000.00", "61000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    poison(monkeypatch, positions.services, "position_check", bad.pk)
+    poison(monkeypatch, positions.monitor, "position_check", bad.pk)
     result = positions_monitor_tick(now=now, venue_for=lambda exchange: venue)
     assert result.failed == 1
     for position in opened:

@@ -11,8 +11,9 @@ from exchanges.models import Exchange, Market
 from orders.errors import AccountDisabled
 from orders.models import Order
 from orders.services import order_place
+from positions.actions import entries_halt
 from positions.models import PositionPhase
-from positions.services import entries_halt, position_check, position_open
+from positions.services import position_check, position_open
 from tests import factories as f
 from tests.conftest import ladder
 
@@ -41,7 +42,8 @@ def test_the_kill_switch_stops_new_cycles(paper):
 
 def test_the_kill_switch_stops_new_positions_but_not_their_stops(monkeypatch, paper, books, venue):
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    monkeypatch.setattr("positions.services.get_venue", lambda exchange: venue)
+    for module in ("positions.services", "positions.actions"):
+        monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     position = position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.02"), venue=venue,
                              stop_loss=D("58000"))  # fmt: skip
     stale = Exchange.objects.get(pk=paper.exchange.pk)

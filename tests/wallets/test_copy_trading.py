@@ -234,7 +234,7 @@ def test_no_more_than_the_configured_copies_are_placed_at_once():
 
 
 def test_the_kill_switch_stops_new_copies(sim, chain, watched, outcome_paper):
-    from positions.services import entries_halt
+    from positions.actions import entries_halt
 
     wallet = watched()
     scanning.wallet_scan(wallet_id=wallet.pk)
