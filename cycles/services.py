@@ -1,4 +1,4 @@
-"""Writes for strategies, reservations, cycles and panic sells."""
+"""Writes for strategies, reservations and cycles (a failed cycle's panic sell through the liquidation app)."""
 
 import functools
 import logging
@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.assets import NoAssets, NotAnAssetList, asset_codes
 from core.errors import Conflict, DomainError
 from core.statemachine import still_in_state, transition_locked
 from exchanges.errors import EntriesHalted, VenueError
@@ -40,11 +41,12 @@ log = logging.getLogger(__name__)
 
 
 def _validate_asset_list(name: str, value, *, required: bool) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ValidationError({name: "Give a list of asset codes, e.g. [USDT, USDC]."})
-    if required and not value:
-        raise ValidationError({name: "Give at least one asset."})
-    return [v.strip().upper() for v in value]
+    try:
+        return asset_codes(value, required=required)
+    except NotAnAssetList:
+        raise ValidationError({name: "Give a list of asset codes, e.g. [USDT, USDC]."}) from None
+    except NoAssets:
+        raise ValidationError({name: "Give at least one asset."}) from None
 
 
 def _normalize_strategy_fields(fields: dict) -> dict:

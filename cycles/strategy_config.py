@@ -7,6 +7,8 @@ from 1 to 6, not 9`.
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.assets import NoAssets, NotAnAssetList, asset_codes
+
 REQUIRED = ("name", "exchange", "trade_amount")
 TOP_KEYS = {
     "name", "exchange", "start_asset", "trade_amount", "min_profit_bps", "max_open_cycles", "reservation_ttl_s",
@@ -58,13 +60,13 @@ def _decimal(key: str, value: Any, problems: list[str], *, low: Decimal, high: D
 
 
 def _assets(key: str, value: Any, problems: list[str], *, required: bool) -> list[str] | None:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+    try:
+        return asset_codes(value, required=required)
+    except NotAnAssetList:
         problems.append(f"{key}: must be a list of asset codes like [USDT, USDC], not {value!r}")
-        return None
-    if required and not value:
+    except NoAssets:
         problems.append(f"{key}: must name at least one asset")
-        return None
-    return [v.strip().upper() for v in value]
+    return None
 
 
 def _section(key: str, value: Any, known: dict, problems: list[str]) -> dict:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.assets import asset_codes
 from core.errors import Conflict, DomainError
 from core.statemachine import still_in_state, transition_locked
 from exchanges.models import Exchange, Market
@@ -131,7 +132,7 @@ def panic_sell_create(
     """
     routing = dict(routing or default_routing())
     if base_currencies:
-        routing["base_currencies"] = [c.strip().upper() for c in base_currencies]
+        routing["base_currencies"] = asset_codes(base_currencies, required=True)
     panic = PanicSell.objects.create(
         exchange=exchange, asset=asset, amount=amount, held_asset=asset, held_amount=amount,
         requested_by=requested_by, reason=reason[:200], **routing, **owner,

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = ["cycles.ledger", "positions.outcomes", "positions.rules", "liquidation.routing", "liquidation.conversion",
-        "orders.policy"]  # fmt: skip
+PURE = [
+    "core.assets", "cycles.ledger", "positions.outcomes", "positions.rules", "liquidation.routing",
+    "liquidation.conversion", "orders.policy",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("module", PURE)
