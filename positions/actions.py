@@ -24,6 +24,7 @@ from .locks import positions_for_update
 from .models import Position, TakeProfitLevel, TakeProfitStatus
 from .outcomes import Outcome
 from .outcomes import OutcomeKind as O
+from .rules import ladder_over_whole
 from .services import (
     D0,
     K,
@@ -174,13 +175,9 @@ def position_add_take_profit(
         locked = positions_for_update().get(pk=position.pk)  # two adds at once sum their fractions one after other
         if locked.phase == P.CLOSED:
             raise Conflict(f"Position {position_id} is closed.")
-        committed = sum(
-            position.take_profits.exclude(status=TakeProfitStatus.CANCELED).values_list("fraction", flat=True)
-        )
-        if committed + fraction > 1:
-            raise ValidationError(
-                {"fraction": f"the ladder would sell {committed + fraction:%} of the position, over 100%"}
-            )
+        committed = position.take_profits.exclude(status=TakeProfitStatus.CANCELED).values_list("fraction", flat=True)
+        if (total := ladder_over_whole([*committed, fraction])) is not None:
+            raise ValidationError({"fraction": f"the ladder would sell {total:%} of the position, over 100%"})
         index = (position.take_profits.order_by("-index").values_list("index", flat=True).first() or 0) + 1
         level = TakeProfitLevel.objects.create(position=position, index=index, price=price, fraction=fraction)
         Position.objects.filter(pk=position.pk).update(next_check_at=timezone.now())

@@ -122,6 +122,12 @@ def trailed_stop(stop: Decimal | None, price: Decimal, trailing_bps: int | None,
     return candidate if stop is None or candidate > stop else stop
 
 
+def ladder_over_whole(fractions) -> Decimal | None:
+    """The share a take-profit ladder's fractions add up to, when it is over the whole position; None if not."""
+    total = sum(fractions, D0)
+    return total if total > 1 else None
+
+
 def validate_new(
     market: MarketInfo, *, amount: Decimal, reference: Decimal, take_profits: list[tuple[Decimal, Decimal]],
     stop_loss: Decimal | None, trailing_stop_bps: int | None,
@@ -144,8 +150,7 @@ def validate_new(
                             f"minimum order of {market.min_notional}")  # fmt: skip
     if not take_profits and stop_loss is None:
         errors["take_profits"] = "give at least one take-profit or a stop loss"
-    total = sum((f for _, f in take_profits), D0)
-    if total > 1:
+    if (total := ladder_over_whole(f for _, f in take_profits)) is not None:
         errors["take_profits"] = f"the fractions add up to {total:%}, over 100%"
     for i, (price, fraction) in enumerate(take_profits, 1):
         if fraction <= 0:

@@ -1,7 +1,5 @@
 """Watched wallets, the trades detected in them, and our copy of each trade."""
 
-from decimal import Decimal
-
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -19,12 +17,13 @@ def validate_ladder(ladder) -> None:
     are refused, the level named.
     """
     from exchanges.parsing import to_decimal
+    from positions.rules import ladder_over_whole
 
     if not isinstance(ladder, list):
         raise ValidationError('Give a list like [{"pct": 5, "fraction": 0.5}].')
     if len(ladder) > 20:
         raise ValidationError("At most 20 levels.")
-    total = Decimal(0)
+    fractions = []
     for i, level in enumerate(ladder):
         if not isinstance(level, dict) or set(level) - {"pct", "fraction"} or {"pct", "fraction"} - set(level):
             raise ValidationError(f'Level {i}: give exactly {{"pct": …, "fraction": …}}.')
@@ -34,8 +33,8 @@ def validate_ladder(ladder) -> None:
             raise ValidationError(f"Level {i}: pct is at most 1,000.")
         if fraction > 1:
             raise ValidationError(f"Level {i}: fraction is at most 1.")
-        total += fraction
-    if total > 1:
+        fractions.append(fraction)
+    if (total := ladder_over_whole(fractions)) is not None:
         raise ValidationError(f"Fractions add up to {total:.2%}; at most 100%.")
 
 
