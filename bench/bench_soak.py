@@ -10,6 +10,10 @@ var/bench-soak/samples.json.
 
 rss_growth_pct (the largest over processes), fd_growth, redis_keys_growth_pct
     From the first sample after `--warmup-minutes` to the last one, at the end of `--minutes`.
+pss_growth_pct
+    The same for the proportional set size: the Celery worker's pool processes are forked from it and share
+    its pages, so their RSS grows as they touch pages they already shared (towards the parent's size) while
+    the memory they use together does not.
 """
 
 import argparse
@@ -41,20 +45,27 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _sample(pid: int) -> tuple[int, int, dict[int, tuple[int, int]]]:
-    """(resident kB, open fds) of the process with its children, and each member's own."""
-    rss = fds = 0
+def _kb(path: str, field: str) -> int:
+    text = Path(path).read_text()
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(field)))
+
+
+def _sample(pid: int) -> tuple[int, int, dict[int, tuple[int, int, int]], int]:
+    """(resident kB, open fds) of the process with its children, each member's own (rss, fds, pss), and the
+    tree's proportional set size (kB): a forked pool's children share their parent's pages, which RSS counts
+    once in each of them and PSS divides among them."""
+    rss = fds = pss = 0
     members = {}
     for member in _tree(pid):
         try:
-            status = Path(f"/proc/{member}/status").read_text()
-            own_rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            own_rss = _kb(f"/proc/{member}/status", "VmRSS:")
+            own_pss = _kb(f"/proc/{member}/smaps_rollup", "Pss:")
             own_fds = len(os.listdir(f"/proc/{member}/fd"))
         except (OSError, StopIteration):
             continue
-        rss, fds = rss + own_rss, fds + own_fds
-        members[member] = (own_rss, own_fds)
-    return rss, fds, members
+        rss, fds, pss = rss + own_rss, fds + own_fds, pss + own_pss
+        members[member] = (own_rss, own_fds, own_pss)
+    return rss, fds, members, pss
 
 
 def _seed(positions: int, wallets: int) -> None:
@@ -118,6 +129,7 @@ def run(argv: list[str]) -> dict:
     last = samples[-1]
     names = [n for n in warm if n not in ("t", "redis_keys") and n in last]
     growth = {n: round((last[n][0] - warm[n][0]) / warm[n][0] * 100, 2) for n in names}
+    pss_growth = {n: round((last[n][3] - warm[n][3]) / warm[n][3] * 100, 2) for n in names}
     fd_growth = {n: last[n][1] - warm[n][1] for n in names}
     from cycles.models import Cycle
     from wallets.models import CopyTrade
@@ -125,6 +137,7 @@ def run(argv: list[str]) -> dict:
     return {
         "rss_growth_pct": max(growth.values()), "rss_growth_pct_by_process": growth,
         "rss_kb_after_warmup": {n: warm[n][0] for n in names}, "rss_kb_at_end": {n: last[n][0] for n in names},
+        "pss_growth_pct": max(pss_growth.values()), "pss_growth_pct_by_process": pss_growth,
         "fd_growth": max(fd_growth.values()), "fd_growth_by_process": fd_growth,
         "redis_keys_growth_pct": round((last["redis_keys"] - warm["redis_keys"]) / max(1, warm["redis_keys"]) * 100,
                                        2),

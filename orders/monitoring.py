@@ -8,10 +8,11 @@ from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from core.claims import claim
 from exchanges.errors import (
     OrderNotFound,
     VenueError,
@@ -155,18 +156,12 @@ def _claim(*, exchange_id: int, market_id: int, now: datetime, due_only: bool, e
     due = "AND next_check_at <= %s" if due_only else "AND next_check_at > %s"
     statuses = CHECKED if due_only else SETTLED_BY_BATCH
     # PENDING_SUBMIT rows are due only once stale (their next_check_at is set that far ahead).
-    sql = f"""
-        UPDATE orders_order SET next_check_at = %s
-        WHERE id IN (
-            SELECT id FROM orders_order
-            WHERE exchange_id = %s AND market_id = %s AND status = ANY(%s) {due} AND NOT id = ANY(%s)
-            ORDER BY id FOR UPDATE SKIP LOCKED
-        )
-        RETURNING id
-    """  # noqa: S608 - the only interpolation is one of two fixed strings
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [lease, exchange_id, market_id, list(statuses), now, list(exclude)])
-        return sorted(row[0] for row in cursor.fetchall())
+    rows = claim(
+        "orders_order", lease_column="next_check_at", until=lease,
+        where=f"exchange_id = %s AND market_id = %s AND status = ANY(%s) {due} AND NOT id = ANY(%s)",
+        params=[exchange_id, market_id, list(statuses), now, list(exclude)],
+    )  # fmt: skip
+    return sorted(row[0] for row in rows)
 
 
 def _load(ids: list[int]) -> list[Order]:
@@ -300,19 +295,11 @@ def orders_sweep_overdue(*, now: datetime | None = None, limit: int = 1000) -> i
     """Re-dispatch ticks for orders whose check is overdue (their task was lost); returns markets dispatched."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.ORDER_SWEEP_GRACE_S)
-    sql = """
-        UPDATE orders_order SET next_check_at = %s
-        WHERE id IN (
-            SELECT id FROM orders_order
-            WHERE status = ANY(%s) AND next_check_at < %s
-            ORDER BY id FOR UPDATE SKIP LOCKED LIMIT %s
-        )
-        RETURNING exchange_id, market_id
-    """
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [now, list(CHECKED), cutoff, limit])
-            markets = sorted(set(cursor.fetchall()))
+        rows = claim("orders_order", lease_column="next_check_at", until=now,
+                     where="status = ANY(%s) AND next_check_at < %s", params=[list(CHECKED), cutoff], limit=limit,
+                     returning="exchange_id, market_id")  # fmt: skip
+        markets = sorted(set(rows))
         for exchange_id, market_id in markets:
             orders_monitor_schedule(exchange_id=exchange_id, market_id=market_id, at=now)
     if markets:

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from core.claims import claim
 from tradingsite.failpoints import failpoint
 
 from .locks import wallets_for_update
@@ -26,15 +27,6 @@ from .sources import ScanResult, Source, SourceDailyLimit, SourceError, SourceRa
 from .sources.base import cursor_value
 
 log = logging.getLogger(__name__)
-
-_CLAIM_SQL = """
-    UPDATE wallets_watchedwallet SET next_scan_at = %s
-     WHERE id IN (SELECT id FROM wallets_watchedwallet
-                   WHERE enabled AND (next_scan_at IS NULL OR next_scan_at <= %s)
-                     AND (%s::bigint[] IS NULL OR id = ANY(%s))
-                   ORDER BY next_scan_at NULLS FIRST, id LIMIT %s FOR UPDATE SKIP LOCKED)
-    RETURNING id
-"""
 
 
 def scan_tier(last_trade_at: datetime | None, now: datetime) -> tuple[str, float]:
@@ -51,9 +43,12 @@ def wallets_claim_due(*, now: datetime | None = None, limit: int = 200, among: l
     """Due wallets (of `among`, if given), leased for WALLET_SCAN_LEASE_S so no other tick takes them meanwhile."""
     now = now or timezone.now()
     lease = now + timedelta(seconds=settings.WALLET_SCAN_LEASE_S)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [lease, now, among, among, limit])
-        return [row[0] for row in cursor.fetchall()]
+    rows = claim(
+        "wallets_watchedwallet", lease_column="next_scan_at", until=lease,
+        where="enabled AND (next_scan_at IS NULL OR next_scan_at <= %s) AND (%s::bigint[] IS NULL OR id = ANY(%s))",
+        params=[now, among, among], order_by="next_scan_at NULLS FIRST, id", limit=limit,
+    )  # fmt: skip
+    return [row[0] for row in rows]
 
 
 @dataclass
