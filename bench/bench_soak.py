@@ -11,9 +11,9 @@ var/bench-soak/samples.json.
 rss_growth_pct (the largest over processes), fd_growth, redis_keys_growth_pct
     From the first sample after `--warmup-minutes` to the last one, at the end of `--minutes`.
 pss_growth_pct
-    The same for the proportional set size: the Celery worker's pool processes are forked from it and share
-    its pages, so their RSS grows as they touch pages they already shared (towards the parent's size) while
-    the memory they use together does not.
+    The same for the proportional set size, which divides the pages the Celery worker's forked pool processes
+    share with their parent among them: RSS counts each shared page once in every process. Growing PSS
+    means pages became private to one process (copy-on-write after a write, a reference count included).
 """
 
 import argparse
