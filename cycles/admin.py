@@ -6,7 +6,7 @@ from core.errors import DomainError
 from orders.admin import OrderInline
 from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
-from . import selectors, services
+from . import liquidating, selectors
 from .models import Cycle, CycleLeg, Reservation, Strategy
 
 
@@ -82,7 +82,7 @@ class CycleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, f"Cycle {cycle.pk} holds nothing to sell.", messages.WARNING)
                 continue
             try:
-                panic = services.cycle_panic_sell(cycle=cycle, requested_by=who)
+                panic = liquidating.cycle_panic_sell(cycle=cycle, requested_by=who)
             except DomainError as exc:
                 self.message_user(request, f"Cycle {cycle.pk}: {exc.message}", messages.ERROR)
                 continue

@@ -11,7 +11,7 @@ from liquidation.api import PanicSellSerializer
 from tradingsite.api import ServiceWriteViewSet, asset_field
 from tradingsite.permissions import HasActionPermission
 
-from . import selectors, services
+from . import liquidating, selectors, services
 from .models import Cycle, CycleLeg, Reservation, Strategy
 
 
@@ -112,5 +112,5 @@ class CycleViewSet(viewsets.ReadOnlyModelViewSet):
         cycle = self.get_object()
         if not cycle.held_asset or cycle.held_amount <= 0:
             return Response({"detail": f"Cycle {cycle.pk} holds nothing to sell."}, status=status.HTTP_409_CONFLICT)
-        panic = services.cycle_panic_sell(cycle=cycle, requested_by=f"api:{request.user.get_username()}")
+        panic = liquidating.cycle_panic_sell(cycle=cycle, requested_by=f"api:{request.user.get_username()}")
         return Response(PanicSellSerializer(panic).data, status=status.HTTP_202_ACCEPTED)

@@ -11,7 +11,7 @@ class CyclesConfig(AppConfig):
         from orders.models import OrderPurpose
         from orders.owners import register_owner
 
-        from .services import LIQUIDATION_OWNER, cycle_order_ended
+        from .liquidating import LIQUIDATION_OWNER, cycle_order_ended
 
         register_owner(OrderPurpose.CYCLE, on_ended=cycle_order_ended)
         register_panic_owner(LIQUIDATION_OWNER)

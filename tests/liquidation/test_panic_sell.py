@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 
 from core.errors import Conflict, DomainError
+from cycles.liquidating import cycle_panic_sell
 from cycles.models import CycleState
-from cycles.services import cycle_panic_sell
 from exchanges.paper import paper_deposit
 from liquidation import services
 from liquidation.models import PanicSell, PanicSellState
