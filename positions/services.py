@@ -164,6 +164,11 @@ def position_order_ended(order: Order) -> None:
     Position.objects.filter(pk=order.position_id, next_check_at__isnull=False).update(next_check_at=timezone.now())
 
 
+def _orders_by_intent(position: Position) -> dict[str, Order]:
+    """The position's orders by intent, the latest attempt of each."""
+    return {o.intent: o for o in Order.objects.filter(position=position).select_related("market").order_by("attempt")}
+
+
 # --- one check ------------------------------------------------------------------------------
 def position_check(*, position_id: int, price: Decimal | None = None, venue: Venue | None = None,
                    now: datetime | None = None) -> Outcome:  # fmt: skip
@@ -172,7 +177,7 @@ def position_check(*, position_id: int, price: Decimal | None = None, venue: Ven
     position = Position.objects.select_related("market", "exchange").get(pk=position_id)
     if position.phase == P.CLOSED:
         return Outcome(O.CLOSED)
-    orders = {o.intent: o for o in Order.objects.filter(position=position).select_related("market").order_by("attempt")}
+    orders = _orders_by_intent(position)
     live = [o for o in orders.values() if not o.is_terminal]
     outcome = Outcome(O.WATCHING)
     if position.phase == P.BUILDING:
@@ -312,7 +317,7 @@ def sell(position: Position, role: str, intent: str, amount: Decimal, venue, kin
         log.warning("position %s: %s sell not placed: %s", position.pk, why, exc)
         return Outcome(O.NOT_PLACED, f"{why}: not placed ({exc})")
     failpoint("position.after_exit")
-    orders = {o.intent: o for o in Order.objects.filter(position=position).select_related("market").order_by("attempt")}
+    orders = _orders_by_intent(position)
     _account_exits(position, orders, timezone.now())
     return Outcome(kind, f"{why} at {price}")
 
