@@ -53,7 +53,7 @@ from exchanges.rules import floor_to_step
 from liquidation.conversion import convert
 from liquidation.models import PanicSell, PanicSellState
 from liquidation.services import panic_sell_advance, route_policy, venue_router
-from orders.models import LIVE_STATUSES, Order
+from orders.models import Order
 from orders.recovery import Finding, orders_recover, orders_repair_totals
 from tradingsite.isolation import Loop
 from tradingsite.writebehind import writebehind_flush
@@ -244,7 +244,7 @@ def interrupted_cycles(*, strategies: list[Strategy], cycle_id: int | None = Non
     cycles = (
         Cycle.objects.filter(strategy__in=strategies, state__in=OPEN_STATES)
         .annotate(
-            live=Subquery(last_order.filter(status__in=LIVE_STATUSES).annotate(n=Count("pk")).values("n")),
+            live=Subquery(last_order.filter(live=True).annotate(n=Count("pk")).values("n")),
             last_order_at=Subquery(last_order.annotate(at=Max("updated_at")).values("at")),
         )
         .filter(Q(live__isnull=True) | Q(live=0), updated_at__lte=cutoff)

@@ -19,7 +19,7 @@ from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.valuation import asset_prices
 from liquidation.models import PanicSell, PanicSellState
-from orders.models import LIVE_STATUSES, Order
+from orders.models import Order
 from positions.models import Position, PositionEvent, PositionEventKind, PositionPhase
 from tradingsite.apicache import cached
 from wallets.models import CopyTrade, WalletTrade, WatchedWallet
@@ -42,7 +42,7 @@ def account_overview(exchange: Exchange, venue=None) -> dict:
             Position.objects.filter(exchange=exchange, phase=PositionPhase.CLOSED, closed_at__gte=day_ago),
             "market__quote", "realized_pnl",
         ),
-        "live_orders": Order.objects.filter(exchange=exchange, status__in=LIVE_STATUSES).count(),
+        "live_orders": Order.objects.filter(exchange=exchange, live=True).count(),
         "active_cycles": Cycle.objects.filter(
             strategy__exchange=exchange, state__in=[CycleState.PENDING, CycleState.EXECUTING, CycleState.LIQUIDATING]
         ).count(),
@@ -113,7 +113,7 @@ def platform_stats() -> dict:
             "sl_hits_24h": events.get(PositionEventKind.SL_HIT, 0),
         },
         "orders": {
-            "live": Order.objects.filter(status__in=LIVE_STATUSES).count(),
+            "live": Order.objects.filter(live=True).count(),
             "created_24h_by_status": _count_by(Order.objects.filter(created_at__gte=day_ago), "status"),
             "fees_24h_by_asset": _sum_by(Order.objects.filter(created_at__gte=day_ago, fee__gt=0), "fee_asset", "fee"),
         },

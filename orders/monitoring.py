@@ -83,7 +83,7 @@ def orders_monitor_tick(
 
     # Counting the market's live orders is needed only when the due ones alone do not decide it.
     batched = worth_a_batch(len(orders)) or worth_a_batch(
-        Order.objects.filter(exchange_id=exchange_id, market_id=market_id, status__in=CHECKED).count()
+        Order.objects.filter(exchange_id=exchange_id, market_id=market_id, live=True, status__in=CHECKED).count()
     )
     if batched:
         # The batch answer covers every live order of the market: claim the not-yet-due ones too.
@@ -143,7 +143,7 @@ def _check_one(order: Order, answer, *, batched: bool, venue, now, budget, resul
 def _finish(result: TickResult, exchange_id: int, market_id: int, claimed: int) -> TickResult:
     result.claimed = claimed
     result.next_due = Order.objects.filter(
-        exchange_id=exchange_id, market_id=market_id, status__in=CHECKED, next_check_at__isnull=False
+        exchange_id=exchange_id, market_id=market_id, live=True, status__in=CHECKED, next_check_at__isnull=False
     ).aggregate(at=Min("next_check_at"))["at"]
     if result.next_due is not None:
         orders_monitor_schedule(exchange_id=exchange_id, market_id=market_id, at=result.next_due)

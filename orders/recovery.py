@@ -34,7 +34,7 @@ from exchanges.venue import Venue
 from tradingsite.isolation import Loop
 
 from .locks import orders_for_update
-from .models import LIVE_STATUSES, Order, OrderPurpose, OrderRole, OrderStatus, OrderType
+from .models import Order, OrderPurpose, OrderRole, OrderStatus, OrderType
 from .monitoring import order_resolve_unknown, promote_stale_submissions
 from .policy import monitoring_fields, monitoring_policy_of
 from .services import S, fetch_one, order_record_answer, order_totals_from_fills, with_trades
@@ -90,7 +90,7 @@ def orders_recover(
     what the `exchanges` hold open that we have no record of. `label(order)` names who an order serves in
     what is reported (a strategy's name)."""
     counts = ReconcileCounts()
-    ids = list(live.filter(status__in=LIVE_STATUSES).order_by("pk").values_list("pk", flat=True))
+    ids = list(live.filter(live=True).order_by("pk").values_list("pk", flat=True))
     deadline = time.monotonic() + wait_s
     loop = Loop("recovery: orders")
     while ids:

@@ -38,7 +38,7 @@ from tradingsite.failpoints import failpoint
 
 from .errors import AccountDisabled, OrderRejected, SellAlreadyWorking
 from .locks import orders_for_update
-from .models import LIVE_STATUSES, TERMINAL_STATUSES, Fill, Order, OrderPurpose, OrderRole, OrderStatus, OrderType
+from .models import TERMINAL_STATUSES, Fill, Order, OrderPurpose, OrderRole, OrderStatus, OrderType
 from .owners import order_ended
 from .policy import MonitoringPolicy, client_order_id, monitoring_fields, monitoring_policy_of
 from .status_cache import status_cache_put
@@ -157,7 +157,7 @@ def _order_create_pending(*, exchange, intent, attempt, guard=None, **fields) ->
         existing = Order.objects.filter(exchange=exchange, intent=intent, attempt=attempt).first()
         if existing is not None:
             return existing, False
-        live = Order.objects.filter(exchange=exchange, intent=intent, status__in=LIVE_STATUSES).first()
+        live = Order.objects.filter(exchange=exchange, intent=intent, live=True).first()
         if live is not None:
             raise Conflict(
                 f"{intent} already has a live order {live.client_order_id} ({live.status}); "

@@ -15,7 +15,7 @@ from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
 from exchanges.venue import Venue
 from orders.errors import OrderRejected, SellAlreadyWorking
-from orders.models import LIVE_STATUSES, Order, OrderPurpose, OrderRole
+from orders.models import Order, OrderPurpose, OrderRole
 from orders.services import order_place
 from tradingsite.apicache import invalidate
 
@@ -58,7 +58,7 @@ def position_reduce(
         intent = f"p{position.pk}-reduce-{count + 1}"
     if position.phase == P.BUILDING:
         raise Conflict(f"Position {position_id} is still buying its entry.")
-    if Order.objects.filter(position=position, side="sell", status__in=LIVE_STATUSES).exists():
+    if Order.objects.filter(position=position, side="sell", live=True).exists():
         raise SellAlreadyWorking("A sell is already working on this position; wait for it, then reduce.")
     market = position.market
     amount = floor_to_step(min(Decimal(amount), position.remaining), market.amount_step)
@@ -99,7 +99,7 @@ def position_close_now(
     position = open_position(position_id)
     if position.phase == P.BUILDING:
         raise Conflict(f"Position {position_id} is still buying its entry; cancel the entry order first.")
-    if Order.objects.filter(position=position, side="sell", status__in=LIVE_STATUSES).exists():
+    if Order.objects.filter(position=position, side="sell", live=True).exists():
         raise SellAlreadyWorking("A sell is already working on this position; wait for it, then close.")
 
     def stand_down(locked: Position) -> bool:

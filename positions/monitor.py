@@ -15,7 +15,6 @@ from django.utils import timezone
 from exchanges.errors import VenueError
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
-from orders.models import LIVE_STATUSES
 from tradingsite.isolation import Loop, record_failure
 
 from . import events
@@ -122,8 +121,8 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
             ).fetchall():
                 pending.setdefault(position_id, []).append(tp_price)
             working = {row[0] for row in cursor.execute(
-                "SELECT DISTINCT position_id FROM orders_order WHERE position_id = ANY(%s) AND status = ANY(%s)",
-                [ids, sorted(LIVE_STATUSES)],
+                "SELECT DISTINCT position_id FROM orders_order WHERE position_id = ANY(%s) AND live",
+                [ids],
             ).fetchall()}  # fmt: skip
             # An exit that sold but was never accounted (its worker died in between) must be taken up now.
             working |= {row[0] for row in cursor.execute(_UNACCOUNTED_SQL, [ids, ids]).fetchall()}

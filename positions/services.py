@@ -28,7 +28,7 @@ from exchanges.rules import floor_to_step
 from exchanges.venue import Venue
 from liquidation.services import panic_sell_start
 from orders.errors import OrderRejected, SellAlreadyWorking
-from orders.models import LIVE_STATUSES, Order, OrderPurpose, OrderRole
+from orders.models import Order, OrderPurpose, OrderRole
 from orders.services import order_place
 from tradingsite.failpoints import failpoint
 from tradingsite.isolation import clear_failures
@@ -276,7 +276,7 @@ def sell_guard(position_id: int, amount: Decimal, still: Callable[[Position], bo
         if locked.phase in (P.CLOSED, P.BUILDING):
             raise Conflict(f"Position {position_id} is {locked.phase.lower()}: nothing to sell.")
         sells = Order.objects.filter(position_id=position_id, side="sell")
-        if sells.filter(status__in=LIVE_STATUSES).exists():
+        if sells.filter(live=True).exists():
             raise SellAlreadyWorking("A sell is already working on this position; nothing was placed.")
         # What the orders say is left, whether or not their sales are accounted yet (a sell that just ended
         # is accounted after it returns): `remaining` alone would let a second exit sell those coins again.
