@@ -4,9 +4,10 @@ Each figure is measured in this run; ratios compare against a baseline measured 
 
 pooled_session_speedup
     Requests per second through the platform's pooled session (exchanges.http.VenueHttp) against a new
-    connection per request, the way a venue is reached: HTTPS (TLS, a self-signed certificate the client
-    verifies) through a proxy on loopback that delays each direction by --rtt-ms / 2 (the TCP handshake
-    too: the first bytes of a connection wait one round trip). `pooled_session_speedup_loopback` is the same
+    connection per request, the way a venue is reached: HTTPS (a certificate chain of our own CA, verified
+    against the default trust store with that CA added, as requests does) through a proxy on loopback that
+    delays each direction by --rtt-ms / 2 (the TCP handshake too: the first bytes of a connection wait one
+    round trip). `pooled_session_speedup_loopback` is the same
     over plain HTTP on bare loopback, where a new connection costs almost nothing.
 """
 
@@ -139,31 +140,44 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def _self_signed(directory: str) -> tuple[str, str]:
-    """A key and a certificate for 127.0.0.1 (its own issuer), as PEM files; the certificate is the client's CA."""
+def _venue_like_tls(directory: str) -> tuple[str, str, str]:
+    """(key, served chain, client trust store) as PEM files, shaped as a venue's TLS is: a leaf for 127.0.0.1
+    signed by a CA of ours, served with that CA as its intermediate, and verified against the default trust
+    store (certifi's bundle, which requests loads for every new session) with our CA added to it."""
+    import certifi
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    key_path, cert_path = os.path.join(directory, "key.pem"), os.path.join(directory, "cert.pem")
-    with open(key_path, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))  # fmt: skip
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
+
+    def certificate(subject, issuer, public_key, signing_key, *, ca: bool):
+        builder = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+        )  # fmt: skip
+        if not ca:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, False)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench venue CA")])
+    ca = certificate(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True)
+    leaf_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    leaf = certificate(leaf_name, ca_name, key.public_key(), ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    paths = [os.path.join(directory, name) for name in ("key.pem", "chain.pem", "trust.pem")]
+    with open(paths[0], "wb") as f:
+        f.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    with open(paths[1], "wb") as f:
+        f.write(leaf.public_bytes(pem) + ca.public_bytes(pem))
+    with open(certifi.where(), "rb") as bundle, open(paths[2], "wb") as f:
+        f.write(bundle.read() + ca.public_bytes(pem))
+    return paths[0], paths[1], paths[2]
 
 
 class DelayingProxy:
@@ -254,9 +268,9 @@ def pooled_session_speedup(n: int = 1500, *, tls: bool = False, rtt_ms: float = 
     with tempfile.TemporaryDirectory() as directory:
         verify = True
         if tls:
-            key_path, verify = _self_signed(directory)
+            key_path, chain_path, verify = _venue_like_tls(directory)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(verify, key_path)
+            context.load_cert_chain(chain_path, key_path)
             httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         port = httpd.server_address[1]
