@@ -12,7 +12,7 @@ Each run:
    monitoring) armed with one failpoint chosen at random (`order.before_submit`,
    `order.after_submit`, `cycle.between_legs`, `panic.between_hops`) and a hit
    count from 1 to 3: on that hit the worker's whole process group is
-   SIGKILLed, as on a power cut (tradingsite/failpoints.py);
+   SIGKILLed, as on a power cut (core/failpoints.py);
 2. opens three cycles (one of them a panic-sell path) and hands them to the
    worker as the scanner does;
 3. waits for the kill (or for the cycles to end, then kills it anyway);

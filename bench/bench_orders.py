@@ -108,7 +108,8 @@ class ScriptedVenue(Venue):
         return o["placed"] + timedelta(seconds=self.fill_after_s[client_id])
 
     def _view(self, client_id: str, *, with_trades: bool):
-        from exchanges.types import VenueOrder, VenueTrade, to_ms
+        from core.clock import to_ms
+        from exchanges.types import VenueOrder, VenueTrade
 
         o = self.orders[client_id]
         done = self.clock.now() >= self.fill_at(client_id)
@@ -487,8 +488,8 @@ def bench_orm_vs_raw(ids: list[int], rounds: int) -> dict:
 
 
 def bench_writebehind(ids: list[int]) -> dict:
+    from core.writebehind import Update, buffer_updates, writebehind_flush
     from orders.models import Order
-    from tradingsite.writebehind import Update, buffer_updates, writebehind_flush
 
     writebehind_flush()  # start from an empty buffer
     statements = []

@@ -83,11 +83,11 @@ class _Writes:
 
 
 def bench_tick(n_positions: int, n_markets: int) -> dict:
+    from core.writebehind import writebehind_flush
     from exchanges.registry import get_venue
     from positions import events
     from positions.models import Position
     from positions.monitor import positions_monitor_tick
-    from tradingsite.writebehind import writebehind_flush
 
     exchange = _setup(n_positions, n_markets)
     venue = get_venue(exchange)

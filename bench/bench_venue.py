@@ -3,7 +3,7 @@
 Each figure is measured in this run; ratios compare against a baseline measured alongside.
 
 pooled_session_speedup
-    Requests per second through the platform's pooled session (exchanges.http.VenueHttp) against a new
+    Requests per second through the platform's pooled session (core.http.VenueHttp) against a new
     connection per request, the way a venue is reached: HTTPS (a certificate chain of our own CA, verified
     against the default trust store with that CA added, as requests does) through a proxy on loopback that
     delays each direction by --rtt-ms / 2 (the TCP handshake too: the first bytes of a connection wait one
@@ -101,7 +101,7 @@ def _median_us(call, n: int) -> float:
 
 def limiter_overhead_us(n: int = 3000) -> tuple[float, float]:
     """Median acquire, and a bare Redis PING on the same connection as the baseline."""
-    from exchanges.limiter import RateLimiter
+    from core.limiter import RateLimiter
 
     limiter = RateLimiter("bench-overhead", capacity=1e9, refill_per_s=1e9)
     limiter.reset()
@@ -112,7 +112,7 @@ def limiter_overhead_us(n: int = 3000) -> tuple[float, float]:
 
 
 def limiter_violations(seconds: float = 10.0, processes: int = 4) -> tuple[int, int]:
-    from exchanges.limiter import RateLimiter, bucket_violations, hammer
+    from core.limiter import RateLimiter, bucket_violations, hammer
 
     capacity, rate = 100, 500
     RateLimiter("bench-hammer", capacity=capacity, refill_per_s=rate).reset()
@@ -248,7 +248,7 @@ class DelayingProxy:
 
 
 def _requests_per_s(n: int, url: str, *, verify, pooled: bool) -> float:
-    from exchanges.http import VenueHttp
+    from core.http import VenueHttp
 
     http = VenueHttp("bench-http")
     http.request("GET", url, verify=verify)  # the pool's connection is open before the clock starts

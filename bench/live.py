@@ -73,8 +73,8 @@ class Platform:
 
 def cycles_completed_since(moment) -> int:
     """Cycles completed after `moment` (0 while the database is away: the bench's own connection drops too)."""
+    from core.resilience import INFRASTRUCTURE_OUTAGES, drop_broken_connections
     from cycles.models import Cycle, CycleState
-    from tradingsite.resilience import INFRASTRUCTURE_OUTAGES, drop_broken_connections
 
     try:
         return Cycle.objects.filter(state=CycleState.COMPLETED, finished_at__gt=moment).count()

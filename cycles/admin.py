@@ -2,9 +2,9 @@
 
 from django.contrib import admin, messages
 
+from core.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from core.errors import DomainError
 from orders.admin import OrderInline
-from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 from . import liquidating, selectors
 from .models import Cycle, CycleLeg, Reservation, Strategy

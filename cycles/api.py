@@ -7,9 +7,9 @@ from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api import ServiceWriteViewSet, asset_field
+from core.permissions import HasActionPermission
 from liquidation.api import PanicSellSerializer
-from tradingsite.api import ServiceWriteViewSet, asset_field
-from tradingsite.permissions import HasActionPermission
 
 from . import liquidating, selectors, services
 from .models import Cycle, CycleLeg, Reservation, Strategy

@@ -46,6 +46,8 @@ from django.db import connection
 from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from core.isolation import Loop
+from core.writebehind import writebehind_flush
 from exchanges.errors import VenueError, VenueUnavailable
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
@@ -55,8 +57,6 @@ from liquidation.models import PanicSell, PanicSellState
 from liquidation.services import panic_sell_advance, route_policy, venue_router
 from orders.models import Order
 from orders.recovery import Finding, orders_recover, orders_repair_totals
-from tradingsite.isolation import Loop
-from tradingsite.writebehind import writebehind_flush
 
 from .models import OPEN_STATES, Cycle, CycleLeg, CycleState, Strategy
 from .services import cycle_advance, reservation_expire_stale

@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.resilience import REDIS_OUTAGES, Outages
 from exchanges.errors import EntriesHalted
 from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.types import Ticker
-from tradingsite.resilience import REDIS_OUTAGES, Outages
 
 from .detection import SIDE_NAMES, TriangleScorer, triangle_table, walk_cycle
 from .errors import ReservationLimitReached, StrategyDisabled

@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from core.assets import NoAssets, NotAnAssetList, asset_codes
 from core.errors import Conflict, DomainError
+from core.failpoints import failpoint
+from core.services import model_create, model_update
 from core.statemachine import still_in_state, transition_locked
 from exchanges.errors import EntriesHalted, VenueError
 from exchanges.models import Exchange, Market
@@ -28,8 +30,6 @@ from orders.errors import OrderRejected
 from orders.models import Order, OrderPurpose, OrderRole
 from orders.policy import monitoring_policy_of
 from orders.services import order_place
-from tradingsite.failpoints import failpoint
-from tradingsite.services import model_create, model_update
 
 from . import ledger
 from .errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled, StrategyOnHold

@@ -5,8 +5,8 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from core.resilience import task_retry
 from exchanges.errors import VenueError
-from tradingsite.resilience import task_retry
 
 from . import services
 

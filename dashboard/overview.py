@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from core.apicache import cached
 from cycles.models import Cycle, CycleState
 from exchanges.errors import VenueError
 from exchanges.models import Exchange, Market
@@ -21,7 +22,6 @@ from exchanges.valuation import asset_prices
 from liquidation.models import PanicSell, PanicSellState
 from orders.models import Order
 from positions.models import Position, PositionEvent, PositionEventKind, PositionPhase
-from tradingsite.apicache import cached
 from wallets.models import CopyTrade, WalletTrade, WatchedWallet
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.apicache import cached
+from core.cache_stats import cache_stats
 from core.errors import DomainError
 from exchanges.models import Exchange
 from positions import actions as position_actions
@@ -26,8 +28,6 @@ from positions.api import PositionEventSerializer, PositionSerializer
 from positions.models import PositionEvent, PositionPhase
 from positions.outcomes import OutcomeKind
 from positions.selectors import position_list
-from tradingsite.apicache import cached
-from tradingsite.cache_stats import cache_stats
 
 from .overview import cached_accounts_overview, cached_platform_stats
 

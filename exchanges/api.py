@@ -5,8 +5,8 @@ from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from tradingsite.api import ServiceWriteViewSet
-from tradingsite.apicache import CachedReadsMixin
+from core.api import ServiceWriteViewSet
+from core.apicache import CachedReadsMixin
 
 from . import selectors, services
 from .models import Exchange, Market, VenueFaults

@@ -7,7 +7,7 @@ class ExchangesConfig(AppConfig):
     name = "exchanges"
 
     def ready(self) -> None:
-        from tradingsite.cache_stats import cache_stats_register
+        from core.cache_stats import cache_stats_register
 
         from .marketdata import snapshot_stats
 

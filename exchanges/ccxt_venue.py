@@ -13,6 +13,10 @@ from decimal import Decimal
 
 import ccxt
 
+from core.errors import redact
+from core.http import VenueHttp
+from core.limiter import RateLimiter
+
 from .errors import (
     Banned,
     DuplicateClientOrderId,
@@ -24,10 +28,8 @@ from .errors import (
     VenueError,
     VenueUnavailable,
 )
-from .http import VenueHttp
-from .limiter import RateLimiter
 from .models import Exchange
-from .parsing import number, parse_retry_after, redact, to_decimal
+from .parsing import number, parse_retry_after, to_decimal
 from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
 from .venue import Venue
 

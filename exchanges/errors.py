@@ -1,13 +1,21 @@
-"""One exception hierarchy for every venue, paper or real."""
+"""One exception hierarchy for every venue, paper or real: the remote-call errors (core.errors, which the
+chain explorers raise too) and the venue's own refusals below."""
 
-from datetime import datetime
+from core.errors import Banned, CircuitOpen, Conflict, RateLimited, RequestTimeout, VenueError, VenueUnavailable
 
-from core.errors import Conflict, DomainError
-
-
-class VenueError(DomainError):
-    status_code = 502
-    code = "venue_error"
+__all__ = [
+    "Banned",
+    "CircuitOpen",
+    "DuplicateClientOrderId",
+    "EntriesHalted",
+    "InsufficientFunds",
+    "InvalidOrder",
+    "OrderNotFound",
+    "RateLimited",
+    "RequestTimeout",
+    "VenueError",
+    "VenueUnavailable",
+]
 
 
 class InsufficientFunds(VenueError):
@@ -35,44 +43,6 @@ class OrderNotFound(VenueError):
 class DuplicateClientOrderId(VenueError):
     status_code = 409
     code = "duplicate_client_order_id"
-
-
-class RateLimited(VenueError):
-    status_code = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.retry_after = retry_after
-
-
-class Banned(VenueError):
-    """The venue banned us (Binance HTTP 418): no call may go out until `until`."""
-
-    status_code = 503
-    code = "banned"
-
-    def __init__(self, message: str, *, until: datetime) -> None:
-        super().__init__(message, until=until.isoformat())
-        self.until = until
-
-
-class VenueUnavailable(VenueError):
-    status_code = 503
-    code = "venue_unavailable"
-
-
-class CircuitOpen(VenueUnavailable):
-    """Refused locally by the circuit breaker: the request never went out."""
-
-    code = "circuit_open"
-
-
-class RequestTimeout(VenueError):
-    """No answer in time: the request may or may not have taken effect."""
-
-    status_code = 504
-    code = "request_timeout"
 
 
 class EntriesHalted(Conflict):

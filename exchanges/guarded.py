@@ -3,9 +3,10 @@
 from collections.abc import Callable
 from typing import TypeVar
 
+from core.limiter import RateLimiter
+
 from .breaker import CircuitBreaker
 from .errors import Banned, RateLimited, RequestTimeout, VenueError, VenueUnavailable
-from .limiter import RateLimiter
 from .venue import Venue
 
 T = TypeVar("T")

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from core.clock import from_ms, to_ms
+
 from .depth_profile import DepthProfile, load_profile, shape_book
 from .errors import (
     Banned,
@@ -31,7 +33,7 @@ from .errors import (
 from .marketdata import MarketDataSnapshot
 from .models import Exchange, Market, PaperBalance, PaperOrder, PaperOrderStatus, PaperTrade, VenueFaults
 from .rules import check_order, floor_to_step, fmt, ledger, walk_book
-from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade, from_ms, to_ms
+from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
 from .venue import ORDER_TYPES, Venue
 
 ZERO = Decimal(0)

@@ -5,7 +5,6 @@ field, NaN or Infinity, a negative or zero price, an amount beyond NUMERIC(36, 1
 error class naming the field, so a bad row is refused whole instead of breaking a loop further in.
 """
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
@@ -15,7 +14,6 @@ from core.fields import AMOUNT_MAX, AMOUNT_PLACES
 MISSING = object()
 _QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
 # A URL's query string (signed requests carry the signature and timestamp there) and bare long secrets.
-_URL_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
 
 
 def number(
@@ -93,12 +91,3 @@ def parse_retry_after(value: str | None, *, default: float, cap: float, now: dat
     if seconds != seconds:  # NaN
         return default
     return min(max(seconds, 0.0), cap)
-
-
-def redact(message: str, *secrets: str) -> str:
-    """An error text safe to store and show: URL query strings (signatures) and the given secrets removed."""
-    message = _URL_QUERY.sub(r"\1?…", str(message))
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            message = message.replace(secret, "…")
-    return message

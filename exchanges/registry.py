@@ -11,9 +11,10 @@ import time
 
 from django.conf import settings
 
+from core.limiter import RateLimiter
+
 from .breaker import CircuitBreaker
 from .guarded import GuardedVenue
-from .limiter import RateLimiter
 from .models import Exchange, ExchangeKind
 from .venue import Venue
 

@@ -3,8 +3,8 @@
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from tradingsite.apicache import invalidate
-from tradingsite.services import model_create, model_update
+from core.apicache import invalidate
+from core.services import model_create, model_update
 
 from .models import AccountRole, Exchange
 

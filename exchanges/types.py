@@ -1,17 +1,7 @@
 """Plain values that cross the Venue interface (no Django, no venue-specific shapes)."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
-
-
-def to_ms(moment: datetime) -> int:
-    """Venues speak in epoch milliseconds."""
-    return int(moment.timestamp() * 1000)
-
-
-def from_ms(ms: float) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 from abc import ABC, abstractmethod
 from decimal import Decimal
 
-from .limiter import DEFAULT_WEIGHTS
+from core.limiter import DEFAULT_WEIGHTS
+
 from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
 
 ORDER_TYPES = ("market", "limit", "ioc")

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from tradingsite.admin_utils import ReadOnlyAdminMixin
+from core.admin_utils import ReadOnlyAdminMixin
 
 from .models import PanicSell
 

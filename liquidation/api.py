@@ -6,9 +6,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.response import Response
 
+from core.api import asset_field
+from core.permissions import HasActionPermission
 from exchanges.models import Exchange
-from tradingsite.api import asset_field
-from tradingsite.permissions import HasActionPermission
 
 from . import services
 from .models import PanicSell

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core.assets import asset_codes
 from core.errors import Conflict, DomainError
+from core.failpoints import failpoint
 from core.statemachine import still_in_state, transition_locked
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
@@ -26,7 +27,6 @@ from orders.errors import OrderRejected
 from orders.models import Order, OrderPurpose, OrderRole
 from orders.policy import monitoring_policy_of
 from orders.services import order_place
-from tradingsite.failpoints import failpoint
 
 from .conversion import add_residual, with_buy_buffer
 from .locks import panic_sells_for_update

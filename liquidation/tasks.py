@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
+from core.resilience import task_retry
 from exchanges.errors import VenueError
-from tradingsite.resilience import task_retry
 
 from . import services
 

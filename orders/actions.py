@@ -4,12 +4,11 @@ import logging
 
 from django.utils import timezone
 
-from core.errors import Conflict
+from core.errors import Conflict, redact
 from exchanges.errors import (
     OrderNotFound,
     VenueError,
 )
-from exchanges.parsing import redact
 from exchanges.registry import get_venue
 from exchanges.venue import Venue
 

@@ -2,9 +2,9 @@
 
 from django.contrib import admin, messages
 
+from core.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from core.errors import DomainError
 from exchanges.errors import VenueError
-from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 from . import actions
 from .models import Fill, Order

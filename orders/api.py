@@ -6,8 +6,8 @@ from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from tradingsite.apicache import CachedReadsMixin
-from tradingsite.permissions import HasActionPermission
+from core.apicache import CachedReadsMixin
+from core.permissions import HasActionPermission
 
 from . import actions, selectors
 from .models import Fill, Order

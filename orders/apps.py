@@ -7,8 +7,8 @@ class OrdersConfig(AppConfig):
     name = "orders"
 
     def ready(self) -> None:
-        from tradingsite.cache_stats import cache_stats_register
-        from tradingsite.writebehind import writebehind_register
+        from core.cache_stats import cache_stats_register
+        from core.writebehind import writebehind_register
 
         from .models import Order
         from .status_cache import status_cache_stats

@@ -13,16 +13,16 @@ from django.db.models import Min
 from django.utils import timezone
 
 from core.claims import claim
+from core.errors import redact
+from core.isolation import Loop, clear_failures, record_failure
+from core.writebehind import Update, buffer_updates
 from exchanges.errors import (
     OrderNotFound,
     VenueError,
 )
-from exchanges.parsing import redact
 from exchanges.registry import get_venue
 from exchanges.types import VenueOrder, VenueTrade
 from exchanges.venue import Venue
-from tradingsite.isolation import Loop, clear_failures, record_failure
-from tradingsite.writebehind import Update, buffer_updates
 
 from .models import Order, OrderType
 from .policy import monitoring_policy_of, rate_stretch

@@ -24,14 +24,14 @@ from django.db.models import Count, DecimalField, F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.clock import from_ms
+from core.isolation import Loop
 from exchanges.errors import (
     VenueError,
 )
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
-from exchanges.types import from_ms
 from exchanges.venue import Venue
-from tradingsite.isolation import Loop
 
 from .locks import orders_for_update
 from .models import Order, OrderPurpose, OrderRole, OrderStatus, OrderType

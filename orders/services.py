@@ -18,7 +18,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from core.errors import Conflict, DomainError, constraint_name
+from core.apicache import invalidate
+from core.clock import from_ms, to_ms
+from core.errors import Conflict, DomainError, constraint_name, redact
+from core.failpoints import failpoint
 from core.statemachine import transition_locked
 from exchanges.errors import (
     Banned,
@@ -29,12 +32,9 @@ from exchanges.errors import (
     VenueError,
 )
 from exchanges.models import Exchange, Market
-from exchanges.parsing import redact
 from exchanges.registry import get_venue
-from exchanges.types import VenueOrder, VenueTrade, from_ms, to_ms
+from exchanges.types import VenueOrder, VenueTrade
 from exchanges.venue import Venue
-from tradingsite.apicache import invalidate
-from tradingsite.failpoints import failpoint
 
 from .errors import AccountDisabled, OrderRejected, SellAlreadyWorking
 from .locks import orders_for_update

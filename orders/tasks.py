@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from tradingsite.resilience import task_retry
+from core.resilience import task_retry
 
 from . import monitoring
 

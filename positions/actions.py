@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.apicache import invalidate
 from core.errors import Conflict
 from exchanges.errors import VenueError
 from exchanges.models import Exchange
@@ -17,7 +18,6 @@ from exchanges.venue import Venue
 from orders.errors import OrderRejected, SellAlreadyWorking
 from orders.models import Order, OrderPurpose, OrderRole
 from orders.services import order_place
-from tradingsite.apicache import invalidate
 
 from . import events
 from .locks import positions_for_update

@@ -9,10 +9,10 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from core.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from core.fields import AMOUNT_MAX
 from exchanges.models import Exchange
 from orders.admin import OrderInline
-from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 from .models import Position, PositionEvent, TakeProfitLevel
 

@@ -7,9 +7,9 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.apicache import CachedReadsMixin
+from core.permissions import HasActionPermission
 from exchanges.models import Exchange
-from tradingsite.apicache import CachedReadsMixin
-from tradingsite.permissions import HasActionPermission
 
 from . import actions, selectors, services
 from .models import Position, PositionEvent, TakeProfitLevel

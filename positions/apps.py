@@ -7,11 +7,11 @@ class PositionsConfig(AppConfig):
     name = "positions"
 
     def ready(self) -> None:
+        from core import apicache
+        from core.cache_stats import cache_stats_register
+        from core.writebehind import writebehind_register
         from orders.models import OrderPurpose
         from orders.owners import register_owner
-        from tradingsite import apicache
-        from tradingsite.cache_stats import cache_stats_register
-        from tradingsite.writebehind import writebehind_register
 
         from . import events
         from .models import Position

@@ -20,9 +20,9 @@ import redis
 from django.db import transaction
 from django.utils import timezone
 
+from core.apicache import invalidate
 from core.redis_client import counters_add, counters_read, redis_client
-from tradingsite.apicache import invalidate
-from tradingsite.writebehind import Update, buffer_updates
+from core.writebehind import Update, buffer_updates
 
 from .models import CRITICAL_EVENT_KINDS, Position, PositionEvent
 

@@ -12,10 +12,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.isolation import Loop, record_failure
 from exchanges.errors import VenueError
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
-from tradingsite.isolation import Loop, record_failure
 
 from . import events
 from .models import Position, TakeProfitStatus

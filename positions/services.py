@@ -20,6 +20,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, IntegrityViolation
+from core.failpoints import failpoint
+from core.isolation import clear_failures
 from core.statemachine import transition_locked
 from exchanges.errors import EntriesHalted
 from exchanges.models import Exchange, Market
@@ -30,8 +32,6 @@ from liquidation.services import panic_sell_start
 from orders.errors import OrderRejected, SellAlreadyWorking
 from orders.models import Order, OrderPurpose, OrderRole
 from orders.services import order_place
-from tradingsite.failpoints import failpoint
-from tradingsite.isolation import clear_failures
 
 from . import events
 from .locks import positions_for_update, take_profits_for_update

@@ -45,7 +45,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "core",
-    "tradingsite",
     "exchanges",
     "orders",
     "liquidation",
@@ -56,7 +55,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "tradingsite.middleware.OutageMiddleware",  # first: a lost PostgreSQL or Redis is a 503, never a 500
+    "core.middleware.OutageMiddleware",  # first: a lost PostgreSQL or Redis is a 503, never a 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -180,12 +179,12 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["tradingsite.permissions.ModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "tradingsite.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.UserRateThrottle",
@@ -197,7 +196,7 @@ REST_FRAMEWORK = {
         "health": env.str("HEALTH_THROTTLE", default="120/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "tradingsite.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -294,8 +293,8 @@ _NOT_BELOW_INFO = "INFO" if LOG_LEVEL.upper() == "DEBUG" else LOG_LEVEL
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "tradingsite.logging.JsonFormatter"}},
-    "filters": {"quiet_ticks": {"()": "tradingsite.logging.QuietTicks"}},
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+    "filters": {"quiet_ticks": {"()": "core.logging.QuietTicks"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["quiet_ticks"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -489,7 +488,7 @@ PANIC_VOLATILITY_K = env.float("PANIC_VOLATILITY_K", default=2.0)
 PANIC_SLIPPAGE_CAP_BPS = env.float("PANIC_SLIPPAGE_CAP_BPS", default=1000.0)
 PANIC_MAX_FAILED_HOPS = env.int("PANIC_MAX_FAILED_HOPS", default=5)
 
-# Celery's received / succeeded / sent lines of these log at DEBUG (tradingsite.logging.QuietTicks): what beat
+# Celery's received / succeeded / sent lines of these log at DEBUG (core.logging.QuietTicks): what beat
 # sends every minute or more often, and the per-market order checks.
 LOG_QUIET_TASKS = sorted(
     {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values() if entry["schedule"] <= timedelta(minutes=1)}

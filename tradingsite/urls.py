@@ -4,10 +4,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from core.cache_stats import CacheStatsView
+from dashboard.health import healthz
 from dashboard.views import AccountsView, StatsView
-
-from .cache_stats import CacheStatsView
-from .health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),

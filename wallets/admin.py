@@ -3,8 +3,8 @@
 from django import forms
 from django.contrib import admin, messages
 
+from core.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 from orders.admin import OrderInline
-from tradingsite.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
 
 from . import services
 from .addresses import InvalidAddress, to_checksum_address

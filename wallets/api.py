@@ -8,8 +8,8 @@ from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from tradingsite.api import ServiceWriteViewSet
-from tradingsite.permissions import HasActionPermission
+from core.api import ServiceWriteViewSet
+from core.permissions import HasActionPermission
 
 from . import selectors, services
 from .models import CopyTrade, WalletTrade, WatchedWallet

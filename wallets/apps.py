@@ -7,7 +7,7 @@ class WalletsConfig(AppConfig):
     name = "wallets"
 
     def ready(self) -> None:
-        from tradingsite.cache_stats import cache_stats_register
+        from core.cache_stats import cache_stats_register
 
         from .markets import market_cache_stats
 

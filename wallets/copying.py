@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.errors import Conflict, IllegalTransition
+from core.isolation import Loop, record_failure
 from exchanges.errors import VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
@@ -31,7 +32,6 @@ from orders.models import Order
 from positions.actions import position_reduce
 from positions.models import Position, PositionPhase, PositionSource
 from positions.services import position_open
-from tradingsite.isolation import Loop, record_failure
 
 from .markets import market_for
 from .models import CopyTrade, CopyTradeStatus, WalletTrade

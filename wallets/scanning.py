@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.claims import claim
-from tradingsite.failpoints import failpoint
+from core.failpoints import failpoint
 
 from .locks import wallets_for_update
 from .models import CopyTrade, CopyTradeStatus, WalletTrade, WatchedWallet

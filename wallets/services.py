@@ -6,9 +6,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.isolation import OUTAGES, error_text
+from core.services import model_create, model_update
 from core.statemachine import transition_locked
-from tradingsite.isolation import OUTAGES, error_text
-from tradingsite.services import model_create, model_update
 
 from .addresses import InvalidAddress, to_checksum_address
 from .locks import copy_trades_for_update

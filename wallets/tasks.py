@@ -7,9 +7,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from core.isolation import Loop, record_failure
+from core.resilience import task_retry
 from exchanges.errors import VenueError
-from tradingsite.isolation import Loop, record_failure
-from tradingsite.resilience import task_retry
 
 from . import copying, scanning
 from .models import WatchedWallet

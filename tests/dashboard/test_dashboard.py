@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from core.apicache import stats as cache_figures
 from exchanges.services import markets_sync
 from exchanges.types import MarketInfo, Ticker
 from exchanges.valuation import asset_prices
@@ -13,7 +14,6 @@ from positions.models import PositionPhase
 from positions.services import position_open
 from tests.conftest import MARKETS, ladder
 from tests.factories import UserFactory
-from tradingsite.apicache import stats as cache_figures
 
 D = Decimal
 MARKET_ROWS = [(m.symbol, m.base, m.quote) for m in MARKETS]

@@ -9,10 +9,10 @@ import pytest
 import requests
 import responses
 
+from core.limiter import RateLimiter
 from exchanges.binance_format import parse_exchange_info
 from exchanges.ccxt_venue import CcxtVenue
 from exchanges.errors import Banned, InsufficientFunds, InvalidOrder, RateLimited, RequestTimeout
-from exchanges.limiter import RateLimiter
 from exchanges.models import Exchange
 
 D = Decimal

@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from core.http import VenueHttp
 from exchanges.errors import RequestTimeout, VenueUnavailable
-from exchanges.http import VenueHttp
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -10,10 +10,10 @@ from fractions import Fraction
 import pytest
 import redis
 
+from core.limiter import RateLimiter, bucket_violations, hammer
 from exchanges.breaker import CircuitBreaker
 from exchanges.errors import Banned, RateLimited, VenueUnavailable
 from exchanges.guarded import GuardedVenue
-from exchanges.limiter import RateLimiter, bucket_violations, hammer
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_APPS = [
     "core",
     "dashboard",
-    "tradingsite",
     "exchanges",
     "orders",
     "liquidation",
@@ -40,6 +39,20 @@ def _imported_apps(tree: ast.AST) -> set[str]:
     return found
 
 
+def test_tradingsite_is_configuration_only():
+    """Settings, URLs, the Celery app and WSGI; every building block lives in core/ or its own app."""
+    kept = {path.name for path in (ROOT / "tradingsite").iterdir() if path.suffix == ".py"}
+    assert kept == {
+        "__init__.py",
+        "settings.py",
+        "settings_test.py",
+        "urls.py",
+        "api_router.py",
+        "celery.py",
+        "wsgi.py",
+    }
+
+
 @pytest.mark.parametrize(
     ("app", "forbidden"),
     [
@@ -47,7 +60,7 @@ def _imported_apps(tree: ast.AST) -> set[str]:
         ("liquidation", {"cycles", "positions", "wallets"}),  # a cycle follows its panic sell through hooks
         ("positions", {"cycles"}),
         ("exchanges", {"orders", "liquidation", "cycles", "positions", "wallets"}),
-        ("core", {"tradingsite", "exchanges", "orders", "liquidation", "cycles", "positions", "wallets"}),
+        ("core", {"tradingsite", "dashboard", "exchanges", "orders", "liquidation", "cycles", "positions", "wallets"}),
     ],
 )
 def test_an_app_imports_nothing_from_those_above_it(app, forbidden):

@@ -7,7 +7,7 @@ from django.db import connection
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"core", "dashboard", "tradingsite", "exchanges", "orders", "liquidation", "cycles", "positions", "wallets"}
+OUR_APPS = {"core", "dashboard", "exchanges", "orders", "liquidation", "cycles", "positions", "wallets"}
 
 
 def test_every_declared_constraint_and_index_is_in_the_database():

@@ -9,16 +9,16 @@ import redis
 from django.db import connection
 from django.utils import timezone
 
+from core.limiter import RateLimiter
+from core.writebehind import writebehind_flush
 from exchanges.breaker import CircuitBreaker
 from exchanges.guarded import GuardedVenue
-from exchanges.limiter import RateLimiter
 from orders.models import Order, OrderStatus
 from orders.monitoring import _claim, orders_monitor_tick, orders_sweep_overdue
 from orders.services import order_place
 from orders.status_cache import status_cache_stats
 from tests.conftest import ladder
 from tests.factories import OrderFactory
-from tradingsite.writebehind import writebehind_flush
 
 D = Decimal
 S = OrderStatus

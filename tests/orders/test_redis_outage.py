@@ -11,11 +11,11 @@ import pytest
 import redis
 from django.utils import timezone
 
+from core.writebehind import writebehind_flush, writebehind_stats
 from orders.models import Order, OrderStatus
 from orders.monitoring import orders_monitor_tick
 from orders.services import order_place
 from tests.conftest import ladder
-from tradingsite.writebehind import writebehind_flush, writebehind_stats
 
 S = OrderStatus
 

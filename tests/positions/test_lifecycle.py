@@ -157,7 +157,7 @@ def test_quiet_positions_are_rescheduled_by_tier_and_marked_through_the_buffer(p
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from tradingsite.writebehind import writebehind_flush
+    from core.writebehind import writebehind_flush
 
     price(books, "60000.00")
     positions = [

@@ -11,10 +11,10 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from core.services import model_create
 from cycles.models import Strategy
 from exchanges.models import Exchange, VenueFaults
 from tests import factories as f
-from tradingsite.services import model_create
 
 pytestmark = pytest.mark.django_db
 WALLET = "0x6a72f61820b26b1fe4d956e17b6dc2a1ea3033ee"

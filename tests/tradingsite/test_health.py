@@ -49,7 +49,7 @@ def test_checks_run_concurrently(client, settings, monkeypatch):
     """Three slow checks finish in about the time of one."""
     import time
 
-    from tradingsite import health
+    from dashboard import health
 
     def slow(timeout):
         time.sleep(0.4)

@@ -94,7 +94,7 @@ def test_healthz_is_throttled_per_address(client, settings):
 def test_the_health_checks_statement_timeout_applies():
     from django.db import OperationalError
 
-    from tradingsite.health import check_postgres
+    from dashboard.health import check_postgres
 
     with pytest.raises(OperationalError, match="statement timeout"):
         check_postgres(0.2, probe="SELECT pg_sleep(2)")

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 import orders.monitoring
 import positions.monitor
+from core.isolation import backoff_s
 from cycles.models import CycleState
 from cycles.recovery import recover_cycles
 from exchanges.models import Market
@@ -21,7 +22,6 @@ from positions.services import position_check, position_open
 from tests import factories as f
 from tests.conftest import ladder
 from tests.cycles.conftest import open_cycle
-from tradingsite.isolation import backoff_s
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -18,10 +18,11 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from core.errors import redact
 from exchanges.ccxt_venue import CcxtVenue
 from exchanges.errors import VenueError
 from exchanges.models import Exchange
-from exchanges.parsing import parse_retry_after, redact
+from exchanges.parsing import parse_retry_after
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

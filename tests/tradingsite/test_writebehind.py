@@ -7,11 +7,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core import writebehind
 from core.redis_client import redis_client
+from core.writebehind import Update, buffer_update, buffer_updates, writebehind_flush, writebehind_stats
 from orders.models import Order, OrderStatus
 from tests.factories import OrderFactory
-from tradingsite import writebehind
-from tradingsite.writebehind import Update, buffer_update, buffer_updates, writebehind_flush, writebehind_stats
 
 S = OrderStatus
 

@@ -2,8 +2,8 @@
 
 from django.conf import settings
 
-from exchanges.http import venue_http
-from exchanges.limiter import RateLimiter
+from core.http import venue_http
+from core.limiter import RateLimiter
 
 from .base import ScanResult, Source, SourceDailyLimit, SourceError, SourceRateLimited, SourceTrade
 from .etherscan import EtherscanPolygon

@@ -18,9 +18,9 @@ from decimal import Decimal
 import requests
 from django.conf import settings
 
+from core.http import VenueHttp
+from core.limiter import RateLimiter
 from exchanges.errors import Banned, RateLimited, VenueError
-from exchanges.http import VenueHttp
-from exchanges.limiter import RateLimiter
 from exchanges.parsing import parse_retry_after
 
 log = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.resilience import Outages
 from cycles.scanner import Scanner
 from exchanges.models import Exchange
-from tradingsite.resilience import Outages
 
 
 class Command(BaseCommand):

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from core.resilience import Outages
 from exchanges.binance_format import parse_tickers, replay_recording
 from exchanges.depth_profile import load_profile, shape_book
 from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import Exchange, ExchangeKind, PaperTrade
 from exchanges.paper import PaperVenue
 from exchanges.simulator import MarketSimulator, SimulatorConfig
-from tradingsite.resilience import Outages
 
 log = logging.getLogger("exchanges.simulator")
 

@@ -6,10 +6,10 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from core.cli import positive_float
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
 from liquidation.services import route_policy, venue_router
-from tradingsite.cli import positive_float
 
 
 class Command(BaseCommand):

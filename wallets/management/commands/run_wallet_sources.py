@@ -14,8 +14,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from core.resilience import Outages
 from exchanges.models import Exchange
-from tradingsite.resilience import Outages
 from wallets.demo import OutcomeBooks
 from wallets.models import WatchedWallet
 from wallets.simulated import SimulatedChain, SimulatedSourceServer, sample_outcomes

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tradingsite.cli import positive_decimal
+from core.cli import positive_decimal
 from wallets.demo import outcome_account
 from wallets.models import WatchedWallet
 from wallets.services import wallet_create

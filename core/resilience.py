@@ -19,7 +19,7 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, reset_queries
 
-from exchanges.errors import VenueUnavailable
+from .errors import VenueUnavailable
 
 log = logging.getLogger("tradingsite.outages")
 

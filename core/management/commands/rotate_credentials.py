@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tradingsite.services import credentials_rotate
+from core.services import credentials_rotate
 
 
 class Command(BaseCommand):

@@ -18,8 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from core.redis_client import redis_client
-
-from .resilience import INFRASTRUCTURE_OUTAGES
+from core.resilience import INFRASTRUCTURE_OUTAGES
 
 
 def check_postgres(timeout: float, probe: str = "SELECT 1") -> None:

@@ -6,8 +6,7 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from .errors import RequestTimeout, VenueUnavailable
-from .parsing import redact
+from .errors import RequestTimeout, VenueUnavailable, redact
 
 _UNHEALTHY_AFTER = 3  # consecutive connection failures before the pool is rebuilt
 

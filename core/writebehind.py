@@ -257,7 +257,9 @@ def _apply(entry: Buffered, rows: dict[int, dict[str, object]], generation: int)
     row_sql = "(" + ", ".join(casts) + ")"
     items = sorted(rows.items())
     chunks = [items[i : i + ROWS_PER_STATEMENT] for i in range(0, len(items), ROWS_PER_STATEMENT)]
-    mark_table = connection.ops.quote_name("tradingsite_writebehindmark")
+    from .models import WriteBehindMark
+
+    mark_table = connection.ops.quote_name(WriteBehindMark._meta.db_table)
     with transaction.atomic(), connection.cursor() as cursor:
         for n, chunk in enumerate(chunks):
             params: list[object] = []

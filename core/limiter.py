@@ -15,8 +15,8 @@ import redis
 
 from core.redis_client import redis_client
 
+from .clock import from_ms, to_ms
 from .errors import Banned, RateLimited
-from .types import from_ms, to_ms
 
 # Both scripts start by refilling the bucket to the present. Numbers are
 # written with string.format: Lua's tostring keeps 14 digits, which would round

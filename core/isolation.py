@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from exchanges.parsing import redact
-
+from .errors import redact
 from .resilience import INFRASTRUCTURE_OUTAGES as OUTAGES
 
 log = logging.getLogger(__name__)
