@@ -25,8 +25,8 @@ class JsonFormatter(logging.Formatter):
 
 class QuietTicks(logging.Filter):
     """Celery's routine lines (task received, succeeded, sent by beat; not retries) of the high-frequency tasks
-    (settings.LOG_QUIET_TASKS: the ticks beat sends every few seconds) are DEBUG, not INFO: at INFO a
-    log carries one line per event an operator cares about, which the services log themselves."""
+    (core.schedule.quiet_tasks: the ticks beat sends every few seconds, the per-market order checks) are DEBUG,
+    not INFO: at INFO a log carries one line per event an operator cares about, which the services log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.INFO or record.msg not in _ROUTINE:  # a retry, a failure: kept
@@ -58,6 +58,6 @@ def _task_name(record: logging.LogRecord) -> str | None:
 
 
 def _quiet_tasks() -> frozenset[str]:
-    from django.conf import settings
+    from .schedule import quiet_tasks
 
-    return frozenset(getattr(settings, "LOG_QUIET_TASKS", ()))
+    return quiet_tasks()

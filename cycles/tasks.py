@@ -2,10 +2,10 @@
 
 import logging
 
-from celery import shared_task
 from django.conf import settings
 
 from core.resilience import task_retry
+from core.schedule import task
 from exchanges.errors import VenueError
 
 from . import services
@@ -13,7 +13,9 @@ from . import services
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="cycles.reservations_expire", ignore_result=True)  # every 5 s: a stored result would pile up
+@task(
+    name="cycles.reservations_expire", queue="maintenance", every=5, ignore_result=True
+)  # every 5 s: a stored result would pile up
 def reservations_expire() -> int:
     return services.reservation_expire_stale()
 
@@ -23,13 +25,13 @@ def reservations_expire() -> int:
 VENUE_RETRY = task_retry(VenueError)
 
 
-@shared_task(name="cycles.execute", acks_late=True, ignore_result=True, **VENUE_RETRY)
+@task(name="cycles.execute", queue="execution", acks_late=True, ignore_result=True, **VENUE_RETRY)
 def execute(cycle_id: int) -> str:
     """Advance one cycle; a redelivered or duplicate task finds the step done and does nothing new."""
     return services.cycle_advance(cycle_id=cycle_id)
 
 
-@shared_task(name="cycles.recover", ignore_result=True)
+@task(name="cycles.recover", queue="maintenance", every="RECOVERY_SWEEP_S", ignore_result=True)
 def recover() -> dict:
     """The beat sweep of recover_cycles: interrupted cycles (stalled RECOVERY_STALL_S) resumed or unwound."""
     from .recovery import RecoveryBusy, recover_cycles

@@ -12,6 +12,8 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from core.schedule import QUEUES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -263,29 +265,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "health_check_interval": 10,
 }
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
-CELERY_TASK_QUEUES = [
-    Queue("execution"),
-    Queue("monitoring"),
-    Queue("scanning"),
-    Queue("maintenance"),
-]
-CELERY_TASK_ROUTES = {
-    "cycles.execute": {"queue": "execution"},
-    "liquidation.advance": {"queue": "execution"},
-    "cycles.panic_sell_advance": {"queue": "execution"},
-    "orders.*": {"queue": "monitoring"},
-    "positions.*": {"queue": "monitoring"},
-    "wallets.*": {"queue": "scanning"},
-    "tradingsite.*": {"queue": "maintenance"},
-    "cycles.*": {"queue": "maintenance"},
-}
-CELERY_BEAT_SCHEDULE = {
-    "reservations-expire": {
-        "task": "cycles.reservations_expire",
-        "schedule": timedelta(seconds=5),
-        "options": {"queue": "maintenance", "expires": 5},
-    },
-}
+CELERY_TASK_QUEUES = [Queue(name) for name in QUEUES]
+# Each task names its queue and, if beat sends it, its period where it is defined (core.schedule.task).
+CELERY_TASK_ROUTES = ["core.schedule.route"]
+CELERY_BEAT_SCHEDULER = "core.schedule:DeclaredScheduler"
 
 # --- Logging: one JSON object a line ------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -365,18 +348,6 @@ ORDER_SWEEP_GRACE_S = env.float("ORDER_SWEEP_GRACE_S", default=2.0)
 # --- Write-behind buffer ----------------------------------------------------------
 WRITEBEHIND_FLUSH_S = env.float("WRITEBEHIND_FLUSH_S", default=1.0)
 
-CELERY_BEAT_SCHEDULE |= {
-    "orders-sweep-overdue": {
-        "task": "orders.sweep_overdue",
-        "schedule": timedelta(seconds=5),
-        "options": {"queue": "monitoring", "expires": 5},
-    },
-    "writebehind-flush": {
-        "task": "tradingsite.writebehind_flush",
-        "schedule": timedelta(seconds=WRITEBEHIND_FLUSH_S),
-        "options": {"queue": "maintenance", "expires": WRITEBEHIND_FLUSH_S},
-    },
-}
 
 # --- Cycles and panic sells ----------------------------------------------------
 # A buy leg is sized this far under what we hold, so a small move between sizing and filling still fits.
@@ -449,37 +420,12 @@ COPY_CONCURRENCY = env.int("COPY_CONCURRENCY", default=10)  # copies being place
 COPY_SLOT_LEASE_S = env.float("COPY_SLOT_LEASE_S", default=60.0)  # a slot a dead worker held frees itself after this
 COPY_MAX_AGE_S = env.float("COPY_MAX_AGE_S", default=300.0)  # a fill detected later than this is not copied
 COPY_PENDING_RETRY_S = env.float("COPY_PENDING_RETRY_S", default=30.0)  # a copy still pending is sent again after this
-CELERY_TASK_ROUTES = {"wallets.copy": {"queue": "execution"}} | CELERY_TASK_ROUTES
-CELERY_BEAT_SCHEDULE |= {
-    "wallets-tick": {
-        "task": "wallets.tick",
-        "schedule": timedelta(seconds=WALLET_TICK_S),
-        "options": {"queue": "scanning", "expires": WALLET_TICK_S * 2},
-    },
-}
 
 # The asset the dashboard and /api/accounts/ value balances in (direct market, or through one intermediate).
 DASHBOARD_VALUATION_ASSET = env.str("DASHBOARD_VALUATION_ASSET", default="USDT")
 POSITION_TICK_S = env.float("POSITION_TICK_S", default=1.0)  # how often beat claims due positions
 POSITION_LEASE_S = env.float("POSITION_LEASE_S", default=15.0)  # a claimed position is not claimed again meanwhile
 POSITION_EVENT_FLUSH_S = env.float("POSITION_EVENT_FLUSH_S", default=30.0)  # non-critical events, at the latest
-CELERY_BEAT_SCHEDULE |= {
-    "positions-tick": {
-        "task": "positions.tick",
-        "schedule": timedelta(seconds=POSITION_TICK_S),
-        "options": {"queue": "monitoring", "expires": POSITION_TICK_S},
-    },
-    "positions-flush-events": {
-        "task": "positions.flush_events",
-        "schedule": timedelta(seconds=POSITION_EVENT_FLUSH_S),
-        "options": {"queue": "maintenance", "expires": POSITION_EVENT_FLUSH_S},
-    },
-    "cycles-recover": {
-        "task": "cycles.recover",
-        "schedule": timedelta(seconds=RECOVERY_SWEEP_S),
-        "options": {"queue": "maintenance", "expires": RECOVERY_SWEEP_S},
-    },
-}
 PANIC_BASE_CURRENCIES = env.list("PANIC_BASE_CURRENCIES", default=["USDT", "USDC"])  # a balance sell's default
 PANIC_MAX_HOPS = env.int("PANIC_MAX_HOPS", default=4)
 PANIC_MAX_SLIPPAGE_BPS = env.int("PANIC_MAX_SLIPPAGE_BPS", default=250)
@@ -487,10 +433,3 @@ PANIC_MAX_SLIPPAGE_BPS = env.int("PANIC_MAX_SLIPPAGE_BPS", default=250)
 PANIC_VOLATILITY_K = env.float("PANIC_VOLATILITY_K", default=2.0)
 PANIC_SLIPPAGE_CAP_BPS = env.float("PANIC_SLIPPAGE_CAP_BPS", default=1000.0)
 PANIC_MAX_FAILED_HOPS = env.int("PANIC_MAX_FAILED_HOPS", default=5)
-
-# Celery's received / succeeded / sent lines of these log at DEBUG (core.logging.QuietTicks): what beat
-# sends every minute or more often, and the per-market order checks.
-LOG_QUIET_TASKS = sorted(
-    {entry["task"] for entry in CELERY_BEAT_SCHEDULE.values() if entry["schedule"] <= timedelta(minutes=1)}
-    | {"orders.monitor"}
-)

@@ -3,12 +3,12 @@
 import logging
 from functools import partial
 
-from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
 from core.isolation import Loop, record_failure
 from core.resilience import task_retry
+from core.schedule import task
 from exchanges.errors import VenueError
 
 from . import copying, scanning
@@ -18,7 +18,7 @@ from .slots import SlotsBusy
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="wallets.tick", ignore_result=True)
+@task(name="wallets.tick", queue="scanning", every="WALLET_TICK_S", expires_periods=2, ignore_result=True)
 def tick(among: list[int] | None = None) -> dict:
     """Claim due wallets (of `among`, if given) and scan them, their copies queued as found; settle copies."""
     claimed = scanning.wallets_claim_due(limit=settings.WALLET_SCAN_BATCH, among=among)
@@ -35,7 +35,7 @@ def tick(among: list[int] | None = None) -> dict:
             "settled": settled, "requeued": requeued}  # fmt: skip
 
 
-@shared_task(name="wallets.copy", bind=True, acks_late=True, ignore_result=True,
+@task(name="wallets.copy", queue="execution", bind=True, acks_late=True, ignore_result=True,
              **task_retry(VenueError, max_retries=None))  # fmt: skip
 def copy_trade(self, copy_trade_id: int) -> str:
     """Place one copy; with every slot taken it waits its turn (a short countdown), never placing twice."""

@@ -8,6 +8,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
+from core.schedule import beat_schedule
 from cycles.models import CycleState, Reservation, Strategy
 from cycles.tasks import reservations_expire
 from exchanges.marketdata import MarketDataSnapshot, now_ms
@@ -83,12 +84,14 @@ def test_tasks_are_routed_to_their_queues():
     router = celery_app.amqp.router
     assert router.route({}, "cycles.execute")["queue"].name == "execution"
     assert router.route({}, "orders.monitor")["queue"].name == "monitoring"
-    assert router.route({}, "wallets.scan")["queue"].name == "scanning"
+    assert router.route({}, "wallets.tick")["queue"].name == "scanning"
     assert router.route({}, "cycles.reservations_expire")["queue"].name == "maintenance"
 
 
-def test_every_beat_entry_expires_and_names_a_queue(settings):
-    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+def test_every_beat_entry_expires_and_names_a_queue():
+    celery_app.loader.import_default_modules()
+    assert {"wallets-tick", "positions-tick", "orders-sweep_overdue", "cycles-recover"} <= set(beat_schedule())
+    for name, entry in beat_schedule().items():
         assert entry["options"].get("expires"), name
         assert entry["options"].get("queue"), name
         assert entry["task"] in celery_app.tasks, f"{name}: {entry['task']} is not a registered task"

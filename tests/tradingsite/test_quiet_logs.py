@@ -8,6 +8,9 @@ import pytest
 from celery.app.trace import LOG_SUCCESS
 from django.conf import settings
 
+from core.schedule import quiet_tasks
+from tradingsite.celery import app as celery_app
+
 
 @pytest.fixture
 def console():
@@ -26,9 +29,9 @@ def _succeeded(name: str) -> None:
 
 
 def test_the_high_frequency_ticks_are_quiet_at_info(console):
-    assert {"wallets.tick", "positions.tick", "orders.monitor", "tradingsite.writebehind_flush"} <= set(
-        settings.LOG_QUIET_TASKS
-    )
+    celery_app.loader.import_default_modules()
+    assert {"wallets.tick", "positions.tick", "orders.monitor", "tradingsite.writebehind_flush"} <= quiet_tasks()
+    assert "cycles.execute" not in quiet_tasks()
     for name in ("wallets.tick", "positions.tick", "orders.monitor"):
         _succeeded(name)
     logging.getLogger("celery.beat").info("Scheduler: Sending due task %s (%s)", "wallets-tick", "wallets.tick")
