@@ -2,16 +2,19 @@
 
 from django.contrib import admin, messages
 
-from core.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline
+from core.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline, ServiceAdmin
 from core.errors import DomainError
 from orders.admin import OrderInline
 
-from . import liquidating, selectors
+from . import liquidating, selectors, services
 from .models import Cycle, CycleLeg, Reservation, Strategy
 
 
 @admin.register(Strategy)
-class StrategyAdmin(admin.ModelAdmin):
+class StrategyAdmin(ServiceAdmin):
+    service_check = staticmethod(services.strategy_check)
+    service_create = staticmethod(services.strategy_create)
+    service_update = staticmethod(services.strategy_update)
     list_display = (
         "name", "exchange", "start_asset", "trade_amount", "min_profit_bps", "max_open_cycles", "open_cycles",
         "enabled",

@@ -49,7 +49,8 @@ def _validate_asset_list(name: str, value, *, required: bool) -> list[str]:
         raise ValidationError({name: "Give at least one asset."}) from None
 
 
-def _normalize_strategy_fields(fields: dict) -> dict:
+def strategy_check(strategy: Strategy | None, fields: dict, /) -> dict:
+    """The given fields validated and normalized (asset lists, the start asset's case), as every write takes them."""
     if "panic_base_currencies" in fields:
         fields["panic_base_currencies"] = _validate_asset_list(
             "panic_base_currencies", fields["panic_base_currencies"], required=True
@@ -66,12 +67,12 @@ def _normalize_strategy_fields(fields: dict) -> dict:
 @transaction.atomic
 def strategy_create(**fields) -> Strategy:
     fields.setdefault("panic_base_currencies", ["USDT"])
-    return model_create(Strategy, **_normalize_strategy_fields(fields))
+    return model_create(Strategy, **strategy_check(None, fields))
 
 
 @transaction.atomic
 def strategy_update(strategy: Strategy, data: dict, /) -> Strategy:
-    strategy, _ = model_update(strategy, _normalize_strategy_fields(dict(data)))
+    strategy, _ = model_update(strategy, strategy_check(strategy, dict(data)))
     return strategy
 
 

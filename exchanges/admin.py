@@ -2,8 +2,12 @@
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
-from .models import Exchange, Market, PaperBalance, VenueFaults
+from core.admin_utils import ServiceAdmin, refusal_on_form
+
+from . import services
+from .models import Exchange, ExchangeKind, Market, PaperBalance, VenueFaults
 from .services import FIXED_AFTER_CREATE
 
 CREDENTIAL_FIELDS = ("api_key", "api_secret", "api_password")
@@ -40,8 +44,21 @@ class ExchangeAdminForm(forms.ModelForm):
         return data
 
 
+class VenueFaultsForm(forms.ModelForm):
+    def clean(self):
+        data = super().clean()
+        try:
+            services.venue_faults_check(self.instance.exchange)
+        except ValidationError as exc:
+            refusal_on_form(self, exc)
+        return data
+
+
 class VenueFaultsInline(admin.StackedInline):
+    """A paper account's injected faults, shown once the account exists; saved by venue_faults_update."""
+
     model = VenueFaults
+    form = VenueFaultsForm
     can_delete = False
     extra = 0
     verbose_name_plural = "injected faults (paper venue)"
@@ -59,15 +76,36 @@ class PaperBalanceInline(admin.TabularInline):
 
 
 @admin.register(Exchange)
-class ExchangeAdmin(admin.ModelAdmin):
+class ExchangeAdmin(ServiceAdmin):
     """Credentials are write-only: a blank input to replace them for who may change the account,
     and only "set" / "not set" for everyone else (a read-only field would render the decrypted value)."""
 
+    service_check = staticmethod(services.exchange_check)
+    service_create = staticmethod(services.exchange_create)
+    service_update = staticmethod(services.exchange_update)
     form = ExchangeAdminForm
     inlines = [VenueFaultsInline, PaperBalanceInline]
     list_display = ("name", "kind", "ccxt_id", "role", "mirror_of", "mirror_ratio", "enabled", "has_credentials")
     list_filter = ("kind", "role", "enabled")
     search_fields = ("name", "ccxt_id")
+
+    def get_inline_instances(self, request, obj=None):
+        inlines = super().get_inline_instances(request, obj)
+        if obj is None or obj.kind != ExchangeKind.PAPER:  # faults are injected on paper accounts only
+            inlines = [i for i in inlines if not isinstance(i, VenueFaultsInline)]
+        return inlines
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not VenueFaults:
+            return super().save_formset(request, form, formset, change)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []  # for the change message
+        for faults_form in formset.forms:
+            if faults_form.has_changed():
+                data = {name: faults_form.cleaned_data[name] for name in faults_form.changed_data
+                        if name not in ("id", "exchange", "DELETE")}  # fmt: skip
+                faults = services.venue_faults_update(form.instance, data)
+                formset.changed_objects.append((faults, list(data)))
+        return None
 
     def _may_write(self, request, obj) -> bool:
         return self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)

@@ -8,31 +8,33 @@ from core.services import model_create, model_update
 
 from .models import AccountRole, Exchange
 
-
-def _check_mirror_target(*, role: str, mirror_of: Exchange | None) -> None:
-    if role == AccountRole.MIRROR and mirror_of is not None and mirror_of.role != AccountRole.MAIN:
-        raise ValidationError({"mirror_of": f"{mirror_of.name} is itself a mirror; mirror a main account."})
-
-
-@transaction.atomic
-def exchange_create(**fields) -> Exchange:
-    _check_mirror_target(role=fields.get("role", AccountRole.MAIN), mirror_of=fields.get("mirror_of"))
-    return model_create(Exchange, **fields)
-
-
 # An account's name keys what runs for it (its market-data snapshot, `run_simulator --exchange NAME`, feeds,
 # the Procfile): renaming a live account would cut it off from them, so a name is fixed once created.
 FIXED_AFTER_CREATE = ("name", "kind")
 
 
+def exchange_check(exchange: Exchange | None, data: dict, /) -> dict:
+    """Refuse what no write may do: change a fixed field, mirror a mirror. Returns `data`."""
+    if exchange is not None:
+        changed = [f for f in FIXED_AFTER_CREATE if f in data and data[f] != getattr(exchange, f)]
+        if changed:
+            raise ValidationError({f: f"An account's {f} is fixed once created (it keys its market data and "
+                                      "processes); create a new account instead." for f in changed})  # fmt: skip
+    role = data.get("role", exchange.role if exchange else AccountRole.MAIN)
+    mirror_of = data.get("mirror_of", exchange.mirror_of if exchange else None)
+    if role == AccountRole.MIRROR and mirror_of is not None and mirror_of.role != AccountRole.MAIN:
+        raise ValidationError({"mirror_of": f"{mirror_of.name} is itself a mirror; mirror a main account."})
+    return data
+
+
+@transaction.atomic
+def exchange_create(**fields) -> Exchange:
+    return model_create(Exchange, **exchange_check(None, fields))
+
+
 @transaction.atomic
 def exchange_update(exchange: Exchange, data: dict, /) -> Exchange:
-    changed = [f for f in FIXED_AFTER_CREATE if f in data and data[f] != getattr(exchange, f)]
-    if changed:
-        raise ValidationError({f: f"An account's {f} is fixed once created (it keys its market data and "
-                                  "processes); create a new account instead." for f in changed})  # fmt: skip
-    _check_mirror_target(role=data.get("role", exchange.role), mirror_of=data.get("mirror_of", exchange.mirror_of))
-    exchange, _ = model_update(exchange, data)
+    exchange, _ = model_update(exchange, exchange_check(exchange, data))
     return exchange
 
 
@@ -78,12 +80,18 @@ def markets_sync(*, exchange: Exchange, markets: list) -> dict[str, list[str]]:
     return report
 
 
-def venue_faults_update(exchange: Exchange, data: dict, /):
-    """Switch a paper venue's injected faults; takes effect in every worker within a second."""
-    from .models import ExchangeKind, VenueFaults
+def venue_faults_check(exchange: Exchange, /) -> None:
+    from .models import ExchangeKind
 
     if exchange.kind != ExchangeKind.PAPER:
         raise ValidationError({"exchange": f"{exchange.name} is a real venue; faults are injected on paper only."})
+
+
+def venue_faults_update(exchange: Exchange, data: dict, /):
+    """Switch a paper venue's injected faults; takes effect in every worker within a second."""
+    from .models import VenueFaults
+
+    venue_faults_check(exchange)
     with transaction.atomic():
         faults, _ = VenueFaults.objects.select_for_update().get_or_create(exchange=exchange)
         faults, _ = model_update(faults, data)
