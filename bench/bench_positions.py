@@ -174,7 +174,7 @@ def bench_kill(n_positions: int, seed: int, env: dict | None = None) -> dict:
     from orders.models import Order
     from orders.tasks import sweep_overdue
     from positions.models import PositionEvent, TakeProfitLevel, TakeProfitStatus
-    from positions.services import position_open
+    from positions.opening import position_open
     from positions.tasks import tick
     from tradingsite.celery import app
 

@@ -80,7 +80,7 @@ def seed() -> dict[str, int]:
 
     exchange = Exchange.objects.get(name=ACCOUNT)
     assert wait_until(lambda: MarketDataSnapshot(ACCOUNT).ticker("BTCUSDT") is not None, timeout=30), "no market"
-    from positions.services import position_open
+    from positions.opening import position_open
 
     if not Position.objects.filter(exchange=exchange).exists():
         ask = MarketDataSnapshot(ACCOUNT).ticker("BTCUSDT").ask

@@ -102,7 +102,7 @@ class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def open_view(self, request):
         """The admin's way to open a position: the same service as the API, its errors on the form's fields."""
-        from .services import position_open
+        from .opening import position_open
 
         if not request.user.has_perm("positions.add_position"):
             raise PermissionDenied

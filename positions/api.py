@@ -11,7 +11,7 @@ from core.apicache import CachedReadsMixin
 from core.permissions import HasActionPermission
 from exchanges.models import Exchange
 
-from . import actions, selectors, services
+from . import actions, opening, selectors
 from .models import Position, PositionEvent, TakeProfitLevel
 
 
@@ -161,7 +161,7 @@ class PositionViewSet(CachedReadsMixin, mixins.CreateModelMixin, viewsets.ReadOn
     def create(self, request, *args, **kwargs):
         fields = self._asked(request, PositionInput)
         fields["take_profits"] = [(level["price"], level["fraction"]) for level in fields.get("take_profits", [])]
-        position = services.position_open(**fields)
+        position = opening.position_open(**fields)
         return Response(PositionSerializer(position).data, status=status.HTTP_201_CREATED)
 
 

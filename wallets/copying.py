@@ -31,7 +31,7 @@ from orders.errors import OrderRejected
 from orders.models import Order
 from positions.actions import position_reduce
 from positions.models import Position, PositionPhase, PositionSource
-from positions.services import position_open
+from positions.opening import position_open
 
 from .markets import market_for
 from .models import CopyTrade, CopyTradeStatus, WalletTrade

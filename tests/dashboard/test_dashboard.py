@@ -11,7 +11,7 @@ from exchanges.services import markets_sync
 from exchanges.types import MarketInfo, Ticker
 from exchanges.valuation import asset_prices
 from positions.models import PositionPhase
-from positions.services import position_open
+from positions.opening import position_open
 from tests.conftest import MARKETS, ladder
 from tests.factories import UserFactory
 
@@ -38,7 +38,12 @@ def test_assets_are_valued_at_what_they_sell_for_directly_inversely_or_through_o
 @pytest.fixture
 def opened(monkeypatch, paper, books, venue):
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    for target in ("positions.services.get_venue", "positions.actions.get_venue", "dashboard.overview.get_venue"):
+    for target in (
+        "positions.opening.get_venue",
+        "positions.services.get_venue",
+        "positions.actions.get_venue",
+        "dashboard.overview.get_venue",
+    ):
         monkeypatch.setattr(target, lambda exchange: venue)
     return position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.02"), venue=venue,
                          take_profits=[(D("61000"), D("0.5"))], stop_loss=D("58000"))  # fmt: skip

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def on_paper(monkeypatch, paper, books, venue):
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    for module in ("positions.services", "positions.actions"):
+    for module in ("positions.opening", "positions.services", "positions.actions"):
         monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     return paper.exchange
 
@@ -68,7 +68,7 @@ def test_position_reads_are_cached_until_a_critical_event(api, monkeypatch, pape
     from positions.actions import position_close_now
 
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    for module in ("positions.services", "positions.actions"):
+    for module in ("positions.opening", "positions.services", "positions.actions"):
         monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     created = api.post("/api/positions/", body(paper.exchange), format="json").json()
     first = api.get("/api/positions/").json()

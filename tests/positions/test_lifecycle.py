@@ -10,7 +10,8 @@ from orders.models import Order
 from positions import events
 from positions.models import Position, PositionEvent, PositionPhase, TakeProfitStatus
 from positions.monitor import positions_monitor_tick
-from positions.services import position_check, position_open
+from positions.opening import position_open
+from positions.services import position_check
 from tests.conftest import ladder
 
 D = Decimal

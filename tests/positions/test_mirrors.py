@@ -10,7 +10,8 @@ from exchanges.paper import PaperVenue, paper_deposit
 from exchanges.services import markets_sync
 from orders.models import Order
 from positions.models import Position, PositionPhase
-from positions.services import position_check, position_open
+from positions.opening import position_open
+from positions.services import position_check
 from tests.conftest import MARKETS, ladder
 
 D = Decimal

@@ -13,7 +13,7 @@ from orders.models import Order, OrderStatus
 from positions import services
 from positions.actions import position_add_take_profit, position_close_now, position_move_stop
 from positions.models import Position, TakeProfitLevel
-from positions.services import position_open
+from positions.opening import position_open
 from tests import factories as f
 from tests.conftest import ladder
 
@@ -23,7 +23,7 @@ D = Decimal
 @pytest.fixture
 def opened(db, monkeypatch, paper, books, venue):
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    for module in ("positions.services", "positions.actions"):
+    for module in ("positions.opening", "positions.services", "positions.actions"):
         monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     return position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.02"), venue=venue,
                          take_profits=[(D("61000"), D("0.5"))], stop_loss=D("58000"))  # fmt: skip

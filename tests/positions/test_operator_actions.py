@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from positions.models import Position, PositionPhase, TakeProfitStatus
-from positions.services import position_open
+from positions.opening import position_open
 from tests.conftest import ladder
 
 D = Decimal
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def opened(monkeypatch, paper, books, venue):
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    for module in ("positions.services", "positions.actions"):
+    for module in ("positions.opening", "positions.services", "positions.actions"):
         monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     return position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.02"), venue=venue,
                          take_profits=[(D("61000"), D("0.5"))], stop_loss=D("58000"))  # fmt: skip
@@ -84,7 +84,7 @@ def test_a_close_to_stable_routes_the_proceeds_of_a_btc_quoted_position_to_usdt(
     from liquidation.models import PanicSell, PanicSellState
     from liquidation.services import panic_sell_advance
 
-    for module in ("positions.services", "positions.actions"):
+    for module in ("positions.opening", "positions.services", "positions.actions"):
         monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     monkeypatch.setattr("liquidation.services.panic_sell_schedule", lambda **kwargs: None)  # advanced by hand below
     paper_deposit(exchange=paper.exchange, asset="BTC", amount=D("1"))

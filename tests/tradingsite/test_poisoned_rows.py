@@ -18,7 +18,8 @@ from orders.monitoring import orders_monitor_tick
 from orders.services import order_place
 from positions.models import Position, PositionPhase
 from positions.monitor import positions_monitor_tick
-from positions.services import position_check, position_open
+from positions.opening import position_open
+from positions.services import position_check
 from tests import factories as f
 from tests.conftest import ladder
 from tests.cycles.conftest import open_cycle

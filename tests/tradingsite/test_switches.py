@@ -13,7 +13,8 @@ from orders.models import Order
 from orders.services import order_place
 from positions.actions import entries_halt
 from positions.models import PositionPhase
-from positions.services import position_check, position_open
+from positions.opening import position_open
+from positions.services import position_check
 from tests import factories as f
 from tests.conftest import ladder
 
@@ -42,7 +43,7 @@ def test_the_kill_switch_stops_new_cycles(paper):
 
 def test_the_kill_switch_stops_new_positions_but_not_their_stops(monkeypatch, paper, books, venue):
     books.set_book(ladder("BTCUSDT", "60000.00", "60000.01", "1.00", sizes=("5", "5", "5", "5", "5")))
-    for module in ("positions.services", "positions.actions"):
+    for module in ("positions.opening", "positions.services", "positions.actions"):
         monkeypatch.setattr(f"{module}.get_venue", lambda exchange: venue)
     position = position_open(exchange=paper.exchange, symbol="BTCUSDT", amount=D("0.02"), venue=venue,
                              stop_loss=D("58000"))  # fmt: skip

@@ -18,7 +18,7 @@ ADDRESS = "0x6a72f61820b26b1fe4d956e17b6dc2a1ea3033ee"
 
 @pytest.fixture(autouse=True)
 def _venue(monkeypatch, outcome_paper):
-    for target in ("wallets.copying.get_venue", "positions.services.get_venue"):
+    for target in ("wallets.copying.get_venue", "positions.opening.get_venue", "positions.services.get_venue"):
         monkeypatch.setattr(target, lambda exchange: outcome_paper)
 
 
@@ -108,7 +108,7 @@ def test_a_restart_between_claim_and_order_never_copies_twice(sim, chain, watche
     scanning.wallet_scan(wallet_id=wallet.pk)
     copy = CopyTrade.objects.get()
 
-    killed_at(monkeypatch, "positions.services.order_place", copy, outcome_paper)
+    killed_at(monkeypatch, "positions.opening.order_place", copy, outcome_paper)
     assert copy.status == CopyTradeStatus.SUBMITTED  # claimed with its position, in one transaction
     assert copying.copy_trade_execute(copy_trade_id=copy.pk, venue=outcome_paper) == CopyTradeStatus.SUBMITTED
     assert Position.objects.count() == 1
