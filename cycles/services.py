@@ -17,6 +17,7 @@ from core.assets import NoAssets, NotAnAssetList, asset_codes
 from core.errors import Conflict, DomainError
 from core.failpoints import failpoint
 from core.services import model_create, model_update
+from core.sql import raw_connection
 from core.statemachine import still_in_state, transition_locked
 from exchanges.errors import EntriesHalted, VenueError
 from exchanges.models import Exchange, Market
@@ -160,10 +161,8 @@ def _pipelined(*statements: str, params: dict):
 
     A failure rolls back a transaction the statements opened themselves.
     """
-    connection.ensure_connection()
-    pg = connection.connection
     cursors = []
-    with connection.wrap_database_errors:
+    with raw_connection() as pg:
         try:
             with pg.pipeline():
                 for statement in statements:

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
-import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.isolation import Loop, record_failure
+from core.sql import server_cursor
 from exchanges.errors import VenueError
 from exchanges.models import Exchange
 from exchanges.registry import get_venue
@@ -104,9 +104,7 @@ def positions_monitor_tick(*, now: datetime | None = None, limit: int = 20_000, 
     changed_tier: list[tuple[int, str, str]] = []
     lease = now + timedelta(seconds=settings.POSITION_LEASE_S)
     with transaction.atomic():
-        connection.ensure_connection()
-        cursor = psycopg.Cursor(connection.connection)  # server-side binding: arrays as one parameter each
-        with connection.wrap_database_errors:
+        with server_cursor() as cursor:  # arrays as one parameter each
             positions = [
                 Claimed(*row)
                 for row in cursor.execute(
@@ -172,9 +170,7 @@ def _reschedule_many(rows: list[tuple[int, datetime, str]]) -> None:
     groups: dict[tuple[datetime, str], list[int]] = {}
     for pk, at, name in rows:
         groups.setdefault((at, name), []).append(pk)
-    connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)  # server-side binding: the ids as one array parameter
-    with connection.wrap_database_errors:
+    with server_cursor() as cursor:  # the ids as one array parameter
         for (at, name), ids in groups.items():
             cursor.execute(
                 "UPDATE positions_position SET next_check_at = %s, tier = %s WHERE id = ANY(%s) AND phase <> 'CLOSED'",
