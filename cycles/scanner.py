@@ -9,9 +9,11 @@ slot given back.
 """
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from core.redis_client import counters_add, counters_read, redis_client
 from core.resilience import REDIS_OUTAGES, Outages
 from exchanges.errors import EntriesHalted
 from exchanges.marketdata import MarketDataSnapshot, now_ms
@@ -19,12 +21,15 @@ from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.types import Ticker
 
-from .detection import SIDE_NAMES, TriangleScorer, triangle_table, walk_cycle
+from .detection import SIDE_NAMES, TriangleScorer, size_cycle, triangle_table
 from .errors import ReservationLimitReached, StrategyDisabled
 from .models import Strategy
 from .services import PlannedLeg, cycle_create, cycle_reserve, reservation_release
 
 log = logging.getLogger(__name__)
+
+
+STATS_KEY = "scanner:stats"  # one hash per account: scanner:stats:<exchange>
 
 
 @dataclass
@@ -36,6 +41,41 @@ class ScanStats:
     walked_out: int = 0
     limited: int = 0
     cycles: list[int] = field(default_factory=list)
+    refusals: Counter = field(default_factory=Counter)  # candidates refused, by reason
+    _published: Counter = field(default_factory=Counter)
+
+    def counts(self) -> Counter:
+        counts = Counter({"passes": self.passes, "updates": self.updates, "candidates": self.candidates,
+                          "cycles_opened": len(self.cycles)})  # fmt: skip
+        counts.update({f"refused_{reason}": n for reason, n in self.refusals.items()})
+        return counts
+
+    def refuse(self, reason: str) -> None:
+        self.refusals[reason] += 1
+
+    def publish(self, exchange: str, client=None) -> None:
+        """Add what was counted since the last call to the account's hash (/api/cache-stats/, the dashboard)."""
+        counts = self.counts()
+        delta = counts - self._published
+        if delta:
+            counters_add(f"{STATS_KEY}:{exchange}", dict(delta), client=client)
+            self._published = counts
+
+
+def refusal_kind(reason: str) -> str:
+    """A walk's refusal as a short name an operator can count."""
+    for needle, kind in (("too thin", "thin_book"), ("minimum", "under_minimum"), ("no book", "no_book"),
+                         ("after depth and lots", "below_threshold"), ("books too old", "books_too_old")):  # fmt: skip
+        if needle in reason:
+            return kind
+    return "other"
+
+
+def scanner_stats(client=None) -> dict:
+    """Every account's scanner counters (summed over its scanner's lifetimes)."""
+    r = client or redis_client()
+    return {key.decode().removeprefix(f"{STATS_KEY}:"): dict(counters_read(key.decode(), client=r))
+            for key in r.scan_iter(f"{STATS_KEY}:*")}  # fmt: skip
 
 
 class Scanner:
@@ -75,15 +115,20 @@ class Scanner:
         self.stats.cycles += opened
         return opened
 
+    def publish_stats(self) -> None:
+        self.stats.publish(self.exchange.name, client=self.snapshot.r)
+
     def try_open(self, strategy: Strategy, row: int) -> int | None:
         self.stats.candidates += 1
         if not self.scorer.fresh(row, now_ms=now_ms(), max_age_ms=strategy.max_book_age_ms):
             self.stats.stale += 1
+            self.stats.refuse("tickers_too_old")
             return None
         try:
             reservation = cycle_reserve(strategy_id=strategy.pk)
         except (ReservationLimitReached, StrategyDisabled, EntriesHalted):
             self.stats.limited += 1
+            self.stats.refuse("no_slot")
             return None
         symbols = [self.table.markets[m].symbol for m in self.table.leg_market[row]]
         try:
@@ -91,14 +136,16 @@ class Scanner:
         except Exception as exc:
             log.warning("scanner: books for %s unavailable: %s", symbols, exc)
             reservation_release(reservation_id=reservation.pk)
+            self.stats.refuse("books_unavailable")
             return None
-        walk = walk_cycle(self.table, row, Decimal(strategy.trade_amount), books)
         threshold = 1 + Decimal(strategy.min_profit_bps) / 10_000
+        walk = size_cycle(self.table, row, Decimal(strategy.trade_amount), books, threshold=threshold)
         too_old = any(now_ms() - b.ts_ms > strategy.max_book_age_ms for b in books.values() if b.ts_ms)
         if not walk.ok or walk.net_rate < threshold or too_old:
             self.stats.walked_out += 1
             reservation_release(reservation_id=reservation.pk)
-            why = walk.reason or ("books too old" if too_old else f"{walk.net_rate:.5f} after depth and lots")
+            why = "books too old" if too_old else walk.reason or f"{walk.net_rate:.5f} after depth and lots"
+            self.stats.refuse(refusal_kind(why))
             log.debug("scanner: %s refused: %s", "/".join(symbols), why)
             return None
         sides = [SIDE_NAMES[s] for s in self.table.leg_side[row]]
@@ -129,7 +176,8 @@ class Scanner:
             if waiter is None:  # subscribe before reading, so no update falls in between
                 waiter = self.snapshot.waiter()
             try:
-                self.scan_once()
+                if self.scan_once() or self.stats.passes % 20 == 0:
+                    self.publish_stats()
             except Exception:
                 waiter.close()
                 waiter = None  # its connection may be the broken one

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.apicache import cached
 from cycles.models import Cycle, CycleState
+from cycles.scanner import scanner_stats
 from exchanges.errors import VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
@@ -101,6 +102,8 @@ def platform_stats() -> dict:
             "completed_24h": finished.filter(state=CycleState.COMPLETED).count(),
             "realized_pnl_24h_by_asset": _sum_by(finished.exclude(realized_pnl=None), "start_asset", "realized_pnl"),
             "realized_pnl_by_asset": _sum_by(cycles.exclude(realized_pnl=None), "start_asset", "realized_pnl"),
+            # Each account's scanner: passes, candidates, cycles opened and the candidates refused, by reason.
+            "scanner": scanner_stats(),
         },
         "positions": {
             "by_phase": _count_by(Position.objects.all(), "phase"),

@@ -13,6 +13,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from .rules import ceil_to_step, floor_to_step
 from .types import MarketInfo, Ticker
@@ -42,10 +43,13 @@ class SimulatorConfig:
     volatility_per_sqrt_s: float = 0.0004  # 4 bps per sqrt(second) for volatile assets
     stable_volatility_per_sqrt_s: float = 0.00002
     mispricing_rate_per_min: float = 2.0
-    mispricing_bps: tuple[float, float] = (30.0, 80.0)
+    # Beyond a triangle's costs (three taker fees and three spreads) by this much: a mispricing a desk could trade.
+    mispricing_bps: tuple[float, float] = (15.0, 60.0)
     mispricing_lifetime_s: float = 20.0
     mispricing_size_touches: float = 1.0  # size as a multiple of the touch size
     size_noise: float = 0.15
+    taker_fee_bps: float = 10.0
+    first_mispricing_s: float | None = 5.0  # the first one opens this soon (a demo shows a cycle at once)
 
 
 @dataclass
@@ -95,18 +99,44 @@ class MarketSimulator:
             self.values[asset] *= math.exp(vol * math.sqrt(dt) * self.rng.gauss(0, 1) - 0.5 * vol * vol * dt)
         for symbol in [s for s, m in self.mispricings.items() if not m.alive(now)]:
             del self.mispricings[symbol]
-        if self.rng.random() < 1 - math.exp(-cfg.mispricing_rate_per_min / 60 * dt):
+        first_due = cfg.first_mispricing_s is not None and not self.history and now >= cfg.first_mispricing_s
+        if first_due or self.rng.random() < 1 - math.exp(-cfg.mispricing_rate_per_min / 60 * dt):
             self.open_mispricing(now)
 
     def open_mispricing(self, now: float, symbol: str | None = None, bps: float | None = None) -> Mispricing:
+        """A mispricing on `symbol` (else one of a triangle through the numeraire), `bps` off its value (else
+        past that triangle's round-trip cost by a draw of `mispricing_bps`, up or down)."""
         cfg = self.config
-        symbol = symbol or self.rng.choice(sorted(self.markets))
-        bps = bps if bps is not None else self.rng.uniform(*cfg.mispricing_bps) * self.rng.choice((-1, 1))
+        if symbol is None:
+            symbol, cost_bps = self.rng.choice(self.tradable)
+            bps = (
+                bps
+                if bps is not None
+                else (cost_bps + self.rng.uniform(*cfg.mispricing_bps)) * self.rng.choice((-1, 1))
+            )
+        elif bps is None:
+            bps = self.rng.uniform(*cfg.mispricing_bps) * self.rng.choice((-1, 1))
         size = max(self.touch_sizes[symbol]) * Decimal(str(cfg.mispricing_size_touches))
         mispricing = Mispricing(symbol, bps, now, cfg.mispricing_lifetime_s, size)
         self.mispricings[symbol] = mispricing
         self.history.append(mispricing)
         return mispricing
+
+    @cached_property
+    def tradable(self) -> list[tuple[str, float]]:
+        """(symbol, round-trip cost in bps) of each market X/Y whose triangle numeraire -> X -> Y -> numeraire
+        exists, cheapest first (at most 60): three taker fees and the three spreads crossed."""
+        numeraire = self.config.numeraire
+        direct = {frozenset((m.base, m.quote)): s for s, m in self.markets.items()}
+        found = []
+        for symbol, market in self.markets.items():
+            legs = (direct.get(frozenset((numeraire, market.base))), direct.get(frozenset((numeraire, market.quote))))
+            if numeraire in (market.base, market.quote) or None in legs:
+                continue
+            spreads = sum(2 * self.half_spreads[s] for s in (symbol, *legs)) * 10_000
+            found.append((symbol, 3 * self.config.taker_fee_bps + spreads))
+        found.sort(key=lambda pair: pair[1])
+        return found[:60] or [(s, 3 * self.config.taker_fee_bps) for s in sorted(self.markets)]
 
     def consume(self, symbol: str, amount: Decimal) -> None:
         """Fills on a mispriced market use up its size."""

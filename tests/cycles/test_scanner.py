@@ -5,7 +5,7 @@ import time
 from decimal import Decimal
 
 from cycles.models import Cycle, Reservation
-from cycles.scanner import Scanner
+from cycles.scanner import Scanner, scanner_stats
 from exchanges.marketdata import MarketDataSnapshot, now_ms
 from tests.conftest import ladder
 
@@ -83,3 +83,22 @@ def test_the_scanner_acts_on_a_tick_as_it_is_published_not_on_its_timer(paper, s
     stats = scanner.run(interval=30.0, passes=2)  # the timer alone would wait 30 s before the second pass
     assert time.monotonic() - started < 10
     assert len(stats.cycles) == 1
+
+
+def test_why_nothing_traded_is_counted_and_shown_to_the_operator(paper, strategy, books, client, operator):
+    snapshot = MarketDataSnapshot(paper.exchange.name)
+    scanner = Scanner(paper.exchange, venue=paper, snapshot=snapshot)
+    books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("0.001",)))  # 3 USDT of ETH on offer
+    _publish(snapshot, books)
+    assert scanner.scan_once() == []
+    scanner.publish_stats()
+    scanner.publish_stats()  # what was published already is not added twice
+    counts = scanner_stats()[paper.exchange.name]
+    assert counts["passes"] == 1
+    assert counts["candidates"] >= 1
+    assert counts.get("refused_under_minimum", 0) + counts.get("refused_thin_book", 0) == counts["candidates"], counts
+    client.force_login(operator)
+    assert client.get("/api/cache-stats/").json()["scanner"][paper.exchange.name] == counts
+    page = client.get("/dashboard/").content.decode()
+    assert f"<td>{paper.exchange.name}</td><td>1</td>" in page
+    assert "thin_book 1" in page or "under_minimum 1" in page

@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PURE = [
     "core.assets", "cycles.ledger", "positions.outcomes", "positions.rules", "liquidation.routing",
-    "liquidation.conversion", "orders.policy",
+    "liquidation.conversion", "orders.policy", "cycles.detection",
 ]  # fmt: skip
 
 

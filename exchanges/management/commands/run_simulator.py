@@ -35,7 +35,8 @@ class Command(BaseCommand):
             default=settings.SIMULATOR_MISPRICING_RATE,
             help="mispricings opened a minute (SIMULATOR_MISPRICING_RATE)",
         )
-        parser.add_argument("--mispricing-bps", type=float, nargs=2, default=(30.0, 80.0), metavar=("MIN", "MAX"))
+        parser.add_argument("--mispricing-bps", type=float, nargs=2, default=(15.0, 60.0), metavar=("MIN", "MAX"),
+                            help="how far past its triangle's fees and spreads a mispricing opens")  # fmt: skip
         parser.add_argument("--mispricing-lifetime", type=float, default=20.0, help="seconds")
         parser.add_argument("--book-depth", type=int, default=20)
         parser.add_argument("--replay", nargs="*", metavar="FILE", help="replay depth recordings instead")
