@@ -26,7 +26,8 @@ import django
 django.setup()
 from decimal import Decimal
 from exchanges.models import Exchange
-from exchanges.paper import PaperVenue, StaticSource
+from exchanges.paper import PaperVenue
+from exchanges.paper_data import StaticSource
 from exchanges.types import OrderBook
 from positions.models import Position
 from positions.actions import position_close_now, position_reduce, positions_close_all

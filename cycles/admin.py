@@ -6,15 +6,15 @@ from core.admin_utils import ReadOnlyAdminMixin, ReadOnlyTabularInline, ServiceA
 from core.errors import DomainError
 from orders.admin import OrderInline
 
-from . import liquidating, selectors, services
+from . import liquidating, selectors, strategies
 from .models import Cycle, CycleLeg, Reservation, Strategy
 
 
 @admin.register(Strategy)
 class StrategyAdmin(ServiceAdmin):
-    service_check = staticmethod(services.strategy_check)
-    service_create = staticmethod(services.strategy_create)
-    service_update = staticmethod(services.strategy_update)
+    service_check = staticmethod(strategies.strategy_check)
+    service_create = staticmethod(strategies.strategy_create)
+    service_update = staticmethod(strategies.strategy_update)
     list_display = (
         "name", "exchange", "start_asset", "trade_amount", "min_profit_bps", "max_open_cycles", "open_cycles",
         "enabled",

@@ -11,7 +11,7 @@ from core.api import ServiceWriteViewSet, asset_field
 from core.permissions import HasActionPermission
 from liquidation.api import PanicSellSerializer
 
-from . import liquidating, selectors, services
+from . import liquidating, selectors, strategies
 from .models import Cycle, CycleLeg, Reservation, Strategy
 
 
@@ -55,8 +55,8 @@ class StrategyViewSet(ServiceWriteViewSet):
     filterset_fields = ["exchange", "enabled", "start_asset"]
     ordering_fields = ["name", "created_at"]
 
-    create_service = staticmethod(services.strategy_create)
-    update_service = staticmethod(services.strategy_update)
+    create_service = staticmethod(strategies.strategy_create)
+    update_service = staticmethod(strategies.strategy_update)
 
 
 class ReservationSerializer(serializers.ModelSerializer):

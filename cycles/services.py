@@ -9,14 +9,11 @@ from decimal import Decimal
 
 import psycopg
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.assets import NoAssets, NotAnAssetList, asset_codes
 from core.errors import Conflict, DomainError
 from core.failpoints import failpoint
-from core.services import model_create, model_update
 from core.sql import raw_connection
 from core.statemachine import still_in_state, transition_locked
 from exchanges.errors import EntriesHalted, VenueError
@@ -34,47 +31,10 @@ from orders.services import order_place
 
 from . import ledger
 from .errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled, StrategyOnHold
-from .locks import cycles_for_update, reservations_for_update, strategies_for_update
+from .locks import cycles_for_update, reservations_for_update
 from .models import OPEN_STATES, TERMINAL_STATES, Cycle, CycleLeg, CycleState, Reservation, Strategy
-from .strategy_config import parse_strategy
 
 log = logging.getLogger(__name__)
-
-
-def _validate_asset_list(name: str, value, *, required: bool) -> list[str]:
-    try:
-        return asset_codes(value, required=required)
-    except NotAnAssetList:
-        raise ValidationError({name: "Give a list of asset codes, e.g. [USDT, USDC]."}) from None
-    except NoAssets:
-        raise ValidationError({name: "Give at least one asset."}) from None
-
-
-def strategy_check(strategy: Strategy | None, fields: dict, /) -> dict:
-    """The given fields validated and normalized (asset lists, the start asset's case), as every write takes them."""
-    if "panic_base_currencies" in fields:
-        fields["panic_base_currencies"] = _validate_asset_list(
-            "panic_base_currencies", fields["panic_base_currencies"], required=True
-        )
-    if "panic_preferred_intermediaries" in fields:
-        fields["panic_preferred_intermediaries"] = _validate_asset_list(
-            "panic_preferred_intermediaries", fields["panic_preferred_intermediaries"], required=False
-        )
-    if "start_asset" in fields:
-        fields["start_asset"] = fields["start_asset"].strip().upper()
-    return fields
-
-
-@transaction.atomic
-def strategy_create(**fields) -> Strategy:
-    fields.setdefault("panic_base_currencies", ["USDT"])
-    return model_create(Strategy, **strategy_check(None, fields))
-
-
-@transaction.atomic
-def strategy_update(strategy: Strategy, data: dict, /) -> Strategy:
-    strategy, _ = model_update(strategy, strategy_check(strategy, dict(data)))
-    return strategy
 
 
 def cycle_transition(*, cycle_id: int, to: str, **updates) -> tuple[Cycle, bool]:
@@ -103,21 +63,6 @@ def reservation_expire_stale(*, now: datetime | None = None, batch: int = 500) -
             return 0
         deleted, _ = Reservation.objects.filter(pk__in=ids).delete()
     return deleted
-
-
-# --- strategies from YAML -------------------------------------------------------------
-def strategy_load(data) -> tuple[Strategy, bool]:
-    """Create or update the strategy the YAML mapping describes (matched by name); returns (strategy, created)."""
-    exchange_name, fields = parse_strategy(data)
-    exchange = Exchange.objects.filter(name=exchange_name).first()
-    if exchange is None:
-        known = ", ".join(Exchange.objects.order_by("name").values_list("name", flat=True)) or "none yet"
-        raise DomainError(f"exchange: no exchange account named {exchange_name!r} (known: {known})")
-    with transaction.atomic():
-        existing = strategies_for_update().filter(name=fields["name"]).first()
-        if existing is None:
-            return strategy_create(exchange=exchange, **fields), True
-        return strategy_update(existing, {"exchange": exchange, **fields}), False
 
 
 # --- slot reservations ----------------------------------------------------------------

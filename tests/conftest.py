@@ -9,7 +9,8 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from exchanges.models import Exchange, VenueFaults
-from exchanges.paper import PaperVenue, StaticSource, paper_deposit
+from exchanges.paper import PaperVenue, paper_deposit
+from exchanges.paper_data import StaticSource
 from exchanges.services import markets_sync
 from exchanges.types import MarketInfo, OrderBook
 from exchanges.venue import Venue

@@ -22,7 +22,8 @@ from exchanges.errors import (
 )
 from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import PaperBalance, PaperOrder
-from exchanges.paper import PaperVenue, SnapshotSource, StaticSource, paper_deposit
+from exchanges.paper import PaperVenue, paper_deposit
+from exchanges.paper_data import SnapshotSource, StaticSource
 from exchanges.types import OrderBook, Ticker
 from tests.conftest import ladder
 

@@ -27,7 +27,8 @@ def outcome_paper(db, chain):
     """A paper account trading the sample outcome tokens, 10,000 USDC, books at each outcome's price."""
     from decimal import Decimal
 
-    from exchanges.paper import PaperVenue, StaticSource
+    from exchanges.paper import PaperVenue
+    from exchanges.paper_data import StaticSource
     from wallets.demo import outcome_account
     from wallets.simulated import outcome_book, outcome_symbol
 

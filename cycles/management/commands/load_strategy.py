@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
-from cycles.services import strategy_load
+from cycles.strategies import strategy_load
 from cycles.strategy_config import StrategyConfigError
 
 
