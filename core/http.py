@@ -1,6 +1,7 @@
 """Pooled HTTP sessions per venue, with explicit timeouts, recreated when unhealthy."""
 
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
@@ -72,3 +73,16 @@ def venue_http(venue: str) -> VenueHttp:
         if venue not in _sessions:
             _sessions[venue] = VenueHttp(venue)
         return _sessions[venue]
+
+
+def with_base(url: str, base: str) -> str:
+    """`url` with its scheme and host (and port) replaced by `base`'s, its path kept (an account pointed at an
+    emulator or a regional endpoint)."""
+    parts, new = urlsplit(url), urlsplit(base)
+    return urlunsplit(parts._replace(scheme=new.scheme, netloc=new.netloc))
+
+
+def rebased(urls: dict, base: str) -> dict:
+    """A ccxt client's `urls["api"]` with every URL on `base` (nested mappings too)."""
+    return {k: with_base(v, base) if isinstance(v, str) else rebased(v, base) if isinstance(v, dict) else v
+            for k, v in urls.items()}  # fmt: skip

@@ -52,8 +52,9 @@ def check_broker(timeout: float) -> None:
 
 def venue_components() -> dict[str, dict]:
     """Each enabled venue: banned (418) or circuit open means it takes no orders now."""
-    from exchanges.models import Exchange
+    from exchanges.models import Exchange, ExchangeKind
     from exchanges.registry import venue_breaker, venue_limiter
+    from feeds.health import feed_health
 
     components = {}
     try:
@@ -65,6 +66,13 @@ def venue_components() -> dict[str, dict]:
                 entry["error"] = f"banned by the venue until {banned_until.isoformat()}"
             elif circuit == "open":
                 entry["error"] = "circuit open after repeated failures"
+            if exchange.kind == ExchangeKind.CCXT:  # a real venue trades only on the market data its feed writes
+                feed = feed_health(exchange.name)
+                entry["feed"] = feed
+                if feed is None or not feed.get("connected"):
+                    entry["ok"] = False
+                    entry.setdefault("error", "no market-data feed running (manage.py run_feed)" if feed is None
+                                     else "market-data feed not connected")  # fmt: skip
             components[f"venue:{exchange.name}"] = entry
     finally:
         connections["default"].close()

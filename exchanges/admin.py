@@ -23,7 +23,18 @@ class ExchangeAdminForm(forms.ModelForm):
 
     class Meta:
         model = Exchange
-        fields = ["name", "kind", "ccxt_id", "role", "mirror_of", "mirror_ratio", "enabled", *CREDENTIAL_FIELDS]
+        fields = [
+            "name",
+            "kind",
+            "ccxt_id",
+            "role",
+            "mirror_of",
+            "mirror_ratio",
+            "enabled",
+            "ws_url",
+            "rest_url",
+            *CREDENTIAL_FIELDS,
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

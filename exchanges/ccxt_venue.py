@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import ccxt
+from django.conf import settings
 
 from core.errors import redact
-from core.http import VenueHttp
+from core.http import VenueHttp, rebased
 from core.limiter import RateLimiter
 
 from .errors import (
@@ -28,6 +29,7 @@ from .errors import (
     VenueError,
     VenueUnavailable,
 )
+from .marketdata import MarketDataSnapshot
 from .models import Exchange
 from .parsing import number, parse_retry_after, to_decimal
 from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
@@ -87,8 +89,11 @@ class CcxtVenue(Venue):
                     },
                 }
             )
+        if exchange.rest_url:  # an emulator, a regional endpoint: the same paths on another host
+            client.urls["api"] = rebased(client.urls["api"], exchange.rest_url)
         client.session = self.http.session
         self.client = client
+        self.market_data = MarketDataSnapshot(exchange.name)  # what run_feed writes
 
     # --- plumbing ------------------------------------------------------------
     def _observe(self, response, *args, **kwargs):
@@ -187,6 +192,10 @@ class CcxtVenue(Venue):
         return result
 
     def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        """The feed's book when it is fresh (no request), else the venue's over REST."""
+        book = self.market_data.book(symbol, max_age_ms=settings.FEED_BOOK_MAX_AGE_MS)
+        if book is not None and book.bids and book.asks:
+            return OrderBook(symbol, book.bids[:depth], book.asks[:depth], book.ts_ms)
         raw = self._call(self.client.fetch_order_book, self._unified(symbol), depth)
         return OrderBook(
             symbol,

@@ -75,6 +75,26 @@ class MarketDataSnapshot:
         stamped = [OrderBook(b.symbol, b.bids, b.asks, ts_ms) for b in books]
         self.publish([Ticker(b.symbol, *b.bids[0], *b.asks[0], ts_ms) for b in stamped if b.bids and b.asks], stamped)
 
+    def put_raw(self, tickers: dict[str, tuple[str, str, str, str, int]], books: dict[str, tuple], *,
+                ttl_s: int = 60) -> None:  # fmt: skip
+        """A feed's batch, as the venue's decimal strings (no Decimal work on the hot path): books
+        {symbol: (bids, asks, ts_ms, update_id)} then tickers {symbol: (bid, bid_size, ask, ask_size, ts_ms)}, in
+        one round trip. Readers parse them as they parse the simulator's (`Decimal(text)`); `u` (the venue's
+        update id of the book) lets a check compare the stored book with the venue's."""
+        if not tickers and not books:
+            return
+        pipe = self.r.pipeline(transaction=False)
+        for symbol, (bids, asks, ts, update_id) in books.items():
+            pipe.set(self._book_key(symbol), json.dumps({"b": bids, "a": asks, "ts": ts, "u": update_id}), ex=ttl_s)
+        if tickers:
+            pipe.hset(self._tickers_key, mapping={s: "|".join(map(str, t)) for s, t in tickers.items()})
+            pipe.publish(self._updates_channel, len(tickers))
+        pipe.execute()
+
+    def drop_book(self, symbol: str) -> None:
+        """A book that can no longer be kept (its stream lost sync): readers find none rather than an old one."""
+        self.r.delete(self._book_key(symbol))
+
     def want_books(self, symbols: list[str]) -> None:
         """Ask the writer to keep top-N books for these symbols."""
         if symbols:

@@ -1,6 +1,7 @@
 """Venue accounts and the markets they list."""
 
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -84,6 +85,16 @@ class Exchange(OrderMonitoringSettings):
     api_secret = EncryptedTextField(blank=True)
     api_password = EncryptedTextField(blank=True)
     enabled = models.BooleanField(default=True)
+    # Where run_feed and the adapter reach the venue; empty: its real endpoints (ccxt's). Tests point them at an
+    # emulator on 127.0.0.1.
+    ws_url = models.CharField(
+        max_length=200, blank=True, validators=[URLValidator(schemes=["ws", "wss"])],
+        help_text="market-data websocket base, e.g. wss://stream.binance.com:9443 (empty: the venue's own)",
+    )  # fmt: skip
+    rest_url = models.CharField(
+        max_length=200, blank=True, validators=[URLValidator(schemes=["http", "https"])],
+        help_text="REST base, e.g. https://api.binance.com (empty: the venue's own)",
+    )  # fmt: skip
     entries_halted_by = models.CharField(
         max_length=150, blank=True, help_text="set: no new position opens on this account (the kill switch); who set it"
     )

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "core",
     "exchanges",
+    "feeds",
     "orders",
     "liquidation",
     "cycles",
@@ -318,6 +319,10 @@ SIMULATOR_MISPRICING_RATE = env.float("SIMULATOR_MISPRICING_RATE", default=2.0) 
 PAPER_BOOK_MAX_AGE_MS = env.int("PAPER_BOOK_MAX_AGE_MS", default=5000)
 PAPER_FAULTS_CACHE_S = env.float("PAPER_FAULTS_CACHE_S", default=1.0)
 PAPER_STARTING_BALANCES = env.dict("PAPER_STARTING_BALANCES", default={"USDT": "10000"})
+
+# --- Market-data feeds (run_feed) ---------------------------------------------------
+# A real venue's book is read from the feed's snapshot while it is this fresh, else asked for over REST.
+FEED_BOOK_MAX_AGE_MS = env.int("FEED_BOOK_MAX_AGE_MS", default=2000)
 
 # --- Venue guards (shared by every process through Redis) ---------------------
 VENUE_RATE_CAPACITY = env.float("VENUE_RATE_CAPACITY", default=6000.0)  # request weight a minute

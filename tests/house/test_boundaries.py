@@ -11,6 +11,7 @@ PRODUCT_APPS = [
     "core",
     "dashboard",
     "exchanges",
+    "feeds",
     "orders",
     "liquidation",
     "cycles",
@@ -59,8 +60,22 @@ def test_tradingsite_is_configuration_only():
         ("orders", {"cycles", "positions", "wallets", "liquidation"}),  # orders serve owners, know none of them
         ("liquidation", {"cycles", "positions", "wallets"}),  # a cycle follows its panic sell through hooks
         ("positions", {"cycles"}),
-        ("exchanges", {"orders", "liquidation", "cycles", "positions", "wallets"}),
-        ("core", {"tradingsite", "dashboard", "exchanges", "orders", "liquidation", "cycles", "positions", "wallets"}),
+        ("exchanges", {"feeds", "orders", "liquidation", "cycles", "positions", "wallets"}),
+        ("feeds", {"orders", "liquidation", "wallets"}),  # feeds read what cycles and positions want, nothing more
+        (
+            "core",
+            {
+                "tradingsite",
+                "dashboard",
+                "exchanges",
+                "feeds",
+                "orders",
+                "liquidation",
+                "cycles",
+                "positions",
+                "wallets",
+            },
+        ),
     ],
 )
 def test_an_app_imports_nothing_from_those_above_it(app, forbidden):

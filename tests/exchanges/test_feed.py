@@ -1,0 +1,288 @@
+"""The Binance feed against the emulator on 127.0.0.1 (the recorded books of ../shared/data/binance/depth)."""
+
+import asyncio
+import json
+import threading
+import time
+
+import ccxt.async_support as ccxt_async
+import pytest
+
+from bench.binance_emulator import BinanceEmulator, Recording, TruthBook
+from exchanges.marketdata import MarketDataSnapshot
+from feeds.binance import BinanceFeed, plan_connections
+from feeds.book import DiffEvent, LocalBook
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+
+
+@pytest.fixture
+def recordings(shared_data):
+    return sorted((shared_data / "binance" / "depth").glob("*.gz"))
+
+
+@pytest.fixture
+def snapshot():
+    snap = MarketDataSnapshot("feed-test")
+    snap.clear()
+    yield snap
+    snap.clear()
+
+
+def _rest(url: str):
+    rest = ccxt_async.binance({"enableRateLimit": False})
+    rest.urls["api"]["public"] = url + "/api/v3"
+    return rest
+
+
+def _run(emulator, snapshot, *, until, timeout=30.0, **feed_options) -> BinanceFeed:
+    """Run the feed against `emulator` until `until(feed)` holds (or the time runs out); the feed back."""
+
+    async def main():
+        rest = _rest(emulator.rest_url)
+        feed = BinanceFeed(snapshot=snapshot, ws_base=emulator.ws_url, rest=rest, tickers=SYMBOLS,
+                           books=SYMBOLS, **feed_options)  # fmt: skip
+        run = asyncio.create_task(feed.run())
+        deadline = time.monotonic() + timeout
+        while not until(feed) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        feed.stop()
+        await run
+        await rest.close()
+        return feed
+
+    return asyncio.run(main())
+
+
+def test_the_local_book_equals_an_independent_replay_after_every_update_of_both_recordings(recordings):
+    compared = 0
+    for path in recordings:
+        recording = Recording.load(path)
+        truth, book = TruthBook(recording.snapshot), LocalBook(recording.symbol)
+        for _, stream, body in recording.messages:
+            if "@depth" not in stream:
+                continue
+            data = json.loads(body)["data"]
+            if book.on_event(DiffEvent(data["U"], data["u"], data["b"], data["a"])).needs_snapshot:
+                book.on_snapshot(recording.snapshot["lastUpdateId"], recording.snapshot["bids"],
+                                 recording.snapshot["asks"])  # fmt: skip
+            if truth.apply(data):
+                assert book.synced
+                assert (book.bids, book.asks, book.update_id) == (truth.bids, truth.asks, truth.update_id)
+                compared += 1
+    assert compared > 6000  # every diff of both files after their snapshots
+
+
+def test_a_gap_discards_the_book_until_a_newer_snapshot_and_an_old_snapshot_is_refused():
+    book = LocalBook("BTCUSDT")
+    assert book.on_event(DiffEvent(10, 12, [["1.0", "1"]], [])).needs_snapshot
+    assert book.on_snapshot(9, [], []).needs_snapshot  # older than the first buffered event: fetch again
+    assert book.top(5) is None
+    assert book.on_snapshot(11, [["0.9", "2"]], [["1.1", "3"]]).synced  # 10-12 straddles 11: applied
+    assert book.top(5) == ([("1.0", "1"), ("0.9", "2")], [("1.1", "3")])
+    assert book.on_event(DiffEvent(12, 12, [["1.0", "5"]], [])).synced  # already in the book: ignored
+    assert book.bids["1.0"] == "1"
+    state = book.on_event(DiffEvent(14, 15, [], []))  # 13 never came
+    assert (state.synced, state.needs_snapshot, book.resyncs) == (False, True, 1)
+    assert book.top(5) is None
+
+
+def test_connections_respect_binance_stream_limits():
+    plan = plan_connections([f"S{i}USDT" for i in range(1500)], ["BTCUSDT"])
+    assert [len(p) for p in plan] == [1024, 477]
+    assert plan[0][0] == "btcusdt@depth@100ms"
+    assert all(name.split("@")[0] == name.split("@")[0].lower() for p in plan for name in p)
+
+
+def test_the_feed_keeps_the_venues_books_and_tickers_in_the_snapshot(recordings, snapshot):
+    emulator = BinanceEmulator(recordings, speed=30, keep_tops=20)
+    try:
+        emulator.play_in_background(seconds=3)
+        feed = _run(emulator, snapshot, until=lambda feed: emulator.finished.is_set())
+    finally:
+        emulator.close()
+    assert feed.stats.books_synced == 2
+    assert feed.stats.resyncs == 0
+    for symbol in SYMBOLS:
+        stored = json.loads(snapshot.r.get(f"md:feed-test:book:{symbol}"))
+        bids, asks = emulator.tops[symbol][stored["u"]]
+        assert (stored["b"], stored["a"]) == (bids, asks)
+        book = snapshot.book(symbol, max_age_ms=60_000)
+        assert book.bids[0][0] < book.asks[0][0]
+    assert set(snapshot.tickers(SYMBOLS)) == set(SYMBOLS)
+
+
+def test_a_skipped_update_resyncs_and_no_wrong_book_is_ever_served(recordings, snapshot):
+    emulator = BinanceEmulator(recordings, speed=30, keep_tops=20)
+    wrong, read, stop = [], [0], threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            for symbol in SYMBOLS:
+                raw = snapshot.r.get(f"md:feed-test:book:{symbol}")
+                if raw is not None:
+                    body = json.loads(raw)
+                    read[0] += 1
+                    if [body["b"], body["a"]] != list(emulator.tops[symbol].get(body["u"], ())):
+                        wrong.append(body["u"])
+            time.sleep(0.002)
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        emulator.play_in_background(seconds=4)
+
+        def skip_once_synced(feed):
+            if feed.stats.books_synced == 2 and not emulator.skipped and "BTCUSDT" not in emulator.skip:
+                emulator.skip_next("BTCUSDT")
+            return emulator.finished.is_set()
+
+        feed = _run(emulator, snapshot, until=skip_once_synced)
+    finally:
+        stop.set()
+        emulator.close()
+    assert emulator.skipped == 1
+    assert feed.stats.resyncs >= 1
+    assert feed.stats.books_synced >= 3  # both at the start, BTCUSDT again after the gap
+    assert read[0] > 100
+    assert wrong == []
+
+
+def test_a_dropped_connection_reconnects_resubscribes_and_its_books_are_not_served_meanwhile(recordings, snapshot):
+    emulator = BinanceEmulator(recordings, speed=30, keep_tops=20)
+    seen_without_book = []
+    try:
+        emulator.play_in_background(seconds=5)
+        dropped = []
+
+        def drop_once(feed):
+            if feed.stats.books_synced == 2 and not dropped:
+                dropped.append(time.monotonic())
+                emulator.drop_connections()
+            if dropped and feed.stats.reconnects and snapshot.r.get("md:feed-test:book:BTCUSDT") is None:
+                seen_without_book.append(True)
+            return emulator.finished.is_set()
+
+        feed = _run(emulator, snapshot, until=drop_once)
+    finally:
+        emulator.close()
+    assert feed.stats.reconnects >= 1
+    assert seen_without_book  # between the drop and the new snapshot nobody reads the old book
+    assert feed.stats.books_synced >= 4  # both books rebuilt on the new connection
+    assert snapshot.book("BTCUSDT", max_age_ms=60_000) is not None
+
+
+def test_a_connection_is_replaced_before_its_age_limit_without_losing_the_sequence(recordings, snapshot):
+    emulator = BinanceEmulator(recordings, speed=30, keep_tops=20)
+    try:
+        emulator.play_in_background(seconds=4)
+        feed = _run(emulator, snapshot, until=lambda feed: emulator.finished.is_set(), max_connection_age_s=1.0)
+    finally:
+        emulator.close()
+    assert feed.stats.planned_reconnects >= 2
+    assert feed.stats.reconnects == 0
+    assert feed.stats.resyncs == 0  # the replacement took over where the old connection stopped
+    stored = json.loads(snapshot.r.get("md:feed-test:book:ETHUSDT"))
+    assert [stored["b"], stored["a"]] == list(emulator.tops["ETHUSDT"][stored["u"]])
+
+
+def test_the_emulator_closes_a_connection_that_sends_more_than_five_messages_a_second(recordings):
+    emulator = BinanceEmulator(recordings[:1])
+
+    async def flood():
+        import aiohttp
+
+        url = f"{emulator.ws_url}/stream?streams=btcusdt@bookTicker"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            for n in range(7):
+                await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": n}))
+            while (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
+                pass
+            return ws.close_code
+
+    try:
+        assert asyncio.run(flood()) == 1008
+    finally:
+        emulator.close()
+    assert emulator.closed_for_rate == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_feed_streams_a_ccxt_accounts_market_into_the_snapshot_and_reports_its_health(recordings, client, operator):
+    from django.core.management import call_command
+
+    from exchanges.models import Exchange, Market
+
+    emulator = BinanceEmulator(recordings, speed=20, keep_tops=20)
+    account = Exchange.objects.create(name="binance-emu", kind="ccxt", ccxt_id="binance", ws_url=emulator.ws_url,
+                                      rest_url=emulator.rest_url)  # fmt: skip
+    for base, quote in (("BTC", "USDT"), ("ETH", "USDT"), ("ETH", "BTC")):  # one triangle: its tickers are streamed
+        Market.objects.create(exchange=account, symbol=base + quote, base=base, quote=quote, price_step="0.01",
+                              amount_step="0.0001", min_amount="0.0001", min_notional="5")  # fmt: skip
+    snapshot = MarketDataSnapshot("binance-emu")
+    snapshot.clear()
+    snapshot.want_books(["BTCUSDT"])
+    try:
+        emulator.play_in_background(seconds=6)
+        call_command("run_feed", "--exchange", "binance-emu", "--seconds", "4")
+        client.force_login(operator)
+        stats = client.get("/api/cache-stats/").json()["feeds"]["binance-emu"]
+        health = client.get("/healthz").json()["components"]["venue:binance-emu"]
+    finally:
+        emulator.close()
+    assert set(snapshot.tickers(SYMBOLS)) == set(SYMBOLS)
+    stored = json.loads(snapshot.r.get("md:binance-emu:book:BTCUSDT"))
+    assert [stored["b"], stored["a"]] == list(emulator.tops["BTCUSDT"][stored["u"]])
+    assert snapshot.r.get("md:binance-emu:book:ETHUSDT") is None  # nobody wanted it
+    assert stats["streams"] == 4  # BTCUSDT's depth, the triangle's three bookTickers
+    assert stats["ticker_updates"] > 100
+    assert health["feed"]["books_synced"] == 1
+    snapshot.clear()
+
+
+class _ProLike:
+    """The part of a ccxt.pro exchange CcxtFeed uses: its stream fails once, REST answers meanwhile."""
+
+    has = {"watchBidsAsks": True, "fetchBidsAsks": True, "watchOrderBook": True}
+
+    def __init__(self):
+        self.markets = {"BTC/USDT": {"id": "BTCUSDT", "spot": True}}
+        self.watched = 0
+        self.fetched = 0
+
+    async def load_markets(self):
+        return self.markets
+
+    async def watch_bids_asks(self, symbols):
+        self.watched += 1
+        await asyncio.sleep(0.01)
+        if self.watched == 3:
+            raise ConnectionError("stream dropped")
+        if self.watched > 3 and self.fetched == 0:
+            await asyncio.sleep(0.2)
+        return {"BTC/USDT": {"bid": 60000.0, "bidVolume": 1.5, "ask": 60000.01, "askVolume": 2.0}}
+
+    async def fetch_bids_asks(self, symbols):
+        self.fetched += 1
+        return {"BTC/USDT": {"bid": 59999.0, "bidVolume": 1.0, "ask": 60001.0, "askVolume": 1.0}}
+
+    async def watch_order_book(self, symbol, limit):
+        await asyncio.sleep(0.01)
+        return {"bids": [[60000.0, 1.5]], "asks": [[60000.01, 2.0]], "nonce": 7}
+
+
+def test_another_ccxt_exchange_streams_through_ccxt_pro_and_falls_back_to_rest(snapshot):
+    from exchanges.models import Exchange
+    from feeds.ccxt_pro import CcxtFeed
+
+    account = Exchange(name="feed-test", kind="ccxt", ccxt_id="kraken")
+    pro = _ProLike()
+    feed = CcxtFeed(account, snapshot=snapshot, tickers=["BTCUSDT"], books=lambda: {"BTCUSDT"}, client=pro,
+                    poll_s=0.05)  # fmt: skip
+    stats = asyncio.run(feed.run(seconds=1.5))
+    assert stats.reconnects == 1
+    assert pro.fetched >= 1  # while the stream was down
+    assert stats.rest_fallbacks >= 1
+    ticker = snapshot.ticker("BTCUSDT")
+    assert (str(ticker.bid), str(ticker.ask)) == ("60000.0", "60000.01")  # the stream's again once it is back
+    book = snapshot.book("BTCUSDT", max_age_ms=60_000)
+    assert (str(book.bids[0][0]), str(book.asks[0][1])) == ("60000.0", "2.0")
