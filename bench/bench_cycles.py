@@ -41,7 +41,14 @@ tick_to_first_order_ms_p50 / _p99
     The sample then closes the mispricing and waits for the cycle to end.
     `tick_to_reservation_ms_p50` is the scanner's share (the slot reserved);
     `tick_to_first_order_missed` counts mispricings that opened no cycle
-    within 5 s; `tick_cycles_opened` / `_completed` what the samples traded.
+    within 5 s; `tick_cycles_opened` / `_completed` what the samples traded. The scanner places leg 1
+    itself (the worker takes the cycle up 2 s later if it did not), and `tick_where_the_time_goes_p50_ms`
+    says when, after the tick's publication, it picked the tick up, scored it, reserved the slot, walked the
+    books, created the cycle and sent leg 1.
+demo_cycles_completed
+    The processes `make run` starts (supervisord over the Procfile: web, worker, beat, simulator, scanner,
+    sources, feeds) with the demo accounts and strategy, for --demo-minutes (5): cycles completed, cycles
+    that ended otherwise, and the seconds until the first completed. `--parts tick,demo` runs just these.
 reserve_violations
     32 processes make 10,000 reservation attempts against a limit of 5
     slots (1 s TTL); afterwards the largest number of reservations alive at
@@ -402,6 +409,11 @@ def bench_tick_to_order(samples: int, seed: int) -> dict:
                           .exclude(state__in=TERMINAL_STATES).exists(), 15.0)  # fmt: skip
     cycles = Cycle.objects.filter(strategy__exchange=exchange)
     opened, completed = cycles.count(), cycles.filter(state="COMPLETED").count()
+    # Where the time went, per cycle the scanner opened (ms after the tick's publication): cycles.scanner._timing.
+    from cycles.scanner import TIMINGS_KEY
+
+    timings = [json.loads(t) for t in snapshot.r.lrange(f"{TIMINGS_KEY}:{TICK_ACCOUNT}", 0, -1)]
+    snapshot.r.delete(f"{TIMINGS_KEY}:{TICK_ACCOUNT}")
     snapshot.clear()
     drop_account(TICK_ACCOUNT)
 
@@ -417,6 +429,14 @@ def bench_tick_to_order(samples: int, seed: int) -> dict:
         "tick_to_first_order_missed": missed,
         "tick_cycles_opened": opened,
         "tick_cycles_completed": completed,
+        # p50 ms after the tick was published: the scanner picked it up, scored it, reserved, walked the books,
+        # created the cycle, and leg 1 was sent (the scanner places it itself).
+        "tick_where_the_time_goes_p50_ms": {
+            mark: pct([t[mark] for t in timings], 0.50)
+            for mark in ("picked_up", "scored", "reserved", "walked", "created", "sent")
+        }
+        if timings
+        else None,
     }
 
 
@@ -426,9 +446,50 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--route-cases", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
     parser.add_argument("--tick-samples", type=int, default=50, help="mispricings timed from tick to first order")
+    parser.add_argument("--demo-minutes", type=float, default=5.0, help="how long the make run processes run")
+    parser.add_argument("--parts", default="detection,routing,reservations,tick,demo",
+                        help="detection, routing, reservations, tick, demo (comma-separated)")  # fmt: skip
     args = parser.parse_args(argv)
-    results = bench_detection(args.seed)
-    results |= bench_routing(args.route_cases, args.seed)
-    results |= bench_reservations(args.seconds)
-    results |= bench_tick_to_order(args.tick_samples, args.seed)
+    parts = set(args.parts.split(","))
+    results = {}
+    if "detection" in parts:
+        results |= bench_detection(args.seed)
+    if "routing" in parts:
+        results |= bench_routing(args.route_cases, args.seed)
+    if "reservations" in parts:
+        results |= bench_reservations(args.seconds)
+    if "tick" in parts:
+        results |= bench_tick_to_order(args.tick_samples, args.seed)
+    if "demo" in parts:
+        results |= bench_demo(args.demo_minutes)
     return results
+
+
+def bench_demo(minutes: float) -> dict:
+    """The processes `make run` starts (supervisord over the Procfile, the demo accounts and strategy, the
+    simulator's default mispricings) on the bench's database: cycles completed in `minutes`, and when the first
+    completed."""
+    from django.utils import timezone
+
+    from bench.live import Platform, cycles_completed_since, prepare_demo
+    from cycles.models import Cycle, CycleState
+
+    prepare_demo()
+    since = timezone.now()
+    started = time.monotonic()
+    first = None
+    platform = Platform("demo", dict(os.environ)).start()
+    try:
+        while time.monotonic() - started < minutes * 60:
+            if first is None and cycles_completed_since(since):
+                first = time.monotonic() - started
+            time.sleep(1.0)
+    finally:
+        platform.stop()
+    done = Cycle.objects.filter(finished_at__gt=since)
+    return {
+        "demo_cycles_completed": done.filter(state=CycleState.COMPLETED).count(),
+        "demo_cycles_failed": done.exclude(state=CycleState.COMPLETED).count(),
+        "demo_first_cycle_completed_s": round(first, 1) if first is not None else None,
+        "demo_minutes": minutes,
+    }

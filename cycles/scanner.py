@@ -8,7 +8,9 @@ depth walk on fresh books, then the cycle (handed to Celery on commit) or the
 slot given back.
 """
 
+import json
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,12 +26,14 @@ from exchanges.types import Ticker
 from .detection import SIDE_NAMES, TriangleScorer, size_cycle, triangle_table
 from .errors import ReservationLimitReached, StrategyDisabled
 from .models import Strategy
-from .services import PlannedLeg, cycle_create, cycle_reserve, reservation_release
+from .services import PlannedLeg, cycle_advance, cycle_create, cycle_reserve, reservation_release
 
 log = logging.getLogger(__name__)
 
 
 STATS_KEY = "scanner:stats"  # one hash per account: scanner:stats:<exchange>
+TIMINGS_KEY = "scanner:timings"  # the last cycles' tick-to-order timings, a list per account
+FIRST_LEG_HANDOVER_S = 2.0  # the worker takes a cycle up this long after the scanner opened it (if it did not)
 
 
 @dataclass
@@ -100,11 +104,13 @@ class Scanner:
     def scan_once(self, strategies: list[Strategy] | None = None) -> list[int]:
         """One pass: apply updates, re-score what they touch, act on what passes. Returns cycles opened."""
         self.stats.passes += 1
+        self._pass_started = time.perf_counter()
         changed = self.poll()
         if not changed:
             return []
         self.stats.updates += len(changed)
         rows = self.scorer.update(changed)
+        self._scored = time.perf_counter()
         opened = []
         for strategy in strategies if strategies is not None else self.strategies():
             for row in self.scorer.candidates(min_profit_bps=float(strategy.min_profit_bps),
@@ -126,6 +132,7 @@ class Scanner:
             return None
         try:
             reservation = cycle_reserve(strategy_id=strategy.pk)
+            reserved = time.perf_counter()
         except (ReservationLimitReached, StrategyDisabled, EntriesHalted):
             self.stats.limited += 1
             self.stats.refuse("no_slot")
@@ -153,12 +160,33 @@ class Scanner:
             PlannedLeg(self.market_ids[s], side, (leg.cost / leg.base_amount).quantize(Decimal("1e-12")))
             for s, side, leg in zip(symbols, sides, walk.legs, strict=True)
         ]
+        walked = time.perf_counter()
         cycle = cycle_create(
             reservation_id=reservation.pk, legs=legs, start_amount=walk.start_amount,
-            expected_net_rate=walk.net_rate.quantize(Decimal("1e-12")),
+            expected_net_rate=walk.net_rate.quantize(Decimal("1e-12")), handover_s=FIRST_LEG_HANDOVER_S,
         )  # fmt: skip
+        created = time.perf_counter()
+        try:  # leg 1 from here: the books and the slot are in hand, a queue hop would only add latency
+            cycle_advance(cycle_id=cycle.pk, venue=self.venue)
+        except Exception as exc:  # the queue takes the cycle up FIRST_LEG_HANDOVER_S later
+            log.warning("scanner: cycle %s: first leg left to the worker: %s", cycle.pk, exc)
+        sent = time.perf_counter()
         log.info("scanner: cycle %s on %s at %.5f", cycle.pk, "/".join(symbols), walk.net_rate)
+        self._timing(cycle.pk, row, [("reserved", reserved), ("walked", walked), ("created", created), ("sent", sent)])
         return cycle.pk
+
+    def _timing(self, cycle_id: int, row: int, marks: list[tuple[str, float]]) -> None:
+        """Where the time went from the tick to leg 1 sent, in ms after the tick's publication (the newest of
+        the row's tickers), kept for the last 500 cycles (bench/run.py cycles reads them)."""
+        published_ms = int(self.scorer.ts_ms[self.table.leg_market[row]].max())
+        base = time.time() * 1000 - (time.perf_counter() - self._pass_started) * 1000  # the pass's start, wall
+        timing = {"cycle": cycle_id, "picked_up": round(base - published_ms, 3),
+                  "scored": round(base + (self._scored - self._pass_started) * 1000 - published_ms, 3)}  # fmt: skip
+        timing |= {name: round(base + (at - self._pass_started) * 1000 - published_ms, 3) for name, at in marks}
+        pipe = self.snapshot.r.pipeline(transaction=False)
+        pipe.lpush(f"{TIMINGS_KEY}:{self.exchange.name}", json.dumps(timing))
+        pipe.ltrim(f"{TIMINGS_KEY}:{self.exchange.name}", 0, 499)
+        pipe.execute()
 
     def run(self, *, interval: float, passes: int = 0, outages: Outages | None = None) -> ScanStats:
         """Scan on every ticker update the writer announces, and at least every `interval` seconds.

@@ -174,9 +174,13 @@ class PlannedLeg:
 
 
 def cycle_create(
-    *, reservation_id: int, legs: list[PlannedLeg], start_amount: Decimal, expected_net_rate: Decimal
-) -> Cycle:
-    """Open a cycle on a reserved slot (consuming it) and hand it to the execution queue on commit."""
+    *, reservation_id: int, legs: list[PlannedLeg], start_amount: Decimal, expected_net_rate: Decimal,
+    handover_s: float = 0.0,
+) -> Cycle:  # fmt: skip
+    """Open a cycle on a reserved slot (consuming it) and hand it to the execution queue on commit.
+
+    `handover_s`: the caller places the first leg itself at once (the scanner, which holds the books); the
+    queue takes the cycle up that much later anyway, so a caller that dies in between loses nothing."""
     if len(legs) != 3:
         raise DomainError(f"A triangular cycle has three legs, not {len(legs)}.")
     with transaction.atomic():
@@ -201,7 +205,7 @@ def cycle_create(
         )
         reservation.consumed_at = now
         reservation.save(update_fields=["consumed_at"])
-        cycle_execute_schedule(cycle_id=cycle.pk)
+        cycle_execute_schedule(cycle_id=cycle.pk, countdown=handover_s)
     return cycle
 
 

@@ -1,5 +1,6 @@
 """The scanner: updates re-scored, a mispricing becomes a reserved, depth-checked cycle."""
 
+import json
 import threading
 import time
 from decimal import Decimal
@@ -18,7 +19,8 @@ def _publish(snapshot, books, symbols=("BTCUSDT", "ETHBTC", "ETHUSDT")):
                           for t in books.tickers(list(symbols)).values()])  # fmt: skip
 
 
-def test_a_mispricing_becomes_one_cycle_on_a_reserved_slot(paper, strategy, books):
+def test_a_mispricing_becomes_one_cycle_on_a_reserved_slot(paper, strategy, books, monkeypatch):
+    monkeypatch.setattr("cycles.scanner.cycle_advance", lambda **kw: "left to the worker")  # the cycle stays open
     strategy.max_open_cycles = 1
     strategy.save(update_fields=["max_open_cycles"])
     snapshot = MarketDataSnapshot(paper.exchange.name)
@@ -102,3 +104,28 @@ def test_why_nothing_traded_is_counted_and_shown_to_the_operator(paper, strategy
     page = client.get("/dashboard/").content.decode()
     assert f"<td>{paper.exchange.name}</td><td>1</td>" in page
     assert "thin_book 1" in page or "under_minimum 1" in page
+
+
+def test_the_scanner_places_leg_one_itself_and_says_where_the_time_went(paper, strategy, books, monkeypatch):
+    from cycles.scanner import TIMINGS_KEY
+    from orders.models import Order
+
+    queued = []
+    monkeypatch.setattr("cycles.services.cycle_execute_schedule",
+                        lambda *, cycle_id, countdown=0.0: queued.append((cycle_id, countdown)))  # fmt: skip
+    snapshot = MarketDataSnapshot(paper.exchange.name)
+    scanner = Scanner(paper.exchange, venue=paper, snapshot=snapshot)
+    _publish(snapshot, books)
+    scanner.scan_once()
+    books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("10", "20", "30")))
+    _publish(snapshot, books, ["ETHUSDT"])
+    [cycle_id] = scanner.scan_once()
+    first = Order.objects.filter(cycle_id=cycle_id).order_by("id").first()
+    assert first is not None  # placed before any worker ran
+    assert first.market.symbol == "ETHUSDT"
+    assert first.role == "leg"
+    assert queued[0] == (cycle_id, 2.0)  # the worker's safety net, later
+    timing = json.loads(snapshot.r.lindex(f"{TIMINGS_KEY}:{paper.exchange.name}", 0))
+    marks = [timing[m] for m in ("picked_up", "scored", "reserved", "walked", "created", "sent")]
+    assert timing["cycle"] == cycle_id
+    assert marks == sorted(marks)

@@ -51,6 +51,8 @@ def test_the_simulator_survives_both_outages_and_goes_on_publishing(paper, throu
             back = now_ms()
             assert wait_until(lambda b=back: published_after(b), timeout=30), log_of(sim)
             assert sim.proc.poll() is None  # still running
+            # The tick publishes before it ends (resting orders are matched after): its line comes just after.
+            wait_until(lambda service=service: f"{service} back after" in log_of(sim), timeout=10)
             text = log_of(sim)
             assert text.count(f"{service} unavailable") == 1, text[-3000:]  # one line as it starts…
             assert text.count(f"{service} back after") == 1, text[-3000:]  # …and one as it ends
@@ -72,4 +74,5 @@ def test_the_scanner_survives_both_outages_and_trades_fresh_books_after(paper, b
             _publish(snapshot, books, ("BTCUSDT", "ETHBTC", "ETHUSDT"))
             assert wait_until(lambda n=n: Cycle.objects.count() >= n, timeout=30), log_of(scanner)[-3000:]
             assert scanner.proc.poll() is None
-            assert f"{service} back after" in log_of(scanner)
+            # The cycle commits mid-pass (leg 1 is placed after it): the pass, and its line, end just after.
+            assert wait_until(lambda service=service: f"{service} back after" in log_of(scanner), timeout=10)
