@@ -33,9 +33,9 @@ from django.conf import settings
 
 from bench.binance_emulator import BinanceEmulator, Recording, TruthBook, synthetic_symbol
 from core.redis_client import redis_client
+from exchanges.local_book import DiffEvent, LocalBook
 from exchanges.marketdata import MarketDataSnapshot
 from feeds.binance import BinanceFeed
-from feeds.book import DiffEvent, LocalBook
 
 ROOT = Path(__file__).resolve().parent.parent
 

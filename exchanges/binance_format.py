@@ -6,13 +6,12 @@ depth recordings (REST snapshot plus `depth@100ms` diffs, synced by Binance's
 """
 
 import gzip
-import heapq
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from .local_book import DiffEvent, LocalBook, as_order_book
 from .types import MarketInfo, OrderBook, Ticker
 
 ZERO = Decimal(0)
@@ -87,64 +86,6 @@ def parse_depth(symbol: str, payload: dict, *, ts_ms: int = 0) -> OrderBook:
     )
 
 
-class SequenceGap(Exception):
-    """A diff does not continue the book: it must be resynced from a new snapshot."""
-
-
-@dataclass
-class LocalBook:
-    """An order book kept in sync from a snapshot and diffs, per Binance's rules."""
-
-    symbol: str
-    last_update_id: int
-    bids: dict[Decimal, Decimal] = field(default_factory=dict)
-    asks: dict[Decimal, Decimal] = field(default_factory=dict)
-    ts_ms: int = 0
-    synced: bool = False
-
-    @classmethod
-    def from_snapshot(cls, symbol: str, snapshot: dict, ts_ms: int = 0) -> "LocalBook":
-        book = cls(symbol=symbol, last_update_id=int(snapshot["lastUpdateId"]), ts_ms=ts_ms)
-        book.bids = {Decimal(p): Decimal(q) for p, q in snapshot["bids"] if Decimal(q) > 0}
-        book.asks = {Decimal(p): Decimal(q) for p, q in snapshot["asks"] if Decimal(q) > 0}
-        return book
-
-    def apply(self, diff: dict, ts_ms: int = 0) -> bool:
-        """Apply one depthUpdate. Returns False if it is older than the book (dropped).
-
-        The first applied diff must straddle the snapshot (U <= lastUpdateId+1 <= u);
-        each later one must start right after the previous (U == last u + 1).
-        """
-        first, last = int(diff["U"]), int(diff["u"])
-        if last <= self.last_update_id:
-            return False
-        if not self.synced:
-            if not first <= self.last_update_id + 1 <= last:
-                raise SequenceGap(f"{self.symbol}: first diff {first}-{last} does not cover {self.last_update_id + 1}")
-            self.synced = True
-        elif first != self.last_update_id + 1:
-            raise SequenceGap(f"{self.symbol}: expected update {self.last_update_id + 1}, got {first}")
-        for side, rows in ((self.bids, diff["b"]), (self.asks, diff["a"])):
-            for p, q in rows:
-                price, qty = Decimal(p), Decimal(q)
-                if qty == 0:
-                    side.pop(price, None)
-                else:
-                    side[price] = qty
-        self.last_update_id = last
-        self.ts_ms = ts_ms or int(diff.get("E", 0))
-        return True
-
-    def snapshot(self, depth: int | None = None) -> OrderBook:
-        if depth is None:
-            bids = sorted(self.bids.items(), key=lambda lv: lv[0], reverse=True)
-            asks = sorted(self.asks.items(), key=lambda lv: lv[0])
-        else:  # the top levels only: no need to sort a thousand
-            bids = heapq.nlargest(depth, self.bids.items(), key=lambda lv: lv[0])
-            asks = heapq.nsmallest(depth, self.asks.items(), key=lambda lv: lv[0])
-        return OrderBook(symbol=self.symbol, bids=tuple(bids), asks=tuple(asks), ts_ms=self.ts_ms)
-
-
 def read_recording(path: Path) -> Iterator[tuple[int, dict]]:
     """(nanosecond timestamp, message) for every line of a depth recording."""
     with gzip.open(path, "rt") as fh:
@@ -154,31 +95,35 @@ def read_recording(path: Path) -> Iterator[tuple[int, dict]]:
                 yield int(ts), json.loads(body)
 
 
-def replay_recording(path: Path) -> Iterator[tuple[int, LocalBook]]:
-    """Yield (ns timestamp, book) after each applied diff of a recording.
-
-    Diffs that arrive before the REST snapshot are buffered and applied after
-    it in order, dropping those the snapshot already contains, as Binance's
-    book-sync guide says.
-    """
+def replay_recording(path: Path, depth: int | None = None) -> Iterator[tuple[int, OrderBook]]:
+    """(ns timestamp, the book's top `depth` levels, all if None) after each applied diff of a recording,
+    kept by the feeds' local book
+    (exchanges/local_book.py): the diffs recorded before the REST snapshot are buffered and those it already
+    holds dropped, as Binance's book-sync guide says."""
     symbol = path.name.split("_", 1)[0].upper()
-    buffered: list[tuple[int, dict]] = []
-    book: LocalBook | None = None
+    book = LocalBook(symbol)
+    snapshot = None
     for ts, message in read_recording(path):
         if "lastUpdateId" in message:
-            book = LocalBook.from_snapshot(symbol, message, ts_ms=ts // 1_000_000)
-            for bts, diff in buffered:
-                if book.apply(diff, ts_ms=bts // 1_000_000):
-                    yield bts, book
-            buffered.clear()
+            snapshot = message
+            if book.first_buffered is None:
+                continue
+            before = book.update_id
+            if book.on_snapshot(int(message["lastUpdateId"]), message["bids"], message["asks"]).synced:
+                book.event_ms = ts // 1_000_000
+                if book.update_id != before and book.applied:
+                    yield ts, as_order_book(book, depth)
             continue
         data = message.get("data", {})
         if data.get("e") != "depthUpdate":
             continue
-        if book is None:
-            buffered.append((ts, data))
-        elif book.apply(data, ts_ms=ts // 1_000_000):
-            yield ts, book
+        applied = book.applied
+        state = book.on_event(DiffEvent(int(data["U"]), int(data["u"]), data["b"], data["a"]))
+        if state.needs_snapshot and snapshot is not None and book.first_buffered is not None:
+            state = book.on_snapshot(int(snapshot["lastUpdateId"]), snapshot["bids"], snapshot["asks"])
+        if state.synced and book.applied > applied:
+            book.event_ms = ts // 1_000_000
+            yield ts, as_order_book(book, depth)
 
 
 def first_book(path: Path) -> OrderBook:

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import orjson
 
+from exchanges.local_book import DiffEvent, LocalBook
 from exchanges.marketdata import MarketDataSnapshot
-
-from .book import DiffEvent, LocalBook
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from bench.binance_emulator import BinanceEmulator, Recording, TruthBook
+from exchanges.local_book import DiffEvent, LocalBook
 from exchanges.marketdata import MarketDataSnapshot
 from feeds.binance import BinanceFeed, plan_connections
-from feeds.book import DiffEvent, LocalBook
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

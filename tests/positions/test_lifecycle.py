@@ -243,8 +243,8 @@ def test_the_lifecycle_along_a_recorded_price_path(paper, books, venue, shared_d
     from exchanges.models import Market
 
     Market.objects.filter(exchange=paper.exchange, symbol="BTCUSDT").update(taker_fee=0)  # breakeven = entry
-    path = [book.snapshot(20) for i, (_, book) in enumerate(
-        replay_recording(shared_data / "binance" / "depth" / "btcusdt_20240808.gz")) if i % 5 == 0]  # fmt: skip
+    path = [book for i, (_, book) in enumerate(
+        replay_recording(shared_data / "binance" / "depth" / "btcusdt_20240808.gz", 20)) if i % 5 == 0]  # fmt: skip
     books.set_book(path[0])
     entry = path[0].asks[0][0]
     tp1, tp2, stop = entry + 8, entry + 18, entry - 150

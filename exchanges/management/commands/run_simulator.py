@@ -117,7 +117,7 @@ class Command(BaseCommand):
             str(settings.SHARED_DATA_DIR / "binance" / "depth" / name)
             for name in ("btcusdt_20240808.gz", "ethusdt_20240808.gz")
         ]
-        streams = [replay_recording(__import__("pathlib").Path(p)) for p in paths]
+        streams = [replay_recording(__import__("pathlib").Path(p), opts["book_depth"]) for p in paths]
         pending = [next(s, None) for s in streams]
         first_ts = min(item[0] for item in pending if item)
         wall_start = time.monotonic()
@@ -128,7 +128,7 @@ class Command(BaseCommand):
             delay = (ts - first_ts) / 1e9 / opts["speed"] - (time.monotonic() - wall_start)
             if delay > 0:
                 time.sleep(delay)
-            snapshot.publish_books([book.snapshot(opts["book_depth"])], now_ms())
+            snapshot.publish_books([book], now_ms())
             published += 1
             pending[i] = next(streams[i], None)
         self.stdout.write(f"replayed {published} book updates at {opts['speed']}x ({datetime.now(UTC):%H:%M:%S})")

@@ -1,4 +1,5 @@
-"""One market's local order book, kept from a REST depth snapshot and the diff-depth stream (pure, no I/O).
+"""One market's local order book, kept from a REST depth snapshot and the diff-depth stream (pure, no I/O): the
+feeds keep live books with it, the simulator replays recordings with it.
 
 Binance spot's rules ("How to manage a local order book correctly", Binance spot API docs, web-socket-streams.md,
 as changed in 2024-12; developers.binance.com/docs/binance-spot-api-docs/web-socket-streams):
@@ -16,6 +17,9 @@ While a book is being (re)built it is not served: `top()` answers None.
 
 import heapq
 from dataclasses import dataclass
+from decimal import Decimal
+
+from .types import OrderBook
 
 
 @dataclass(slots=True)
@@ -116,6 +120,16 @@ class LocalBook:
         bids = heapq.nlargest(depth, self.bids.items(), key=lambda level: float(level[0]))
         asks = heapq.nsmallest(depth, self.asks.items(), key=lambda level: float(level[0]))
         return bids, asks
+
+
+def as_order_book(book: LocalBook, depth: int | None = None) -> OrderBook | None:
+    """The book's top `depth` levels a side (all of them if None) as an OrderBook, stamped `event_ms`."""
+    top = book.top(depth if depth is not None else max(len(book.bids), len(book.asks), 1))
+    if top is None:
+        return None
+    bids, asks = top
+    return OrderBook(book.symbol, tuple((Decimal(p), Decimal(q)) for p, q in bids),
+                     tuple((Decimal(p), Decimal(q)) for p, q in asks), book.event_ms)  # fmt: skip
 
 
 def _zero(quantity: str) -> bool:
