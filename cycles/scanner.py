@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
+
 from core.redis_client import counters_add, counters_read, redis_client
 from core.resilience import REDIS_OUTAGES, Outages
 from exchanges.errors import EntriesHalted
@@ -163,16 +165,19 @@ class Scanner:
         walked = time.perf_counter()
         cycle = cycle_create(
             reservation_id=reservation.pk, legs=legs, start_amount=walk.start_amount,
-            expected_net_rate=walk.net_rate.quantize(Decimal("1e-12")), handover_s=FIRST_LEG_HANDOVER_S,
+            expected_net_rate=walk.net_rate.quantize(Decimal("1e-12")),
+            handover_s=FIRST_LEG_HANDOVER_S if settings.SCANNER_PLACES_FIRST_LEG else 0.0,
         )  # fmt: skip
         created = time.perf_counter()
-        try:  # leg 1 from here: the books and the slot are in hand, a queue hop would only add latency
-            cycle_advance(cycle_id=cycle.pk, venue=self.venue)
-        except Exception as exc:  # the queue takes the cycle up FIRST_LEG_HANDOVER_S later
-            log.warning("scanner: cycle %s: first leg left to the worker: %s", cycle.pk, exc)
-        sent = time.perf_counter()
+        marks = [("reserved", reserved), ("walked", walked), ("created", created)]
+        if settings.SCANNER_PLACES_FIRST_LEG:
+            try:  # leg 1 from here: the books and the slot are in hand, a queue hop would only add latency
+                cycle_advance(cycle_id=cycle.pk, venue=self.venue, queue_next=True)
+            except Exception as exc:  # the queue takes the cycle up FIRST_LEG_HANDOVER_S later
+                log.warning("scanner: cycle %s: first leg left to the worker: %s", cycle.pk, exc)
+            marks.append(("sent", time.perf_counter()))
         log.info("scanner: cycle %s on %s at %.5f", cycle.pk, "/".join(symbols), walk.net_rate)
-        self._timing(cycle.pk, row, [("reserved", reserved), ("walked", walked), ("created", created), ("sent", sent)])
+        self._timing(cycle.pk, row, marks)
         return cycle.pk
 
     def _timing(self, cycle_id: int, row: int, marks: list[tuple[str, float]]) -> None:

@@ -245,8 +245,13 @@ def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
     return Conversion(True, amount, Decimal(0), amount, amount * touch)
 
 
-def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable | None = None) -> str:
+def cycle_advance(
+    *, cycle_id: int, venue: Venue | None = None, decide: Callable | None = None, queue_next: bool = False
+) -> str:
     """Take the cycle's next step; returns what it did. Safe to call any number of times.
+
+    A leg that ends at once (a market order filled) is followed here by the next step, unless `queue_next`
+    (the scanner, which must get back to scanning): then the worker takes it.
 
     Every step is committed before the venue is called: legs run in order,
     each sized from the actual fills of the one before; a leg that trades
@@ -298,7 +303,7 @@ def cycle_advance(*, cycle_id: int, venue: Venue | None = None, decide: Callable
         log.warning("cycle %s: leg %s not sized yet: %s", cycle_id, sizing[-1] + 1, exc)
         cycle_execute_schedule(cycle_id=cycle_id, countdown=1.0)  # a venue hiccup: try again shortly
         return "retrying"
-    return _carry_out(cycle, legs, step, venue, decide=decide, seen=seen)
+    return _carry_out(cycle, legs, step, venue, decide=decide, seen=seen, queue_next=queue_next)
 
 
 def _ledger_leg(leg: CycleLeg) -> ledger.Leg:
@@ -306,7 +311,8 @@ def _ledger_leg(leg: CycleLeg) -> ledger.Leg:
     return ledger.Leg(leg.index, leg.side, market.base, market.quote, market.min_notional)
 
 
-def _carry_out(cycle: Cycle, legs: list[CycleLeg], step: ledger.Step, venue: Venue, *, decide, seen: int) -> str:
+def _carry_out(cycle: Cycle, legs: list[CycleLeg], step: ledger.Step, venue: Venue, *, decide, seen: int,
+               queue_next: bool = False) -> str:  # fmt: skip
     """Do what the ledger decided: place a leg, fail it (cancel or liquidate), or complete the cycle."""
     A = ledger.Action
     if step.action == A.WAIT:
@@ -327,7 +333,8 @@ def _carry_out(cycle: Cycle, legs: list[CycleLeg], step: ledger.Step, venue: Ven
     if step.action == A.PLACE and step.attempt == 1 and decide is not None:
         why = decide(cycle, leg, step.held_asset, step.left)
     if step.action == A.PLACE and not why:
-        return _place_leg(cycle, leg, leg_intent(cycle.pk, leg.index), step.attempt, step.amount, venue)
+        return _place_leg(cycle, leg, leg_intent(cycle.pk, leg.index), step.attempt, step.amount, venue,
+                          queue_next=queue_next)  # fmt: skip
     return _leg_failed(cycle, leg, step.held_asset, step.held, step.residuals, why, seen=seen)
 
 
@@ -347,7 +354,8 @@ def _stale(cycle: Cycle) -> bool:
     return (timezone.now() - cycle.created_at).total_seconds() > settings.CYCLE_RESUME_MAX_AGE_S
 
 
-def _place_leg(cycle: Cycle, leg: CycleLeg, intent: str, attempt: int, amount: Decimal, venue: Venue) -> str:
+def _place_leg(cycle: Cycle, leg: CycleLeg, intent: str, attempt: int, amount: Decimal, venue: Venue, *,
+               queue_next: bool = False) -> str:  # fmt: skip
     if leg.index > 0:
         failpoint("cycle.between_legs")
     try:
@@ -367,6 +375,8 @@ def _place_leg(cycle: Cycle, leg: CycleLeg, intent: str, attempt: int, amount: D
             return "retrying"
         return cycle_advance(cycle_id=cycle.pk, venue=venue)  # the rejected attempt is terminal: decide again
     CycleLeg.objects.filter(pk=leg.pk).update(order=order)
+    if order.is_terminal and queue_next:  # the order-ended hook has queued the next step already
+        return "placed"
     if order.is_terminal:
         return cycle_advance(cycle_id=cycle.pk, venue=venue)
     return "placed"
