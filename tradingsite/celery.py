@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, task_postrun
+from celery.signals import setup_logging, task_postrun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
 
@@ -29,3 +29,14 @@ def _forget_queries(**kwargs) -> None:
     from django.db import reset_queries
 
     reset_queries()
+
+
+@worker_init.connect
+def _freeze_before_forking(**kwargs) -> None:
+    """Everything the parent has loaded (Django, the apps, ccxt) moves to the permanent generation before the
+    pool's children are forked: their garbage collector then never writes to those shared pages, which would
+    copy them one by one into each child (the children's memory grew by that, bench/run.py soak)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
