@@ -97,11 +97,12 @@ class Client:
 
 class BinanceEmulator:
     def __init__(self, paths: list[Path], *, speed: float = 1.0, rate: float | None = None, loop: bool = False,
-                 symbols: int = 0, keep_tops: int = 0, start: bool = True) -> None:  # fmt: skip
+                 symbols: int = 0, keep_tops: int = 0, ping_s: float = 20.0, start: bool = True) -> None:  # fmt: skip
         self.recordings = {r.symbol: r for r in (Recording.load(p) for p in paths)}
         self.truth = {s: TruthBook(r.snapshot) for s, r in self.recordings.items()}
         self.speed, self.rate, self.loop_tickers = speed, rate, loop
         self.synthetic = symbols  # loop mode: the bookTicker messages spread over this many symbols (S0001USDT…)
+        self.ping_s = ping_s  # Binance pings every 20 s; a connection that does not pong is closed
         self.keep_tops = keep_tops  # keep the top levels of each book after each update (u -> (bids, asks))
         self.tops: dict[str, dict[int, tuple]] = {s: {} for s in self.recordings}
         self.clients: list[Client] = []
@@ -209,7 +210,7 @@ class BinanceEmulator:
         names = [s for s in request.query.get("streams", "").split("/") if s]
         if len(names) > MAX_STREAMS or any((s := n.split("@")[0]) != s.lower() for n in names):  # symbols lower case
             return web.json_response({"code": -1100, "msg": "Invalid request"}, status=400)
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=True, heartbeat=self.ping_s)  # pings; no pong in ping_s / 2: closed
         await ws.prepare(request)
         client = Client(ws, set(names))
         self.clients.append(client)

@@ -171,6 +171,17 @@ def test_a_dropped_connection_reconnects_resubscribes_and_its_books_are_not_serv
     assert snapshot.book("BTCUSDT", max_age_ms=60_000) is not None
 
 
+def test_the_feed_answers_the_venues_pings(recordings, snapshot):
+    emulator = BinanceEmulator(recordings, speed=30, keep_tops=20, ping_s=0.1)  # no pong within 50 ms: closed
+    try:
+        emulator.play_in_background(seconds=2)
+        feed = _run(emulator, snapshot, until=lambda feed: emulator.finished.is_set())
+    finally:
+        emulator.close()
+    assert feed.stats.books_synced == 2
+    assert feed.stats.reconnects == 0  # some 20 pings answered on the one connection
+
+
 def test_a_connection_is_replaced_before_its_age_limit_without_losing_the_sequence(recordings, snapshot):
     emulator = BinanceEmulator(recordings, speed=30, keep_tops=20)
     try:
