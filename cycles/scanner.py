@@ -140,6 +140,7 @@ class Scanner:
             self.stats.refuse("no_slot")
             return None
         symbols = [self.table.markets[m].symbol for m in self.table.leg_market[row]]
+        self.snapshot.want_books(symbols)  # a real venue's feed then keeps these books (the simulator shapes them)
         try:
             books = {s: self.venue.fetch_order_book(s, 20) for s in symbols}
         except Exception as exc:

@@ -17,6 +17,7 @@ from .rules import fmt
 from .types import OrderBook, Ticker
 
 STATS_KEY = "md:stats"
+WANTED_FOR_S = 600.0  # a book asked for is kept this long after the last ask
 
 
 def now_ms() -> int:
@@ -28,7 +29,7 @@ class MarketDataSnapshot:
         self.venue = venue
         self.r = client or redis_client()
         self._tickers_key = f"md:{venue}:tickers"
-        self._wanted_key = f"md:{venue}:wanted"
+        self._wanted_key = f"md:{venue}:wanted_at"  # symbol -> when it was last asked for (a sorted set)
         self._updates_channel = f"md:{venue}:updated"
 
     def _book_key(self, symbol: str) -> str:
@@ -96,12 +97,16 @@ class MarketDataSnapshot:
         self.r.delete(self._book_key(symbol))
 
     def want_books(self, symbols: list[str]) -> None:
-        """Ask the writer to keep top-N books for these symbols."""
+        """Ask the writer to keep top-N books for these symbols (for WANTED_FOR_S from now)."""
         if symbols:
-            self.r.sadd(self._wanted_key, *symbols)
+            self.r.zadd(self._wanted_key, dict.fromkeys(symbols, time.time()))
 
     def wanted_books(self) -> set[str]:
-        return {s.decode() for s in self.r.smembers(self._wanted_key)}
+        """The symbols asked for within WANTED_FOR_S (older asks are forgotten)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.zremrangebyscore(self._wanted_key, "-inf", time.time() - WANTED_FOR_S)
+        pipe.zrange(self._wanted_key, 0, -1)
+        return {s.decode() for s in pipe.execute()[1]}
 
     # --- reading -------------------------------------------------------------
     @staticmethod

@@ -93,6 +93,7 @@ def test_why_nothing_traded_is_counted_and_shown_to_the_operator(paper, strategy
     books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("0.001",)))  # 3 USDT of ETH on offer
     _publish(snapshot, books)
     assert scanner.scan_once() == []
+    assert {"BTCUSDT", "ETHBTC", "ETHUSDT"} <= snapshot.wanted_books()  # a real venue's feed keeps these books
     scanner.publish_stats()
     scanner.publish_stats()  # what was published already is not added twice
     counts = scanner_stats()[paper.exchange.name]

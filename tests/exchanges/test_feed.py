@@ -297,3 +297,14 @@ def test_another_ccxt_exchange_streams_through_ccxt_pro_and_falls_back_to_rest(s
     assert (str(ticker.bid), str(ticker.ask)) == ("60000.0", "60000.01")  # the stream's again once it is back
     book = snapshot.book("BTCUSDT", max_age_ms=60_000)
     assert (str(book.bids[0][0]), str(book.asks[0][1])) == ("60000.0", "2.0")
+
+
+def test_a_wanted_book_is_forgotten_ten_minutes_after_the_last_ask(snapshot, monkeypatch):
+    import exchanges.marketdata as marketdata
+
+    snapshot.want_books(["BTCUSDT", "ETHUSDT"])
+    now = time.time()
+    monkeypatch.setattr(marketdata.time, "time", lambda: now + 300)
+    snapshot.want_books(["ETHUSDT"])  # asked again
+    monkeypatch.setattr(marketdata.time, "time", lambda: now + marketdata.WANTED_FOR_S + 1)
+    assert snapshot.wanted_books() == {"ETHUSDT"}
