@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import orjson
 
+from core.resilience import REDIS_OUTAGES
 from exchanges.local_book import DiffEvent, LocalBook
 from exchanges.marketdata import MarketDataSnapshot
 
@@ -140,6 +141,8 @@ class BinanceFeed:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.session: aiohttp.ClientSession | None = None
+        self._redis_down_since: float | None = None
+        self._pending_drops: set[str] = set()
         self._plan: list[list[str]] = []
         self._control: list[asyncio.Queue] = []
 
@@ -187,7 +190,7 @@ class BinanceFeed:
         elif was_synced:  # a gap: the stored book goes at once, a new snapshot rebuilds it
             self.stats.resyncs += 1
             self._pending_books.discard(symbol)
-            self.snapshot.drop_book(symbol)
+            self._drop(symbol)
             log.info("binance feed: %s lost sequence at %s; resyncing", symbol, data["U"])
         if state.needs_snapshot:
             self._want_snapshot(symbol)
@@ -195,6 +198,14 @@ class BinanceFeed:
     def flush(self) -> None:
         """Write what arrived since the last flush: books first, then the tickers (whose write wakes readers)."""
         self._flush_scheduled = False
+        if self._pending_drops:  # before anything else is written: a dropped book is never read again
+            try:
+                for symbol in list(self._pending_drops):
+                    self.snapshot.drop_book(symbol)
+                    self._pending_drops.discard(symbol)
+            except REDIS_OUTAGES as exc:
+                self.redis_down(exc)
+                return
         if not self._pending_tickers and not self._pending_books:
             return
         books = {}
@@ -204,13 +215,40 @@ class BinanceFeed:
             if top is not None:
                 books[symbol] = (top[0], top[1], book.event_ms, book.update_id)
         tickers, self._pending_tickers, self._pending_books = self._pending_tickers, {}, set()
-        self.snapshot.put_raw(tickers, books)
+        try:
+            self.snapshot.put_raw(tickers, books)
+        except REDIS_OUTAGES as exc:  # kept (newer values win) and written once Redis is back
+            self._pending_tickers = tickers | self._pending_tickers
+            self._pending_books |= set(books)
+            self.redis_down(exc)
+            return
+        self.redis_back()
         self.stats.writes += 1
         if self._received_at:
             done = time.perf_counter()
             self.stats.latencies_ms.extend((done - t) * 1000 for t in self._received_at)
             self._received_at = []
         self.stats.last_message_ms = int(time.time() * 1000)
+
+    def _drop(self, symbol: str) -> None:
+        """The stored book goes (now, or first thing once Redis is back)."""
+        self._pending_books.discard(symbol)
+        self._pending_drops.add(symbol)
+        self.flush()
+
+    def redis_down(self, exc: BaseException) -> None:
+        """One line when Redis goes away; the batch is tried again every 0.5 s meanwhile."""
+        if self._redis_down_since is None:
+            self._redis_down_since = time.monotonic()
+            log.warning("binance feed: redis unavailable, holding the latest values: %s", exc)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_later(0.5, self.flush)
+
+    def redis_back(self) -> None:
+        if self._redis_down_since is not None:
+            log.warning("binance feed: redis back after %.1f s; resuming", time.monotonic() - self._redis_down_since)
+            self._redis_down_since = None
 
     # --- snapshots ---------------------------------------------------------------------------------------
     def _want_snapshot(self, symbol: str) -> None:
@@ -299,7 +337,7 @@ class BinanceFeed:
                 book = self.books.get(symbol)
                 if book is not None and book.synced:
                     book.discard()
-                    self.snapshot.drop_book(symbol)
+                    self._drop(symbol)
             await asyncio.sleep(backoff_s(attempt))
             attempt += 1
 
@@ -411,7 +449,7 @@ class BinanceFeed:
                         plan.remove(name)
                         queue.put_nowait(("UNSUBSCRIBE", [name]))
                 del self.books[symbol]
-                self.snapshot.drop_book(symbol)
+                self._drop(symbol)
             self.stats.streams = sum(len(p) for p in self._plan)
 
     async def _rest_fallback(self, every_s: float = 1.0) -> None:
@@ -437,4 +475,7 @@ class BinanceFeed:
         while not self._stop.is_set():
             await asyncio.sleep(every_s)
             if self.on_stats is not None:
-                self.on_stats(self.stats)
+                try:
+                    self.on_stats(self.stats)
+                except REDIS_OUTAGES as exc:
+                    self.redis_down(exc)

@@ -6,10 +6,12 @@ meanwhile; a book whose watcher fails is dropped from the snapshot until it is b
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
 
+from core.resilience import REDIS_OUTAGES
 from exchanges.marketdata import MarketDataSnapshot
 from exchanges.models import Exchange
 
@@ -35,6 +37,7 @@ class CcxtFeed:
         self.stats = FeedStats()
         self._stop = asyncio.Event()
         self._watching_tickers = False
+        self._redis_down_since: float | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -69,8 +72,7 @@ class CcxtFeed:
                 continue
             rows[self._ids[symbol]] = (repr(t["bid"]), repr(t.get("bidVolume") or 0), repr(t["ask"]),
                                        repr(t.get("askVolume") or 0), now)  # fmt: skip
-        if rows:
-            self.snapshot.put_raw(rows, {})
+        if rows and self._write(rows, {}):
             self.stats.ticker_updates += len(rows)
             self.stats.writes += 1
             self.stats.last_message_ms = now
@@ -115,9 +117,30 @@ class CcxtFeed:
             except Exception as exc:
                 log.warning("%s feed: REST tickers failed: %s", self.account.name, exc)
 
+    def _write(self, tickers: dict, books: dict) -> bool:
+        """Into the snapshot; Redis away: one line when it goes, one when it is back, the values dropped (the
+        next ones replace them)."""
+        try:
+            self.snapshot.put_raw(tickers, books)
+        except REDIS_OUTAGES as exc:
+            if self._redis_down_since is None:
+                self._redis_down_since = time.monotonic()
+                log.warning("%s feed: redis unavailable: %s", self.account.name, exc)
+            return False
+        if self._redis_down_since is not None:
+            log.warning("%s feed: redis back after %.1f s", self.account.name,
+                        time.monotonic() - self._redis_down_since)  # fmt: skip
+            self._redis_down_since = None
+        return True
+
     async def _follow_books(self, unified: dict[str, str], every_s: float = 5.0) -> None:
         while not self._stop.is_set():
-            wanted = {s for s in await asyncio.to_thread(self._wanted) if s in unified}
+            try:
+                wanted = {s for s in await asyncio.to_thread(self._wanted) if s in unified}
+            except Exception as exc:  # the database or Redis away: the books stay as they are
+                log.warning("%s feed: wanted books unavailable: %s", self.account.name, exc)
+                await asyncio.sleep(every_s)
+                continue
             for symbol in wanted - set(self.books):
                 self.books[symbol] = asyncio.create_task(self._book(symbol, unified[symbol]))
             for symbol in set(self.books) - wanted:
@@ -138,12 +161,13 @@ class CcxtFeed:
                 attempt = 0
                 bids = [[repr(p), repr(q)] for p, q, *_ in book["bids"][:BOOK_DEPTH]]
                 asks = [[repr(p), repr(q)] for p, q, *_ in book["asks"][:BOOK_DEPTH]]
-                self.snapshot.put_raw({}, {symbol: (bids, asks, int(time.time() * 1000), book.get("nonce"))})
-                self.stats.book_updates += 1
+                if self._write({}, {symbol: (bids, asks, int(time.time() * 1000), book.get("nonce"))}):
+                    self.stats.book_updates += 1
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.snapshot.drop_book(symbol)
+                with contextlib.suppress(*REDIS_OUTAGES):
+                    self.snapshot.drop_book(symbol)
                 self.stats.resyncs += 1
                 log.warning("%s feed: book %s failed: %s", self.account.name, symbol, exc)
                 await asyncio.sleep(backoff_s(attempt))
@@ -154,4 +178,5 @@ class CcxtFeed:
             await asyncio.sleep(every_s)
             self.stats.books_synced = sum(1 for t in self.books.values() if not t.done())
             if self.on_stats is not None:
-                self.on_stats(self.stats)
+                with contextlib.suppress(*REDIS_OUTAGES):
+                    self.on_stats(self.stats)
