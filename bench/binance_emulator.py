@@ -110,6 +110,7 @@ class BinanceEmulator:
         self.skip: dict[str, int] = {}
         self.skipped = 0
         self.stalled_until = 0.0
+        self.refusing_until = 0.0
         self.max_age_s: float | None = None
         self.closed_for_rate = 0
         self.subscribers = asyncio.Event  # replaced in the loop
@@ -173,6 +174,10 @@ class BinanceEmulator:
     def skip_next(self, symbol: str, n: int = 1) -> None:
         self.skip[symbol] = self.skip.get(symbol, 0) + n
 
+    def refuse_connections(self, seconds: float) -> None:
+        """New websocket connections are refused (HTTP 503) for this long; REST still answers."""
+        self.refusing_until = time.monotonic() + seconds
+
     def stall(self, seconds: float) -> None:
         self.stalled_until = time.monotonic() + seconds
 
@@ -207,6 +212,8 @@ class BinanceEmulator:
 
     # --- websocket --------------------------------------------------------------------------------------------
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        if time.monotonic() < self.refusing_until:
+            return web.json_response({"code": -1003, "msg": "Service unavailable"}, status=503)
         names = [s for s in request.query.get("streams", "").split("/") if s]
         if len(names) > MAX_STREAMS or any((s := n.split("@")[0]) != s.lower() for n in names):  # symbols lower case
             return web.json_response({"code": -1100, "msg": "Invalid request"}, status=400)

@@ -182,6 +182,30 @@ def test_the_feed_answers_the_venues_pings(recordings, snapshot):
     assert feed.stats.reconnects == 0  # some pings answered on the one connection
 
 
+def test_while_the_stream_is_down_rest_keeps_the_tickers_fresh(recordings, snapshot):
+    emulator = BinanceEmulator(recordings, speed=10, keep_tops=20)
+    fresh_while_down = []
+    try:
+        emulator.play_in_background(seconds=8)
+
+        def down_for_a_while(feed):
+            if feed.stats.books_synced == 2 and not emulator.refusing_until:
+                emulator.refuse_connections(4.0)
+                emulator.drop_connections()
+            if emulator.refusing_until > time.monotonic() and feed.stats.rest_fallbacks:
+                ticker = snapshot.ticker("BTCUSDT")
+                fresh_while_down.append(time.time() * 1000 - ticker.ts_ms < 1500)
+            return emulator.finished.is_set()
+
+        feed = _run(emulator, snapshot, until=down_for_a_while)
+    finally:
+        emulator.close()
+    assert feed.stats.rest_fallbacks >= 1
+    assert fresh_while_down
+    assert all(fresh_while_down)
+    assert snapshot.r.get("md:feed-test:book:BTCUSDT") is not None  # rebuilt once the stream was back
+
+
 def test_a_connection_is_replaced_before_its_age_limit_without_losing_the_sequence(recordings, snapshot):
     emulator = BinanceEmulator(recordings, speed=30, keep_tops=20)
     try:
