@@ -28,7 +28,6 @@ import threading
 import time
 from pathlib import Path
 
-import ccxt.async_support as ccxt_async
 from django.conf import settings
 
 from bench.binance_emulator import BinanceEmulator, Recording, TruthBook, synthetic_symbol
@@ -45,9 +44,11 @@ def _recordings() -> list[Path]:
 
 
 def _rest(url: str):
-    rest = ccxt_async.binance({"enableRateLimit": False})
-    rest.urls["api"]["public"] = url + "/api/v3"
-    return rest
+    """The feed's REST client of a Binance account pointed at the emulator."""
+    from exchanges.models import Exchange
+    from feeds.selection import rest_client
+
+    return rest_client(Exchange(ccxt_id="binance", rest_url=url))
 
 
 def _percentile(values: list[float], q: float) -> float:

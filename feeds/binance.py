@@ -16,7 +16,6 @@ old one) and rebuilt from a new snapshot; the tickers of a connection that is do
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from core.resilience import REDIS_OUTAGES
 from exchanges.local_book import DiffEvent, LocalBook
 from exchanges.marketdata import MarketDataSnapshot
 
+from .common import BOOK_DEPTH, FeedStats, RedisWatch, backoff_s
+
 log = logging.getLogger(__name__)
 
 BINANCE_WS = "wss://stream.binance.com:9443"  # spot market streams (data-stream.binance.vision: market data only)
@@ -37,15 +38,8 @@ STREAMS_PER_REQUEST = 200
 CONTROL_INTERVAL_S = 0.5  # under 5 incoming messages a second, with room for pongs
 MAX_CONNECTION_AGE_S = 23 * 3600  # replaced before Binance's 24-hour cut
 STALL_S = 30.0  # nothing at all for this long (the server pings every 20 s): the connection is dead
-RECONNECT_MIN_S, RECONNECT_MAX_S = 0.25, 30.0
 SNAPSHOT_LIMIT = 1000
-BOOK_DEPTH = 20
 FLUSH_EVERY_MESSAGES = 500  # a batch is written at least this often under a flood
-
-
-def backoff_s(attempt: int, *, rng: random.Random = random._inst) -> float:
-    """Full jitter: a random wait up to min(max, min * 2^attempt)."""
-    return rng.uniform(0, min(RECONNECT_MAX_S, RECONNECT_MIN_S * 2**attempt)) + RECONNECT_MIN_S / 2
 
 
 def plan_connections(tickers: Iterable[str], books: Iterable[str]) -> list[list[str]]:
@@ -77,32 +71,6 @@ class Handover:
             if book is not None and book.synced and (first is None or book.update_id < first - 1):
                 return False
         return True
-
-
-@dataclass
-class FeedStats:
-    messages: int = 0
-    ticker_updates: int = 0
-    book_updates: int = 0
-    writes: int = 0
-    resyncs: int = 0
-    snapshots: int = 0
-    reconnects: int = 0
-    planned_reconnects: int = 0
-    rest_fallbacks: int = 0
-    connected: int = 0
-    streams: int = 0
-    last_message_ms: int = 0
-    books_synced: int = 0
-    latencies_ms: list = field(default_factory=list)  # message received -> written, a sample
-
-    def as_dict(self) -> dict:
-        age = int(time.time() * 1000) - self.last_message_ms if self.last_message_ms else None
-        return {"messages": self.messages, "ticker_updates": self.ticker_updates, "book_updates": self.book_updates,
-                "writes": self.writes, "resyncs": self.resyncs, "snapshots": self.snapshots,
-                "reconnects": self.reconnects, "planned_reconnects": self.planned_reconnects,
-                "rest_fallbacks": self.rest_fallbacks, "connected": self.connected, "streams": self.streams,
-                "books_synced": self.books_synced, "last_message_age_ms": age}  # fmt: skip
 
 
 class BinanceFeed:
@@ -141,7 +109,7 @@ class BinanceFeed:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.session: aiohttp.ClientSession | None = None
-        self._redis_down_since: float | None = None
+        self._redis = RedisWatch("binance feed")  # the latest values are held while Redis is away
         self._pending_drops: set[str] = set()
         self._plan: list[list[str]] = []
         self._control: list[asyncio.Queue] = []
@@ -222,7 +190,7 @@ class BinanceFeed:
             self._pending_books |= set(books)
             self.redis_down(exc)
             return
-        self.redis_back()
+        self._redis.back()
         self.stats.writes += 1
         if self._received_at:
             done = time.perf_counter()
@@ -237,18 +205,11 @@ class BinanceFeed:
         self.flush()
 
     def redis_down(self, exc: BaseException) -> None:
-        """One line when Redis goes away; the batch is tried again every 0.5 s meanwhile."""
-        if self._redis_down_since is None:
-            self._redis_down_since = time.monotonic()
-            log.warning("binance feed: redis unavailable, holding the latest values: %s", exc)
+        """Redis away: the batch is tried again every 0.5 s."""
+        self._redis.down(exc)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_later(0.5, self.flush)
-
-    def redis_back(self) -> None:
-        if self._redis_down_since is not None:
-            log.warning("binance feed: redis back after %.1f s; resuming", time.monotonic() - self._redis_down_since)
-            self._redis_down_since = None
 
     # --- snapshots ---------------------------------------------------------------------------------------
     def _want_snapshot(self, symbol: str) -> None:

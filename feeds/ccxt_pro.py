@@ -15,7 +15,7 @@ from core.resilience import REDIS_OUTAGES
 from exchanges.marketdata import MarketDataSnapshot
 from exchanges.models import Exchange
 
-from .binance import BOOK_DEPTH, FeedStats, backoff_s
+from .common import BOOK_DEPTH, FeedStats, RedisWatch, backoff_s
 from .selection import rest_client
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class CcxtFeed:
         self.stats = FeedStats()
         self._stop = asyncio.Event()
         self._watching_tickers = False
-        self._redis_down_since: float | None = None
+        self._redis = RedisWatch(f"{account.name} feed")
 
     def stop(self) -> None:
         self._stop.set()
@@ -123,14 +123,9 @@ class CcxtFeed:
         try:
             self.snapshot.put_raw(tickers, books)
         except REDIS_OUTAGES as exc:
-            if self._redis_down_since is None:
-                self._redis_down_since = time.monotonic()
-                log.warning("%s feed: redis unavailable: %s", self.account.name, exc)
+            self._redis.down(exc)
             return False
-        if self._redis_down_since is not None:
-            log.warning("%s feed: redis back after %.1f s", self.account.name,
-                        time.monotonic() - self._redis_down_since)  # fmt: skip
-            self._redis_down_since = None
+        self._redis.back()
         return True
 
     async def _follow_books(self, unified: dict[str, str], every_s: float = 5.0) -> None:

@@ -5,7 +5,6 @@ import json
 import threading
 import time
 
-import ccxt.async_support as ccxt_async
 import pytest
 
 from bench.binance_emulator import BinanceEmulator, Recording, TruthBook
@@ -30,9 +29,11 @@ def snapshot():
 
 
 def _rest(url: str):
-    rest = ccxt_async.binance({"enableRateLimit": False})
-    rest.urls["api"]["public"] = url + "/api/v3"
-    return rest
+    """The feed's REST client of a Binance account pointed at the emulator."""
+    from exchanges.models import Exchange
+    from feeds.selection import rest_client
+
+    return rest_client(Exchange(ccxt_id="binance", rest_url=url))
 
 
 def _run(emulator, snapshot, *, until, timeout=30.0, **feed_options) -> BinanceFeed:
