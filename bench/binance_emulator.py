@@ -148,6 +148,10 @@ class BinanceEmulator:
         self._stopping = asyncio.Event()
         self.started.set()
         await self._stopping.wait()
+        playing = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in playing:  # a replay still going when the emulator is closed
+            task.cancel()
+        await asyncio.gather(*playing, return_exceptions=True)
         await self.runner.cleanup()
 
     def close(self) -> None:

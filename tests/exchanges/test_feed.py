@@ -187,7 +187,7 @@ def test_while_the_stream_is_down_rest_keeps_the_tickers_fresh(recordings, snaps
     emulator = BinanceEmulator(recordings, speed=10, keep_tops=20)
     fresh_while_down = []
     try:
-        emulator.play_in_background(seconds=8)
+        emulator.play_in_background(seconds=30)
 
         def down_for_a_while(feed):
             if feed.stats.books_synced == 2 and not emulator.refusing_until:
@@ -196,7 +196,9 @@ def test_while_the_stream_is_down_rest_keeps_the_tickers_fresh(recordings, snaps
             if emulator.refusing_until > time.monotonic() and feed.stats.rest_fallbacks:
                 ticker = snapshot.ticker("BTCUSDT")
                 fresh_while_down.append(time.time() * 1000 - ticker.ts_ms < 1500)
-            return emulator.finished.is_set()
+            back = emulator.refusing_until and time.monotonic() > emulator.refusing_until
+            rebuilt = back and snapshot.r.get("md:feed-test:book:BTCUSDT") is not None
+            return emulator.finished.is_set() or rebuilt
 
         feed = _run(emulator, snapshot, until=down_for_a_while)
     finally:
