@@ -12,6 +12,12 @@ feed_book_mismatches
     Both recordings played through the feed's book-keeping (buffer, snapshot, sequence rules) and, apart,
     through the emulator's plain replay of the same file: after every update the two books compared level
     by level (the whole book, not the top).
+fill_push_to_record_ms_p95 (and _p50)
+    A Binance account on the emulator (its trading side, bench/binance_account.py) with its user stream
+    (orders/user_stream.py) running in this process: --fills limit orders placed through order_place, then
+    taken one by one by a counterparty; from the emulator sending each TRADE executionReport to the fill's
+    row committed by the stream. `fill_polls` counts the order lookups (GET /api/v3/order) meanwhile: 0 when
+    the pushes alone ended the orders.
 feed_gap_resyncs, feed_stale_books_served
     The recordings replayed over the websocket at --fault-speed times their pace while the emulator skips
     sequence numbers and drops every connection: resyncs the feed made, and stored books a reader found
@@ -177,12 +183,62 @@ def faults(*, speed: float) -> dict:
             "served": served[0], "wrong": len(wrong), "snapshots": stats.snapshots}  # fmt: skip
 
 
+def pushed_fills(*, fills: int) -> dict:
+    from decimal import Decimal
+
+    from exchanges.models import Exchange, ExchangeKind
+    from exchanges.registry import get_venue
+    from exchanges.services import markets_sync
+    from orders.models import Order, OrderStatus
+    from orders.pushed import fills_pushed
+    from orders.services import order_place
+    from orders.user_stream import UserStream
+
+    from .common import wait_until
+
+    key, secret = "bench" * 12 + "keys", "bench" * 12 + "sec!"
+    info = settings.SHARED_DATA_DIR / "binance" / "exchange_info_2023-09-08.json"
+    balances = {"USDT": "10000000"}
+    emulator = BinanceEmulator(_recordings(), exchange_info=info,
+                               account={"api_key": key, "secret": secret, "balances": balances})  # fmt: skip
+    try:
+        account = Exchange(name=f"bench-binance-{int(time.time())}", kind=ExchangeKind.CCXT, ccxt_id="binance",
+                           rest_url=emulator.rest_url, ws_url=emulator.ws_url)  # fmt: skip
+        account.api_key, account.api_secret = key, secret
+        account.save()
+        markets_sync(exchange=account, markets=get_venue(account).load_markets())
+        btc = account.markets.get(symbol="BTCUSDT")
+        stream, loop = UserStream(Exchange.objects.get(pk=account.pk)), asyncio.new_event_loop()
+        thread = threading.Thread(target=lambda: loop.run_until_complete(stream.run()), daemon=True)
+        thread.start()
+        assert wait_until(lambda: fills_pushed(account.pk), timeout=30), "the user stream did not subscribe"
+        placed = [order_place(exchange=account, market=btc, side="buy", type="limit", amount=Decimal("0.001"),
+                              price=Decimal("50000"), purpose="manual", intent=f"bench-push-{i}")
+                  for i in range(fills)]  # fmt: skip
+        lookups = emulator.account.calls["GET /api/v3/order"]
+        for order in placed:
+            emulator.on_loop(emulator.account.take, int(order.exchange_order_id))
+            time.sleep(0.02)
+        done = lambda: Order.objects.filter(pk__in=[o.pk for o in placed], status=OrderStatus.FILLED).count()  # noqa: E731
+        wait_until(lambda: done() == fills, timeout=60)
+        latencies = [(stream.stats.committed_ns[t] - sent) / 1e6 for t, sent in emulator.account.event_times_ns.items()
+                     if t in stream.stats.committed_ns]  # fmt: skip
+        result = {"fills": fills, "filled": done(), "latencies": latencies,
+                  "polls": emulator.account.calls["GET /api/v3/order"] - lookups}  # fmt: skip
+        loop.call_soon_threadsafe(stream.stop)
+        thread.join(15)
+        return result
+    finally:
+        emulator.close()
+
+
 def run(args: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="bench/run.py feed")
     parser.add_argument("--symbols", type=int, default=400)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--fault-speed", type=float, default=20.0)
+    parser.add_argument("--fills", type=int, default=200)
     parser.add_argument("--quick", action="store_true")
     options = parser.parse_args(args)
     seconds = 3.0 if options.quick else options.seconds
@@ -190,6 +246,7 @@ def run(args: list[str]) -> dict:
     paced = feed_over_emulator(symbols=options.symbols, seconds=seconds, rate=options.rate, sample_every=10)
     mismatches, compared = book_mismatches()
     faulted = faults(speed=options.fault_speed)
+    pushed = pushed_fills(fills=20 if options.quick else options.fills)
     return {
         "feed_msgs_per_s": round(flood["per_s"]),
         "feed_messages": flood["messages"],
@@ -204,4 +261,10 @@ def run(args: list[str]) -> dict:
         "feed_sequence_numbers_skipped": faulted["skipped"],
         "feed_books_read": faulted["served"],
         "feed_stale_books_served": faulted["wrong"],
+        "fill_push_to_record_ms_p50": _percentile(pushed["latencies"], 0.5),
+        "fill_push_to_record_ms_p95": _percentile(pushed["latencies"], 0.95),
+        "fills_pushed": pushed["fills"],
+        "fills_recorded": len(pushed["latencies"]),
+        "orders_filled": pushed["filled"],
+        "fill_polls": pushed["polls"],
     }

@@ -97,9 +97,19 @@ class Client:
 
 class BinanceEmulator:
     def __init__(self, paths: list[Path], *, speed: float = 1.0, rate: float | None = None, loop: bool = False,
-                 symbols: int = 0, keep_tops: int = 0, ping_s: float = 20.0, start: bool = True) -> None:  # fmt: skip
+                 symbols: int = 0, keep_tops: int = 0, ping_s: float = 20.0, start: bool = True,
+                 exchange_info: Path | None = None, account: dict | None = None) -> None:  # fmt: skip
         self.recordings = {r.symbol: r for r in (Recording.load(p) for p in paths)}
         self.truth = {s: TruthBook(r.snapshot) for s, r in self.recordings.items()}
+        # exchangeInfo as recorded, for the replayed symbols only (ccxt's load_markets reads it)
+        info = json.loads(exchange_info.read_text()) if exchange_info else None
+        self.exchange_info = info and {**info, "symbols": [m for m in info["symbols"] if m["symbol"] in self.truth]}
+        self.account = None
+        if account is not None:  # the trading side: orders fill against the replayed books, fills are pushed
+            from bench.binance_account import Account
+
+            markets = {m["symbol"]: m for m in (self.exchange_info or {"symbols": []})["symbols"]}
+            self.account = Account(books=self.truth, markets=markets, **account)
         self.speed, self.rate, self.loop_tickers = speed, rate, loop
         self.synthetic = symbols  # loop mode: the bookTicker messages spread over this many symbols (S0001USDT…)
         self.ping_s = ping_s  # Binance pings every 20 s; a connection that does not pong is closed
@@ -139,6 +149,10 @@ class BinanceEmulator:
         app.router.add_get("/api/v3/depth", self._depth)
         app.router.add_get("/api/v3/ticker/bookTicker", self._book_ticker)
         app.router.add_get("/api/v3/ping", self._ping)
+        app.router.add_get("/api/v3/time", self._time)
+        app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
+        if self.account is not None:
+            self.account.routes(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.port)
@@ -204,6 +218,22 @@ class BinanceEmulator:
 
     async def _ping(self, request: web.Request) -> web.Response:
         return web.json_response({})
+
+    async def _time(self, request: web.Request) -> web.Response:
+        return web.json_response({"serverTime": int(time.time() * 1000)})
+
+    async def _exchange_info(self, request: web.Request) -> web.Response:
+        if self.exchange_info is None:
+            return web.json_response({"code": -1, "msg": "no exchangeInfo loaded"}, status=404)
+        return web.json_response({**self.exchange_info, "serverTime": int(time.time() * 1000)})
+
+    def on_loop(self, fn, *args):
+        """Run `fn(*args)` on the emulator's loop and return its result (account faults and fills from tests)."""
+
+        async def call():
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(10)
 
     async def _book_ticker(self, request: web.Request) -> web.Response:
         rows = []

@@ -113,6 +113,24 @@ class Outages:
         return None
 
 
+def wait_for_work(find: Callable[[], list], *, outages: Outages, say: Callable[[str], None], nothing: str,
+                  once: bool, every_s: float = 30.0) -> list:  # fmt: skip
+    """What `find()` returns (through outages). While it finds nothing, a supervised process stays up and looks
+    again every `every_s` (it says `nothing` once) rather than exiting to be restarted in a loop; with `once`
+    it looks a single time. Empty when stopped meanwhile (Ctrl-C)."""
+    found = outages.guard(find) or []
+    if found or once:
+        if not found:
+            say(nothing)
+        return found
+    say(f"{nothing}; looking again every {every_s:.0f} s")
+    with contextlib.suppress(KeyboardInterrupt):
+        while not found:
+            time.sleep(every_s)
+            found = outages.guard(find) or []
+    return found
+
+
 # Celery: a money task that meets an outage (PostgreSQL or Redis away, the venue unreachable) is retried with
 # backoff and jitter instead of failing; whatever it did before is on record, so a retry only continues from
 # there. What a retry cannot reach (the broker itself away) the sweepers take up: recovery for cycles,

@@ -40,7 +40,10 @@ STATUS = {"open": "OPEN", "closed": "FILLED", "canceled": "CANCELED", "expired":
 WEIGHT_WINDOW_LIMIT = 6000  # Binance REQUEST_WEIGHT per minute
 
 
-RETRY_AFTER_CAP_S = 3600.0  # a Retry-After beyond an hour is taken as an hour
+RETRY_AFTER_CAP_S = 3600.0
+# Spot markets only; no currencies or margin calls (private on Binance, and not needed to trade spot).
+SPOT_OPTIONS = {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchMargins": False,
+                "fetchCurrencies": False}  # fmt: skip  # a Retry-After beyond an hour is taken as an hour
 
 
 def _d(value) -> Decimal | None:
@@ -81,12 +84,7 @@ class CcxtVenue(Venue):
                     "password": exchange.api_password or None,
                     "enableRateLimit": False,  # ours is shared by every worker
                     "timeout": int(self.http.timeout[1] * 1000),
-                    "options": {
-                        "defaultType": "spot",
-                        "fetchMarkets": {"types": ["spot"]},
-                        "fetchMargins": False,
-                        "fetchCurrencies": False,
-                    },
+                    "options": dict(SPOT_OPTIONS),
                 }
             )
         if exchange.rest_url:  # an emulator, a regional endpoint: the same paths on another host
@@ -247,42 +245,53 @@ class CcxtVenue(Venue):
 
     # --- conversion ----------------------------------------------------------
     def _trade(self, t: dict) -> VenueTrade:
-        """A ccxt trade, validated: price and amount above zero, cost not negative, the fee any sign (rebates)."""
-        fee = t.get("fee") or {}
-        what = f"trade {t.get('id') if isinstance(t, dict) else '?'}"
-        side = _need(t, "side", what)
-        if side not in ("buy", "sell"):
-            raise VenueError(f"ccxt {what}: side is {side!r}")
-        return VenueTrade(
-            id=str(_need(t, "id", "trade")), order_id=str(t.get("order") or ""), client_order_id="",
-            symbol=self._market_id(_need(t, "symbol", what)), side=side,
-            price=number(t, "price", error=VenueError, what=f"ccxt {what}"),
-            amount=number(t, "amount", error=VenueError, what=f"ccxt {what}"),
-            cost=number(t, "cost", error=VenueError, what=f"ccxt {what}", minimum="non_negative", default=Decimal(0)),
-            fee=number(fee, "cost", error=VenueError, what=f"ccxt {what} fee", minimum="any", default=Decimal(0)),
-            fee_asset=fee.get("currency") or "", is_maker=t.get("takerOrMaker") == "maker",
-            ts_ms=int(t.get("timestamp") or 0),
-        )  # fmt: skip
+        return ccxt_trade(t, self._market_id)
 
     def _order(self, o: dict, symbol: str) -> VenueOrder:
-        what = f"ccxt order {o.get('id') if isinstance(o, dict) else '?'}"
-        order_id = _need(o, "id", "order")
-        filled = number(o, "filled", error=VenueError, what=what, minimum="non_negative", default=Decimal(0))
-        amount = number(o, "amount", error=VenueError, what=what, minimum="non_negative", default=Decimal(0))
-        status = STATUS.get(o.get("status") or "open", "OPEN")
-        if status == "OPEN" and filled > 0:
-            status = "PARTIALLY_FILLED"
-        fee = o.get("fee") or {}
-        price = number(o, "price", error=VenueError, what=what, minimum="non_negative", default=None)
-        return VenueOrder(
-            id=str(order_id), client_order_id=o.get("clientOrderId") or "", symbol=symbol, side=_need(o, "side", what),
-            type="ioc" if o.get("timeInForce") == "IOC" and o.get("type") == "limit" else _need(o, "type", what),
-            price=price or None, amount=amount, filled=filled,
-            cost=number(o, "cost", error=VenueError, what=what, minimum="non_negative", default=Decimal(0)),
-            fee=number(fee, "cost", error=VenueError, what=f"{what} fee", minimum="any", default=Decimal(0)),
-            fee_asset=fee.get("currency") or "", status=status, ts_ms=int(o.get("timestamp") or 0),
-            trades=tuple(self._trade(t) for t in o.get("trades") or ()),
-        )  # fmt: skip
+        return ccxt_order(o, symbol, self._market_id)
+
+
+def ccxt_trade(t: dict, market_id) -> VenueTrade:
+    """A ccxt trade, validated: price and amount above zero, cost not negative, the fee any sign (rebates).
+
+    `market_id` maps ccxt's unified symbol to our market id (BTC/USDT -> BTCUSDT)."""
+    fee = t.get("fee") or {}
+    what = f"trade {t.get('id') if isinstance(t, dict) else '?'}"
+    side = _need(t, "side", what)
+    if side not in ("buy", "sell"):
+        raise VenueError(f"ccxt {what}: side is {side!r}")
+    return VenueTrade(
+        id=str(_need(t, "id", "trade")), order_id=str(t.get("order") or ""), client_order_id="",
+        symbol=market_id(_need(t, "symbol", what)), side=side,
+        price=number(t, "price", error=VenueError, what=f"ccxt {what}"),
+        amount=number(t, "amount", error=VenueError, what=f"ccxt {what}"),
+        cost=number(t, "cost", error=VenueError, what=f"ccxt {what}", minimum="non_negative", default=Decimal(0)),
+        fee=number(fee, "cost", error=VenueError, what=f"ccxt {what} fee", minimum="any", default=Decimal(0)),
+        fee_asset=fee.get("currency") or "", is_maker=t.get("takerOrMaker") == "maker",
+        ts_ms=int(t.get("timestamp") or 0),
+    )  # fmt: skip
+
+
+def ccxt_order(o: dict, symbol: str, market_id) -> VenueOrder:
+    """A ccxt order (from REST or from a websocket update) as our VenueOrder, validated like a trade."""
+    what = f"ccxt order {o.get('id') if isinstance(o, dict) else '?'}"
+    order_id = _need(o, "id", "order")
+    filled = number(o, "filled", error=VenueError, what=what, minimum="non_negative", default=Decimal(0))
+    amount = number(o, "amount", error=VenueError, what=what, minimum="non_negative", default=Decimal(0))
+    status = STATUS.get(o.get("status") or "open", "OPEN")
+    if status == "OPEN" and filled > 0:
+        status = "PARTIALLY_FILLED"
+    fee = o.get("fee") or {}
+    price = number(o, "price", error=VenueError, what=what, minimum="non_negative", default=None)
+    return VenueOrder(
+        id=str(order_id), client_order_id=o.get("clientOrderId") or "", symbol=symbol, side=_need(o, "side", what),
+        type="ioc" if o.get("timeInForce") == "IOC" and o.get("type") == "limit" else _need(o, "type", what),
+        price=price or None, amount=amount, filled=filled,
+        cost=number(o, "cost", error=VenueError, what=what, minimum="non_negative", default=Decimal(0)),
+        fee=number(fee, "cost", error=VenueError, what=f"{what} fee", minimum="any", default=Decimal(0)),
+        fee_asset=fee.get("currency") or "", status=status, ts_ms=int(o.get("timestamp") or 0),
+        trades=tuple(ccxt_trade(t, market_id) for t in o.get("trades") or ()),
+    )  # fmt: skip
 
 
 def _filter_rule(message: str) -> str:

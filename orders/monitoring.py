@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.claims import claim
 from core.errors import redact
 from core.isolation import Loop, clear_failures, record_failure
+from core.resilience import REDIS_OUTAGES
 from core.writebehind import Update, buffer_updates
 from exchanges.errors import (
     OrderNotFound,
@@ -26,6 +27,7 @@ from exchanges.venue import Venue
 
 from .models import Order, OrderType
 from .policy import monitoring_policy_of, rate_stretch
+from .pushed import deferred_accounts_down, poll_delay_ms
 from .services import (
     CHECKED,
     SETTLED_BY_BATCH,
@@ -187,7 +189,7 @@ def _reschedule_unchanged(orders: list[Order], now: datetime, budget: float) -> 
     for order in orders:
         age_ms = (now - order.updated_at).total_seconds() * 1000
         delay = monitoring_policy_of(order).delay_ms(age_ms, budget_left=budget)
-        order.next_check_at = now + timedelta(milliseconds=delay)
+        order.next_check_at = now + timedelta(milliseconds=poll_delay_ms(order.exchange_id, delay))
     Order.objects.bulk_update(orders, ["next_check_at"], batch_size=1000)
     buffer_updates(Order, [Update(o.pk, set={"last_checked_at": now}, add={"check_count": 1}) for o in orders])
 
@@ -294,6 +296,11 @@ def _unexplained_locked_funds(order: Order, venue: Venue, calls: list[str]) -> s
 def orders_sweep_overdue(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Re-dispatch ticks for orders whose check is overdue (their task was lost); returns markets dispatched."""
     now = now or timezone.now()
+    try:
+        for exchange_id in deferred_accounts_down():  # a stream that died without saying so
+            orders_poll_now(exchange_id=exchange_id, now=now)
+    except REDIS_OUTAGES:
+        pass  # Redis is away: the streams' keys are unreadable, and the orders are checked on their own times
     cutoff = now - timedelta(seconds=settings.ORDER_SWEEP_GRACE_S)
     with transaction.atomic():
         rows = claim("orders_order", lease_column="next_check_at", until=now,
@@ -304,4 +311,20 @@ def orders_sweep_overdue(*, now: datetime | None = None, limit: int = 1000) -> i
             orders_monitor_schedule(exchange_id=exchange_id, market_id=market_id, at=now)
     if markets:
         log.info("sweeper re-dispatched monitoring of %d markets", len(markets))
+    return len(markets)
+
+
+def orders_poll_now(*, exchange_id: int, now: datetime | None = None) -> int:
+    """The account's fills are no longer pushed: its live orders waiting on the safety net are checked now
+    (their markets' ticks dispatched); returns the markets."""
+    now = now or timezone.now()
+    waiting = Order.objects.filter(exchange_id=exchange_id, status__in=(*SETTLED_BY_BATCH, S.UNKNOWN),
+                                   next_check_at__gt=now)  # fmt: skip
+    with transaction.atomic():
+        markets = sorted(set(waiting.values_list("market_id", flat=True)))
+        waiting.update(next_check_at=now)
+        for market_id in markets:
+            orders_monitor_schedule(exchange_id=exchange_id, market_id=market_id, at=now)
+    if markets:
+        log.info("fills of account %s are polled again: %d markets checked now", exchange_id, len(markets))
     return len(markets)

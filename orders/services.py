@@ -41,6 +41,7 @@ from .locks import orders_for_update
 from .models import TERMINAL_STATUSES, Fill, Order, OrderPurpose, OrderRole, OrderStatus, OrderType
 from .owners import order_ended
 from .policy import MonitoringPolicy, client_order_id, monitoring_fields, monitoring_policy_of
+from .pushed import poll_delay_ms
 from .status_cache import status_cache_put
 
 log = logging.getLogger(__name__)
@@ -265,7 +266,7 @@ def order_record_answer(
         else:
             age_ms = 0.0 if changed_fields else (now - order.updated_at).total_seconds() * 1000
             delay = monitoring_policy_of(order).delay_ms(age_ms, budget_left=budget_left)
-            order.next_check_at = now + timedelta(milliseconds=delay)
+            order.next_check_at = now + timedelta(milliseconds=poll_delay_ms(order.exchange_id, delay))
         if order.last_error and "status" in changed_fields:
             order.last_error = ""
             changed_fields.append("last_error")
@@ -273,6 +274,32 @@ def order_record_answer(
         if changed_fields:
             update_fields.append("updated_at")  # age for the backoff counts from the last real change
         order.save(update_fields=update_fields)
+    return order
+
+
+def order_record_pushed(
+    *, exchange_id: int, answer: VenueOrder, trades: list[VenueTrade], now: datetime | None = None
+) -> Order | None:
+    """An update the venue pushed on its user-data stream, recorded like a polled answer (the same fills, keyed by
+    trade id, so a trade seen by both paths is recorded once); None when the order is not one of ours.
+
+    Pushes can come before the placement's own answer is recorded, or after the order ended (the stream's NEW
+    after the REST answer's FILLED): an ended order only takes fills it lacks. When the venue reports more
+    filled than the trades it pushed, the order is checked at once for the rest.
+    """
+    now = now or timezone.now()
+    mine = Order.objects.filter(exchange_id=exchange_id)
+    found = (mine.filter(client_order_id=answer.client_order_id) if answer.client_order_id else mine.none()).first()
+    if found is None and answer.id:
+        found = mine.filter(exchange_order_id=answer.id).first()
+    if found is None:
+        return None
+    if found.is_terminal and not trades:
+        return found
+    order = order_record_answer(order_id=found.pk, answer=answer, trades=trades, now=now)
+    if not order.is_terminal and answer.filled > order.filled:
+        Order.objects.filter(pk=order.pk).update(next_check_at=now)
+        orders_monitor_schedule(exchange_id=exchange_id, market_id=order.market_id, at=now)
     return order
 
 

@@ -324,6 +324,10 @@ PAPER_STARTING_BALANCES = env.dict("PAPER_STARTING_BALANCES", default={"USDT": "
 # --- Market-data feeds (run_feed) ---------------------------------------------------
 # A real venue's book is read from the feed's snapshot while it is this fresh, else asked for over REST.
 FEED_BOOK_MAX_AGE_MS = env.int("FEED_BOOK_MAX_AGE_MS", default=2000)
+# While an account's user-data stream pushes its fills, its orders are polled only this often (a safety net);
+# the stream's liveness key lasts this long without a refresh (a dead stream process is noticed by then).
+USER_STREAM_SAFETY_POLL_MS = env.int("USER_STREAM_SAFETY_POLL_MS", default=30_000)
+USER_STREAM_ALIVE_TTL_S = env.int("USER_STREAM_ALIVE_TTL_S", default=5)
 
 # --- Venue guards (shared by every process through Redis) ---------------------
 VENUE_RATE_CAPACITY = env.float("VENUE_RATE_CAPACITY", default=6000.0)  # request weight a minute
