@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
@@ -87,6 +88,54 @@ class TruthBook:
         return [list(lv) for lv in bids], [list(lv) for lv in asks]
 
 
+class CrossBook:
+    """`symbol` (BASE/QUOTE) priced from `base_leg` (BASE/X) and `quote_leg` (QUOTE/X): bid = base bid / quote ask,
+    ask = base ask / quote bid, each raised by `premium_bps`, levels a tick apart sized like the base leg's;
+    prices on `tick`. `update()` moves it to the legs' books and returns the depth update it made (None: no
+    change)."""
+
+    def __init__(self, *, symbol: str, base_leg: str, quote_leg: str, premium_bps: float, tick: str,
+                 books: dict, depth: int = 20) -> None:  # fmt: skip
+        self.symbol, self.base_leg, self.quote_leg, self.books, self.depth = symbol, base_leg, quote_leg, books, depth
+        self.factor, self.tick = 1 + premium_bps / 10_000, Decimal(tick)
+        self.book = TruthBook({"lastUpdateId": 1, "bids": [], "asks": []})
+        self.update(now_ms=0)
+
+    def _levels(self) -> tuple[dict, dict]:
+        (base_bids, base_asks), (quote_bids, quote_asks) = (self.books[self.base_leg].top(self.depth),
+                                                            self.books[self.quote_leg].top(1))  # fmt: skip
+        if not (base_bids and base_asks and quote_bids and quote_asks):
+            return {}, {}
+        bid = Decimal(base_bids[0][0]) / Decimal(quote_asks[0][0]) * Decimal(repr(self.factor))
+        ask = max(Decimal(base_asks[0][0]) / Decimal(quote_bids[0][0]) * Decimal(repr(self.factor)), bid + self.tick)
+        bid, ask = bid.quantize(self.tick, rounding=ROUND_DOWN), ask.quantize(self.tick, rounding=ROUND_UP)
+        bids = {f"{bid - k * self.tick:.8f}": q for k, (_, q) in enumerate(base_bids)}
+        asks = {f"{ask + k * self.tick:.8f}": q for k, (_, q) in enumerate(base_asks)}
+        return bids, asks
+
+    def update(self, *, now_ms: int) -> dict | None:
+        bids, asks = self._levels()
+        changes = []
+        for side, new in ((self.book.bids, bids), (self.book.asks, asks)):
+            changes.append([[p, q] for p, q in new.items() if side.get(p) != q] +
+                           [[p, "0.00000000"] for p in side if p not in new])  # fmt: skip
+        if not changes[0] and not changes[1]:
+            return None
+        data = {"e": "depthUpdate", "E": now_ms, "s": self.symbol, "U": self.book.update_id + 1,
+                "u": self.book.update_id + 1, "b": changes[0], "a": changes[1]}  # fmt: skip
+        self.book.apply(data)
+        return data
+
+    def messages(self, data: dict) -> list[tuple[str, str]]:
+        """The depth update and the bookTicker it makes, as (stream, the wire line)."""
+        name = self.symbol.lower()
+        (bids, asks) = self.book.top(1)
+        ticker = {"u": data["u"], "s": self.symbol, "b": bids[0][0], "B": bids[0][1], "a": asks[0][0],
+                  "A": asks[0][1]}  # fmt: skip
+        return [(f"{name}@depth@100ms", json.dumps({"stream": f"{name}@depth@100ms", "data": data})),
+                (f"{name}@bookTicker", json.dumps({"stream": f"{name}@bookTicker", "data": ticker}))]
+
+
 @dataclass
 class Client:
     ws: web.WebSocketResponse
@@ -98,9 +147,15 @@ class Client:
 class BinanceEmulator:
     def __init__(self, paths: list[Path], *, speed: float = 1.0, rate: float | None = None, loop: bool = False,
                  symbols: int = 0, keep_tops: int = 0, ping_s: float = 20.0, start: bool = True,
-                 exchange_info: Path | None = None, account: dict | None = None) -> None:  # fmt: skip
+                 exchange_info: Path | None = None, account: dict | None = None,
+                 cross: dict | None = None) -> None:  # fmt: skip
         self.recordings = {r.symbol: r for r in (Recording.load(p) for p in paths)}
         self.truth = {s: TruthBook(r.snapshot) for s, r in self.recordings.items()}
+        # A third market priced from two replayed ones (ETHBTC from ETHUSDT and BTCUSDT), its bids `premium_bps`
+        # above the fair cross: a triangle that pays, streamed and served like a recorded one (end-to-end tests).
+        self.cross = cross and CrossBook(**cross, books=self.truth)
+        if self.cross is not None:
+            self.truth[self.cross.symbol] = self.cross.book
         # exchangeInfo as recorded, for the replayed symbols only (ccxt's load_markets reads it)
         info = json.loads(exchange_info.read_text()) if exchange_info else None
         self.exchange_info = info and {**info, "symbols": [m for m in info["symbols"] if m["symbol"] in self.truth]}
@@ -304,6 +359,7 @@ class BinanceEmulator:
             merged = (tickers[i % len(tickers)] for i in range(10**12))
         first_ts, wall = None, time.monotonic()
         deadline = wall + seconds if seconds else None
+        last_cross = 0.0
         for n, (ts, stream, body) in enumerate(merged):
             now = time.monotonic()
             if deadline and now > deadline:
@@ -339,6 +395,13 @@ class BinanceEmulator:
                 if stream in client.streams and not client.ws.closed:
                     await client.ws.send_str(body)
             self.sent += 1
+            if self.cross is not None and "@depth" in stream and time.monotonic() - last_cross >= 0.1:
+                last_cross = time.monotonic()
+                data = self.cross.update(now_ms=int(time.time() * 1000))
+                for cross_stream, line in self.cross.messages(data) if data else ():
+                    for client in self.clients:
+                        if cross_stream in client.streams and not client.ws.closed:
+                            await client.ws.send_str(line)
         self.finished.set()
 
 

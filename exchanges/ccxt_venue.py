@@ -290,8 +290,16 @@ def ccxt_order(o: dict, symbol: str, market_id) -> VenueOrder:
         cost=number(o, "cost", error=VenueError, what=what, minimum="non_negative", default=Decimal(0)),
         fee=number(fee, "cost", error=VenueError, what=f"{what} fee", minimum="any", default=Decimal(0)),
         fee_asset=fee.get("currency") or "", status=status, ts_ms=int(o.get("timestamp") or 0),
-        trades=tuple(ccxt_trade(t, market_id) for t in o.get("trades") or ()),
+        trades=tuple(ccxt_trade(_of_order(t, o), market_id) for t in o.get("trades") or ()),
     )  # fmt: skip
+
+
+def _of_order(trade: dict, order: dict) -> dict:
+    """A trade carried by an order answer, with what ccxt leaves out of it there: Binance's FULL order answer
+    lists its `fills` without side, symbol or order id (they are the order's)."""
+    return {**trade, "side": trade.get("side") or order.get("side"),
+            "symbol": trade.get("symbol") or order.get("symbol"),
+            "order": trade.get("order") or order.get("id")}  # fmt: skip
 
 
 def _filter_rule(message: str) -> str:

@@ -189,7 +189,7 @@ def _reschedule_unchanged(orders: list[Order], now: datetime, budget: float) -> 
     for order in orders:
         age_ms = (now - order.updated_at).total_seconds() * 1000
         delay = monitoring_policy_of(order).delay_ms(age_ms, budget_left=budget)
-        order.next_check_at = now + timedelta(milliseconds=poll_delay_ms(order.exchange_id, delay))
+        order.next_check_at = now + timedelta(milliseconds=poll_delay_ms(order.exchange_id, delay, order.status))
     Order.objects.bulk_update(orders, ["next_check_at"], batch_size=1000)
     buffer_updates(Order, [Update(o.pk, set={"last_checked_at": now}, add={"check_count": 1}) for o in orders])
 

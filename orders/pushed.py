@@ -49,9 +49,14 @@ def fills_pushed(exchange_id: int) -> bool:
     return alive
 
 
-def poll_delay_ms(exchange_id: int, delay_ms: float) -> float:
+PUSHED_STATUSES = ("OPEN", "PARTIALLY_FILLED", "PENDING_CANCEL")  # what a push moves on; UNKNOWN needs a lookup
+
+
+def poll_delay_ms(exchange_id: int, delay_ms: float, status: str) -> float:
     """The monitor's next delay for an order of this account: the policy's, or the safety net's while fills are
-    pushed."""
+    pushed and the order is one a push moves on (an UNKNOWN one is looked up on the policy's times)."""
+    if status not in PUSHED_STATUSES:
+        return delay_ms
     if delay_ms < settings.USER_STREAM_SAFETY_POLL_MS and fills_pushed(exchange_id):
         return float(settings.USER_STREAM_SAFETY_POLL_MS)
     return delay_ms

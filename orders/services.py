@@ -266,7 +266,7 @@ def order_record_answer(
         else:
             age_ms = 0.0 if changed_fields else (now - order.updated_at).total_seconds() * 1000
             delay = monitoring_policy_of(order).delay_ms(age_ms, budget_left=budget_left)
-            order.next_check_at = now + timedelta(milliseconds=poll_delay_ms(order.exchange_id, delay))
+            order.next_check_at = now + timedelta(milliseconds=poll_delay_ms(order.exchange_id, delay, order.status))
         if order.last_error and "status" in changed_fields:
             order.last_error = ""
             changed_fields.append("last_error")

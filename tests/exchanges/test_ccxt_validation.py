@@ -88,3 +88,16 @@ def test_an_exchange_id_that_ccxt_does_not_have_is_refused():
     exchange = Exchange(name="cx-bad", kind="ccxt", ccxt_id="Exchange")  # a ccxt attribute, not an exchange
     with pytest.raises(VenueError, match="ccxt has no exchange 'Exchange'"):
         CcxtVenue(exchange)
+
+
+def test_the_fills_of_an_order_answer_take_its_side_symbol_and_id():
+    """Binance's FULL order answer lists `fills` without side, symbol or order id; ccxt leaves them out."""
+    from exchanges.ccxt_venue import ccxt_order
+
+    answer = {"id": "7", "clientOrderId": "c-1", "symbol": "BTC/USDT", "side": "buy", "type": "market",
+              "status": "closed", "amount": 0.01, "filled": 0.01, "cost": 600.0,
+              "trades": [{"id": "50001", "price": 60000.0, "amount": 0.01, "cost": 600.0,
+                          "fee": {"cost": 0.00001, "currency": "BTC"}, "side": None, "symbol": None}]}  # fmt: skip
+    order = ccxt_order(answer, "BTCUSDT", lambda unified: unified.replace("/", ""))
+    (fill,) = order.trades
+    assert (fill.side, fill.symbol, fill.order_id, fill.id) == ("buy", "BTCUSDT", "7", "50001")
