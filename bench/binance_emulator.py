@@ -132,8 +132,10 @@ class CrossBook:
         (bids, asks) = self.book.top(1)
         ticker = {"u": data["u"], "s": self.symbol, "b": bids[0][0], "B": bids[0][1], "a": asks[0][0],
                   "A": asks[0][1]}  # fmt: skip
-        return [(f"{name}@depth@100ms", json.dumps({"stream": f"{name}@depth@100ms", "data": data})),
-                (f"{name}@bookTicker", json.dumps({"stream": f"{name}@bookTicker", "data": ticker}))]
+        return [
+            (f"{name}@depth@100ms", json.dumps({"stream": f"{name}@depth@100ms", "data": data})),
+            (f"{name}@bookTicker", json.dumps({"stream": f"{name}@bookTicker", "data": ticker})),
+        ]
 
 
 @dataclass

@@ -47,8 +47,9 @@ def test_the_scanner_trades_a_triangle_it_sees_only_through_the_feed_to_completi
     env = {**worker_env, "LOG_LEVEL": "INFO"}
     with (
         Service("e2e-feed", [*manage, "run_feed", "--exchange", account.name], ready="tickers", env=env) as feed,
-        Service("e2e-stream", [*manage, "run_user_stream", "--exchange", account.name], ready="starting",
-                env=env) as stream,  # fmt: skip
+        Service(
+            "e2e-stream", [*manage, "run_user_stream", "--exchange", account.name], ready="starting", env=env
+        ) as stream,  # fmt: skip
         celery_worker("e2e-worker", queues="execution,monitoring,scanning,maintenance", env=env) as worker,
     ):
         snapshot = MarketDataSnapshot(account.name)
