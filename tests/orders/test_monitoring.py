@@ -245,3 +245,28 @@ def test_an_order_gone_from_the_batch_answer_is_fetched_not_read_from_the_cache(
     tick(venue, btc, now)  # within the cache's TTL
     assert dict(venue.calls) == {"fetch_open_orders": 1, "fetch_order": 1}
     assert Order.objects.get(pk=orders[0].pk).status == S.FILLED
+
+
+def test_while_fills_are_pushed_orders_wait_on_the_safety_net_and_a_dead_stream_is_noticed_by_the_sweeper(
+    venue, btc, settings
+):
+    """A stream that says it is alive stretches the next look to USER_STREAM_SAFETY_POLL_MS (an UNKNOWN order
+    keeps the policy's times); when its liveness key expires without a word (its process died), the sweeper
+    brings the account's orders back to now."""
+    from django_redis import get_redis_connection
+
+    from orders import pushed
+
+    account = btc.exchange
+    pushed.stream_alive(account.pk)
+    (order,) = rest(venue, btc, 1)
+    now = timezone.now()
+    assert order.next_check_at >= now + timedelta(milliseconds=settings.USER_STREAM_SAFETY_POLL_MS - 1000)
+    assert pushed.poll_delay_ms(account.pk, 100, S.UNKNOWN) == 100
+
+    get_redis_connection("default").delete(pushed.ALIVE.format(account.pk))  # the key expired
+    pushed._cache.clear()
+    orders_sweep_overdue(now=now)
+    assert Order.objects.get(pk=order.pk).next_check_at <= now
+    assert not pushed.fills_pushed(account.pk)
+    assert pushed.deferred_accounts_down() == []  # noticed once, then forgotten
