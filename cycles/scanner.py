@@ -143,6 +143,7 @@ class Scanner:
         self.snapshot.want_books(symbols)  # a real venue's feed then keeps these books (the simulator shapes them)
         try:
             books = {s: self.venue.fetch_order_book(s, 20) for s in symbols}
+            fetched = time.perf_counter()
         except Exception as exc:
             log.warning("scanner: books for %s unavailable: %s", symbols, exc)
             reservation_release(reservation_id=reservation.pk)
@@ -170,7 +171,7 @@ class Scanner:
             handover_s=FIRST_LEG_HANDOVER_S if settings.SCANNER_PLACES_FIRST_LEG else 0.0,
         )  # fmt: skip
         created = time.perf_counter()
-        marks = [("reserved", reserved), ("walked", walked), ("created", created)]
+        marks = [("reserved", reserved), ("books", fetched), ("walked", walked), ("created", created)]
         if settings.SCANNER_PLACES_FIRST_LEG:
             try:  # leg 1 from here: the books and the slot are in hand, a queue hop would only add latency
                 cycle_advance(cycle_id=cycle.pk, venue=self.venue, queue_next=True)

@@ -95,7 +95,8 @@ class UserStream:
         self._outages.stop.set()
 
     async def run(self, *, seconds: float | None = None) -> StreamStats:
-        tasks = [asyncio.create_task(self._watch()), asyncio.create_task(self._heartbeat())]
+        self._watching = asyncio.create_task(self._watch())
+        tasks = [self._watching, asyncio.create_task(self._heartbeat())]
         try:
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
         except TimeoutError:
@@ -116,9 +117,10 @@ class UserStream:
     # --- the stream -----------------------------------------------------------------------------------------
     async def _watch(self) -> None:
         attempt = 0
-        await self.client.load_markets()
         while not self._stop.is_set():
             try:
+                if not self.client.markets:  # the venue unreachable at start-up too: tried again with backoff
+                    await self.client.load_markets()
                 updates = await self.client.watch_orders()
             except asyncio.CancelledError:
                 raise
@@ -132,7 +134,11 @@ class UserStream:
             received = time.perf_counter()
             for raw in updates:
                 self.stats.updates += 1
-                await self._in_db(self._outages.guard, lambda raw=raw: self._record(raw))
+                try:
+                    await self._in_db(self._outages.guard, lambda raw=raw: self._record(raw))
+                except Exception:  # a bug, not an outage: this update is left to polling, the stream goes on
+                    log.exception("%s: an order update was not recorded; its orders are polled now", self.account.name)
+                    await self._in_db(self._outages.guard, self._poll_now)
             self.stats.last_update_ms = int(time.time() * 1000)
             self.stats.record_ms.append((time.perf_counter() - received) * 1000)
             del self.stats.record_ms[:-1000]
@@ -149,7 +155,7 @@ class UserStream:
         """Every second: alive while subscribed (the monitor backs off), down at once when not."""
         seen = None
         while not self._stop.is_set():
-            connection = self._connection()
+            connection = self._connection() if not self._watching.done() else None  # no watcher: not pushed
             try:
                 if connection is not None and seen is not None and connection is not seen and self.stats.connected:
                     # ccxt reconnected between two beats: what was pushed meanwhile is lost, so poll it now
@@ -169,14 +175,17 @@ class UserStream:
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
 
     def _down(self, why: str) -> None:
-        from .monitoring import orders_poll_now
-
         self.stats.connected = False
         self.stats.reconnects += why != "stopped"
         log.warning("%s: user stream down (%s); polling takes over", self.account.name, why)
         with contextlib.suppress(Exception):
             stream_down(self.account.pk)
-        self._outages.guard(lambda: orders_poll_now(exchange_id=self.account.pk))
+        self._outages.guard(self._poll_now)
+
+    def _poll_now(self) -> None:
+        from .monitoring import orders_poll_now
+
+        orders_poll_now(exchange_id=self.account.pk)
 
     # --- one update -------------------------------------------------------------------------------------------
     def _record(self, raw: dict) -> None:

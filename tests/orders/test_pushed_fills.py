@@ -137,3 +137,26 @@ def test_run_user_stream_streams_every_account_with_a_key_and_idles_without(emul
     out = StringIO()
     call_command("run_user_stream", "--all", "--seconds", "1", stdout=out)
     assert "no enabled ccxt account with an API key" in out.getvalue()
+
+
+def test_an_update_that_fails_to_record_is_left_to_polling_and_the_stream_goes_on(emulator, account, stream,
+                                                                                    monkeypatch):  # fmt: skip
+    import orders.user_stream as user_stream
+
+    real, failures = user_stream.order_record_pushed, []
+
+    def once_broken(**kwargs):
+        if not failures:
+            failures.append(kwargs["answer"].client_order_id)
+            raise RuntimeError("a bug in recording")
+        return real(**kwargs)
+
+    monkeypatch.setattr(user_stream, "order_record_pushed", once_broken)
+    calls = emulator.account.calls
+    before = calls["GET /api/v3/order"] + calls["GET /api/v3/openOrders"]
+    order = _limit_buy(account, "rest-3")  # its NEW push is the one that fails
+    assert wait_until(lambda: failures and calls["GET /api/v3/order"] + calls["GET /api/v3/openOrders"] > before,
+                      timeout=10)  # fmt: skip
+    emulator.on_loop(emulator.account.take, int(order.exchange_order_id))
+    assert wait_until(lambda: Order.objects.get(pk=order.pk).status == OrderStatus.FILLED, timeout=10)
+    assert stream.stats.connected
