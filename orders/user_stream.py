@@ -95,8 +95,10 @@ class UserStream:
         self._outages.stop.set()
 
     async def run(self, *, seconds: float | None = None) -> StreamStats:
+        self._updates: asyncio.Queue = asyncio.Queue()
         self._watching = asyncio.create_task(self._watch())
-        tasks = [self._watching, asyncio.create_task(self._heartbeat())]
+        self._recording = asyncio.create_task(self._record_updates())
+        tasks = [self._watching, self._recording, asyncio.create_task(self._heartbeat())]
         try:
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
         except TimeoutError:
@@ -116,6 +118,10 @@ class UserStream:
 
     # --- the stream -----------------------------------------------------------------------------------------
     async def _watch(self) -> None:
+        """Receive: each answer of watch_orders is queued and the next watch begins at once, with no await
+        between them. ccxt resolves an update only for a watch already waiting (one that arrives in between is
+        held until the next update comes), so recording here, in the database thread, would delay the fill
+        pushed while the previous one was recorded."""
         attempt = 0
         while not self._stop.is_set():
             try:
@@ -133,12 +139,18 @@ class UserStream:
             attempt = 0
             received = time.perf_counter()
             for raw in updates:
-                self.stats.updates += 1
-                try:
-                    await self._in_db(self._outages.guard, lambda raw=raw: self._record(raw))
-                except Exception:  # a bug, not an outage: this update is left to polling, the stream goes on
-                    log.exception("%s: an order update was not recorded; its orders are polled now", self.account.name)
-                    await self._in_db(self._outages.guard, self._poll_now)
+                self._updates.put_nowait((received, raw))
+
+    async def _record_updates(self) -> None:
+        """Record: the queued updates in the order they came, in the database thread."""
+        while True:
+            received, raw = await self._updates.get()
+            self.stats.updates += 1
+            try:
+                await self._in_db(self._outages.guard, lambda raw=raw: self._record(raw))
+            except Exception:  # a bug, not an outage: this update is left to polling, the stream goes on
+                log.exception("%s: an order update was not recorded; its orders are polled now", self.account.name)
+                await self._in_db(self._outages.guard, self._poll_now)
             self.stats.last_update_ms = int(time.time() * 1000)
             self.stats.record_ms.append((time.perf_counter() - received) * 1000)
             del self.stats.record_ms[:-1000]
@@ -155,7 +167,8 @@ class UserStream:
         """Every second: alive while subscribed (the monitor backs off), down at once when not."""
         seen = None
         while not self._stop.is_set():
-            connection = self._connection() if not self._watching.done() else None  # no watcher: not pushed
+            working = not (self._watching.done() or self._recording.done())
+            connection = self._connection() if working else None  # nothing watching or recording: not pushed
             try:
                 if connection is not None and seen is not None and connection is not seen and self.stats.connected:
                     # ccxt reconnected between two beats: what was pushed meanwhile is lost, so poll it now

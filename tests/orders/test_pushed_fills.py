@@ -141,22 +141,25 @@ def test_run_user_stream_streams_every_account_with_a_key_and_idles_without(emul
 
 def test_an_update_that_fails_to_record_is_left_to_polling_and_the_stream_goes_on(emulator, account, stream,
                                                                                     monkeypatch):  # fmt: skip
+    """A bug recording the fill of a push (not an outage): the stream logs it, polls the account at once, so
+    the fill is recorded by polling instead, and it goes on pushing."""
     import orders.user_stream as user_stream
 
     real, failures = user_stream.order_record_pushed, []
 
-    def once_broken(**kwargs):
-        if not failures:
+    def broken_on_the_first_fill(**kwargs):
+        if kwargs["trades"] and not failures:
             failures.append(kwargs["answer"].client_order_id)
             raise RuntimeError("a bug in recording")
         return real(**kwargs)
 
-    monkeypatch.setattr(user_stream, "order_record_pushed", once_broken)
-    calls = emulator.account.calls
-    before = calls["GET /api/v3/order"] + calls["GET /api/v3/openOrders"]
-    order = _limit_buy(account, "rest-3")  # its NEW push is the one that fails
-    assert wait_until(lambda: failures and calls["GET /api/v3/order"] + calls["GET /api/v3/openOrders"] > before,
-                      timeout=10)  # fmt: skip
-    emulator.on_loop(emulator.account.take, int(order.exchange_order_id))
-    assert wait_until(lambda: Order.objects.get(pk=order.pk).status == OrderStatus.FILLED, timeout=10)
+    first, second = _limit_buy(account, "rest-3"), _limit_buy(account, "rest-4")
+    monkeypatch.setattr(user_stream, "order_record_pushed", broken_on_the_first_fill)
+    emulator.on_loop(emulator.account.take, int(first.exchange_order_id))
+    # Polled at once (the suite runs the monitor eagerly): the fill the push could not record is recorded.
+    assert wait_until(lambda: Order.objects.get(pk=first.pk).status == OrderStatus.FILLED, timeout=10)
+    assert failures == [first.client_order_id]
+    assert emulator.account.calls["GET /api/v3/order"] + emulator.account.calls["GET /api/v3/openOrders"] >= 1
+    emulator.on_loop(emulator.account.take, int(second.exchange_order_id))  # the stream went on
+    assert wait_until(lambda: Order.objects.get(pk=second.pk).status == OrderStatus.FILLED, timeout=10)
     assert stream.stats.connected
