@@ -31,15 +31,27 @@ def _open_position_symbols(account: Exchange) -> set[str]:
     return set(open_positions.values_list("market__symbol", flat=True))
 
 
-def rest_client(account: Exchange, *, streaming: bool = False):
-    """ccxt's async client of the account's exchange (public calls; `streaming`: ccxt.pro's, which also
-    watches), its API URLs on `rest_url` if the account sets one."""
+def rest_client(account: Exchange, *, streaming: bool = False, private: bool = False):
+    """ccxt's async client of the account's exchange (`streaming`: ccxt.pro's, which also watches), its REST URLs
+    on the account's `rest_url` and its websocket URLs on its `ws_url` where it sets them (else the venue's own).
+
+    `private`: with the account's credentials (its user-data stream), loading spot markets only (no private
+    currencies or margin calls); public otherwise.
+    """
     if streaming:
         import ccxt.pro as module
     else:
         import ccxt.async_support as module
+    from exchanges.ccxt_venue import SPOT_OPTIONS
 
-    client = getattr(module, account.ccxt_id)({"enableRateLimit": True, "options": {"defaultType": "spot"}})
+    config = {"enableRateLimit": True, "options": {"defaultType": "spot"}}
+    if private:
+        config |= {"apiKey": account.api_key, "secret": account.api_secret,
+                   "password": account.api_password or None, "options": dict(SPOT_OPTIONS)}  # fmt: skip
+    client = getattr(module, account.ccxt_id)(config)
+    ws = client.urls["api"].get("ws")
     if account.rest_url:
         client.urls["api"] = rebased(client.urls["api"], account.rest_url)
+    if ws is not None:
+        client.urls["api"]["ws"] = rebased(ws, account.ws_url) if account.ws_url else ws
     return client

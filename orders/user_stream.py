@@ -23,10 +23,11 @@ import ccxt
 from django.db import connections
 
 from core.resilience import Outages
-from exchanges.ccxt_venue import SPOT_OPTIONS, ccxt_order, ccxt_trade
+from exchanges.ccxt_venue import ccxt_order, ccxt_trade
 from exchanges.errors import VenueError
 from exchanges.models import Exchange
 from feeds.common import backoff_s
+from feeds.selection import rest_client
 
 from .pushed import stream_alive, stream_down
 from .services import order_record_pushed
@@ -42,7 +43,6 @@ class StreamStats:
     not_ours: int = 0
     reconnects: int = 0
     last_update_ms: int = 0
-    record_ms: list = field(default_factory=list)  # update received -> recorded (committed), a sample
     committed_ns: dict = field(default_factory=dict)  # trade id -> when its fill was committed (the last 1000)
 
     def as_dict(self) -> dict:
@@ -51,36 +51,11 @@ class StreamStats:
                 "last_update_ms": self.last_update_ms}  # fmt: skip
 
 
-def private_client(account: Exchange):
-    """ccxt.pro's client of the account with its credentials, its REST and websocket URLs on the account's
-    `rest_url` / `ws_url` where it sets them."""
-    import ccxt.pro
-
-    from core.http import rebased
-
-    client = getattr(ccxt.pro, account.ccxt_id)(
-        {
-            "apiKey": account.api_key,
-            "secret": account.api_secret,
-            "password": account.api_password or None,
-            "enableRateLimit": True,
-            "options": dict(SPOT_OPTIONS),
-        }
-    )
-    ws = client.urls["api"].get("ws")
-    if account.rest_url:
-        client.urls["api"] = rebased(client.urls["api"], account.rest_url)
-    if ws is not None:
-        client.urls["api"]["ws"] = rebased(ws, account.ws_url) if account.ws_url else ws
-    return client
-
-
 class UserStream:
-    def __init__(self, account: Exchange, *, client=None, on_stats=None) -> None:
+    def __init__(self, account: Exchange, *, client=None) -> None:
         self.account = account
-        self.client = client or private_client(account)
+        self.client = client or rest_client(account, streaming=True, private=True)
         self.stats = StreamStats()
-        self.on_stats = on_stats
         self._stop = asyncio.Event()
         self._outages = Outages(f"{account.name} user stream")
         # One thread for the database and Redis work: updates are recorded in the order they came, and the
@@ -137,14 +112,13 @@ class UserStream:
                 await asyncio.sleep(backoff_s(attempt))
                 continue
             attempt = 0
-            received = time.perf_counter()
             for raw in updates:
-                self._updates.put_nowait((received, raw))
+                self._updates.put_nowait(raw)
 
     async def _record_updates(self) -> None:
         """Record: the queued updates in the order they came, in the database thread."""
         while True:
-            received, raw = await self._updates.get()
+            raw = await self._updates.get()
             self.stats.updates += 1
             try:
                 await self._in_db(self._outages.guard, lambda raw=raw: self._record(raw))
@@ -152,8 +126,6 @@ class UserStream:
                 log.exception("%s: an order update was not recorded; its orders are polled now", self.account.name)
                 await self._in_db(self._outages.guard, self._poll_now)
             self.stats.last_update_ms = int(time.time() * 1000)
-            self.stats.record_ms.append((time.perf_counter() - received) * 1000)
-            del self.stats.record_ms[:-1000]
 
     def _connection(self):
         """ccxt's websocket client of the stream when it is open (and, on Binance, subscribed), else None."""
@@ -182,8 +154,6 @@ class UserStream:
                     await self._in_db(self._down, "connection closed")
             except Exception as exc:  # Redis away: the key expires on its own, polling is the safe side
                 log.debug("%s: user stream heartbeat: %s", self.account.name, exc)
-            if self.on_stats is not None:
-                self.on_stats(self.stats)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=1.0)
 
