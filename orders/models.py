@@ -26,6 +26,9 @@ class OrderStatus(models.TextChoices):
 S = OrderStatus
 TERMINAL_STATUSES = frozenset({S.FILLED, S.CANCELED, S.REJECTED, S.EXPIRED})
 LIVE_STATUSES = frozenset(set(S) - TERMINAL_STATUSES)
+# Placed and known to the venue, not yet ended: what an open-orders answer settles and a pushed update moves on
+# (UNKNOWN and PENDING_SUBMIT need a lookup first).
+RESTING_STATUSES = (S.OPEN, S.PARTIALLY_FILLED, S.PENDING_CANCEL)
 
 # UNKNOWN means "submitted, outcome not known": it leaves only by looking the
 # order up on the venue, which may find it in any state, or declare it never

@@ -25,7 +25,7 @@ from exchanges.registry import get_venue
 from exchanges.types import VenueOrder, VenueTrade
 from exchanges.venue import Venue
 
-from .models import Order, OrderType
+from .models import RESTING_STATUSES, Order, OrderType
 from .policy import monitoring_policy_of, rate_stretch
 from .pushed import deferred_accounts_down, poll_delay_ms
 from .services import (
@@ -318,7 +318,7 @@ def orders_poll_now(*, exchange_id: int, now: datetime | None = None) -> int:
     """The account's fills are no longer pushed: its live orders waiting on the safety net are checked now
     (their markets' ticks dispatched); returns the markets."""
     now = now or timezone.now()
-    waiting = Order.objects.filter(exchange_id=exchange_id, status__in=(*SETTLED_BY_BATCH, S.UNKNOWN),
+    waiting = Order.objects.filter(exchange_id=exchange_id, status__in=(*RESTING_STATUSES, S.UNKNOWN),
                                    next_check_at__gt=now)  # fmt: skip
     with transaction.atomic():
         markets = sorted(set(waiting.values_list("market_id", flat=True)))

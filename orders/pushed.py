@@ -12,6 +12,8 @@ from django_redis import get_redis_connection
 
 from core.resilience import REDIS_OUTAGES
 
+from .models import RESTING_STATUSES
+
 log = logging.getLogger(__name__)
 ALIVE = "userstream:{}:alive"
 DEFERRED = "userstream:deferred"  # accounts whose orders may be waiting on the safety interval
@@ -49,13 +51,10 @@ def fills_pushed(exchange_id: int) -> bool:
     return alive
 
 
-PUSHED_STATUSES = ("OPEN", "PARTIALLY_FILLED", "PENDING_CANCEL")  # what a push moves on; UNKNOWN needs a lookup
-
-
 def poll_delay_ms(exchange_id: int, delay_ms: float, status: str) -> float:
     """The monitor's next delay for an order of this account: the policy's, or the safety net's while fills are
     pushed and the order is one a push moves on (an UNKNOWN one is looked up on the policy's times)."""
-    if status not in PUSHED_STATUSES:
+    if status not in RESTING_STATUSES:
         return delay_ms
     if delay_ms < settings.USER_STREAM_SAFETY_POLL_MS and fills_pushed(exchange_id):
         return float(settings.USER_STREAM_SAFETY_POLL_MS)

@@ -38,7 +38,7 @@ from exchanges.venue import Venue
 
 from .errors import AccountDisabled, OrderRejected, SellAlreadyWorking
 from .locks import orders_for_update
-from .models import TERMINAL_STATUSES, Fill, Order, OrderPurpose, OrderRole, OrderStatus, OrderType
+from .models import RESTING_STATUSES, TERMINAL_STATUSES, Fill, Order, OrderPurpose, OrderRole, OrderStatus, OrderType
 from .owners import order_ended
 from .policy import MonitoringPolicy, client_order_id, monitoring_fields, monitoring_policy_of
 from .pushed import poll_delay_ms
@@ -54,7 +54,7 @@ RETRYABLE = (RateLimited, Banned, CircuitOpen)
 # Statuses a monitor tick looks at with the venue (PENDING_SUBMIT only once stale).
 CHECKED = (S.OPEN, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.UNKNOWN, S.PENDING_SUBMIT)
 # Orders an open-orders answer can settle before they are due (not submissions still in flight).
-SETTLED_BY_BATCH = (S.OPEN, S.PARTIALLY_FILLED, S.PENDING_CANCEL)
+SETTLED_BY_BATCH = RESTING_STATUSES
 
 
 def order_transition(*, order_id: int, to: str, **updates) -> tuple[Order, bool]:
