@@ -177,29 +177,13 @@ class Account:
         self.by_client_id[(symbol, client_id)] = order_id
         self.placed += 1
         events = [self._report(order, "NEW")]
-        executed = quote_total = Decimal(0)
         order_fills = []
         for fill_price, fill_qty in fills:
-            executed += fill_qty
-            quote_total += fill_price * fill_qty
-            received = fill_qty if side == "BUY" else fill_price * fill_qty
-            fee = (received * FEE).quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
-            fee_asset = base if side == "BUY" else quote
-            self.free[spend_asset] = self.free.get(spend_asset, Decimal(0)) - (
-                fill_price * fill_qty if side == "BUY" else fill_qty
-            )
-            self.free[fee_asset] = self.free.get(fee_asset, Decimal(0)) + received - fee
-            trade_id = next(self._trade_ids)
-            trade = {"symbol": symbol, "id": trade_id, "orderId": order_id, "orderListId": -1,
-                     "price": _s(fill_price), "qty": _s(fill_qty), "quoteQty": _s(fill_price * fill_qty),
-                     "commission": _s(fee), "commissionAsset": fee_asset, "time": now, "isBuyer": side == "BUY",
-                     "isMaker": False, "isBestMatch": True}  # fmt: skip
-            self.trades.append(trade)
-            order_fills.append({"price": _s(fill_price), "qty": _s(fill_qty), "commission": _s(fee),
-                                "commissionAsset": fee_asset, "tradeId": trade_id})  # fmt: skip
-            order["executedQty"], order["cummulativeQuoteQty"] = _s(executed), _s(quote_total)
-            order["status"] = "FILLED" if executed == quantity else "PARTIALLY_FILLED"
+            trade = self._execute(order, fill_price, fill_qty, maker=False)
+            order_fills.append({"price": trade["price"], "qty": trade["qty"], "commission": trade["commission"],
+                                "commissionAsset": trade["commissionAsset"], "tradeId": trade["id"]})  # fmt: skip
             events.append(self._report(order, "TRADE", trade=trade))
+        executed = Decimal(order["executedQty"])
         if executed < quantity and (type_ == "MARKET" or params.get("timeInForce") in ("IOC", "FOK")):
             order["status"] = "EXPIRED"
             events.append(self._report(order, "EXPIRED"))
@@ -289,26 +273,37 @@ class Account:
     def take(self, order_id: int, quantity: str | None = None) -> None:
         """A counterparty takes a resting order (all of what is left, or `quantity`): its TRADE is pushed."""
         order = self.orders[order_id]
+        left = Decimal(order["origQty"]) - Decimal(order["executedQty"])
+        trade = self._execute(order, Decimal(order["price"]), min(left, Decimal(quantity)) if quantity else left,
+                              maker=True)  # fmt: skip
         market = self.markets[order["symbol"]]
+        self._push([self._report(order, "TRADE", trade=trade),
+                    self._account_position(trade["time"], {market["baseAsset"], market["quoteAsset"]})])  # fmt: skip
+
+    def _execute(self, order: dict, price: Decimal, qty: Decimal, *, maker: bool) -> dict:
+        """One trade of `order`: the balances moved (a taker pays now; a resting maker's part was locked when it
+        was placed), the commission taken from the asset received, the order's totals and status; the trade."""
+        market = self.markets[order["symbol"]]
+        buying = order["side"] == "BUY"
         base, quote = market["baseAsset"], market["quoteAsset"]
-        price, executed = Decimal(order["price"]), Decimal(order["executedQty"])
-        left = Decimal(order["origQty"]) - executed
-        qty = min(left, Decimal(quantity)) if quantity else left
-        now = int(time.time() * 1000)
-        received = qty if order["side"] == "BUY" else price * qty
-        fee_asset = base if order["side"] == "BUY" else quote
+        if not maker:
+            spent, paid = (quote, price * qty) if buying else (base, qty)
+            self.free[spent] = self.free.get(spent, Decimal(0)) - paid
+        received_asset, received = (base, qty) if buying else (quote, price * qty)
         fee = (received * FEE).quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
-        self.free[fee_asset] = self.free.get(fee_asset, Decimal(0)) + received - fee  # the locked part was spent
-        trade = {"symbol": order["symbol"], "id": next(self._trade_ids), "orderId": order_id, "orderListId": -1,
-                 "price": _s(price), "qty": _s(qty), "quoteQty": _s(price * qty), "commission": _s(fee),
-                 "commissionAsset": fee_asset, "time": now, "isBuyer": order["side"] == "BUY", "isMaker": True,
-                 "isBestMatch": True}  # fmt: skip
+        self.free[received_asset] = self.free.get(received_asset, Decimal(0)) + received - fee
+        now = int(time.time() * 1000)
+        trade = {"symbol": order["symbol"], "id": next(self._trade_ids), "orderId": order["orderId"],
+                 "orderListId": -1, "price": _s(price), "qty": _s(qty), "quoteQty": _s(price * qty),
+                 "commission": _s(fee), "commissionAsset": received_asset, "time": now, "isBuyer": buying,
+                 "isMaker": maker, "isBestMatch": True}  # fmt: skip
         self.trades.append(trade)
-        order["executedQty"] = _s(executed + qty)
+        executed = Decimal(order["executedQty"]) + qty
+        order["executedQty"] = _s(executed)
         order["cummulativeQuoteQty"] = _s(Decimal(order["cummulativeQuoteQty"]) + price * qty)
-        order["status"] = "FILLED" if executed + qty == Decimal(order["origQty"]) else "PARTIALLY_FILLED"
+        order["status"] = "FILLED" if executed == Decimal(order["origQty"]) else "PARTIALLY_FILLED"
         order["updateTime"] = now
-        self._push([self._report(order, "TRADE", trade=trade), self._account_position(now, {base, quote})])
+        return trade
 
     async def ws_api(self, request: web.Request) -> web.WebSocketResponse:
         """/ws-api/v3: userDataStream.subscribe.signature, session.subscriptions, ping; anything else refused."""
