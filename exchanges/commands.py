@@ -6,6 +6,7 @@ SIGTERM."""
 import asyncio
 import contextlib
 import signal
+from abc import ABCMeta, abstractmethod
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -14,7 +15,7 @@ from core.resilience import Outages, wait_for_work
 from .models import Exchange, ExchangeKind
 
 
-class CcxtAccountsCommand(BaseCommand):
+class CcxtAccountsCommand(BaseCommand, metaclass=ABCMeta):
     what = ""  # "feed", "user stream": its outage log name
     needs_api_key = False
     none_named = ""  # the error for --exchange NAME that matches no account ({name} in it)
@@ -60,9 +61,9 @@ class CcxtAccountsCommand(BaseCommand):
             self.stdout.write(f"{account.name}: {worker.stats.as_dict()}")
 
     # --- what a command defines -----------------------------------------------------------------------------
+    @abstractmethod
     def build(self, account: Exchange):
         """The account's worker (in a thread: it may read the database): has run(seconds=), stop(), stats."""
-        raise NotImplementedError
 
     def describe(self, worker) -> str:
         return "starting"

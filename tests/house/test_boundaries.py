@@ -62,20 +62,7 @@ def test_tradingsite_is_configuration_only():
         ("positions", {"cycles"}),
         ("exchanges", {"feeds", "orders", "liquidation", "cycles", "positions", "wallets"}),
         ("feeds", {"orders", "liquidation", "wallets"}),  # feeds read what cycles and positions want, nothing more
-        (
-            "core",
-            {
-                "tradingsite",
-                "dashboard",
-                "exchanges",
-                "feeds",
-                "orders",
-                "liquidation",
-                "cycles",
-                "positions",
-                "wallets",
-            },
-        ),
+        ("core", {"tradingsite", *PRODUCT_APPS} - {"core"}),  # core serves every app and knows none
     ],
 )
 def test_an_app_imports_nothing_from_those_above_it(app, forbidden):
