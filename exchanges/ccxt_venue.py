@@ -189,11 +189,16 @@ class CcxtVenue(Venue):
                 log.warning("%s", exc)
         return result
 
-    def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook:
-        """The feed's book when it is fresh (no request), else the venue's over REST."""
+    def feed_book(self, symbol: str, depth: int = 20) -> OrderBook | None:
         book = self.market_data.book(symbol, max_age_ms=settings.FEED_BOOK_MAX_AGE_MS)
         if book is not None and book.bids and book.asks:
             return OrderBook(symbol, book.bids[:depth], book.asks[:depth], book.ts_ms)
+        return None
+
+    def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook:
+        """The feed's book when it is fresh (no request), else the venue's over REST."""
+        if (book := self.feed_book(symbol, depth)) is not None:
+            return book
         raw = self._call(self.client.fetch_order_book, self._unified(symbol), depth)
         return OrderBook(
             symbol,

@@ -55,6 +55,8 @@ class GuardedVenue(Venue):
         return self._guard("fetch_tickers", self.inner.fetch_tickers)
 
     def fetch_order_book(self, symbol, depth=20):
+        if (book := self.inner.feed_book(symbol, depth)) is not None:
+            return book  # the feed's book: no request, no weight spent, nothing for the breaker to count
         return self._guard("fetch_order_book", lambda: self.inner.fetch_order_book(symbol, depth))
 
     def create_order(self, **kwargs):

@@ -33,6 +33,11 @@ class Venue(ABC):
     @abstractmethod
     def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook: ...
 
+    def feed_book(self, symbol: str, depth: int = 20) -> OrderBook | None:
+        """The book when this process can read it without asking the venue (a fresh book the market-data
+        feed keeps), else None. No request goes out, so it costs no request weight."""
+        return None
+
     @abstractmethod
     def create_order(
         self,

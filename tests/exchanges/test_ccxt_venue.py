@@ -154,3 +154,26 @@ def test_a_read_timeout_is_an_unknown_outcome(venue, http_layer):
     _order_error(http_layer, None, exc=requests.exceptions.ReadTimeout("read timed out"))
     with pytest.raises(RequestTimeout, match="outcome is unknown"):
         _place(venue)
+
+
+def test_a_book_the_feed_keeps_costs_no_request_and_no_weight(venue, http_layer, recorded):
+    from exchanges.breaker import CircuitBreaker
+    from exchanges.guarded import GuardedVenue
+    from exchanges.marketdata import now_ms
+    from exchanges.types import OrderBook
+
+    guarded = GuardedVenue(venue, limiter=venue.limiter, breaker=CircuitBreaker(venue.name, threshold=5, cooldown_s=1))
+    http_layer.add(responses.GET, re.compile(rf"{API}/depth.*"), json=recorded_response(recorded, "fetchOrderBook"))
+    venue.market_data.clear()
+    venue.market_data.put_books([OrderBook("BTCUSDT", ((D("100"), D("1")),), ((D("101"), D("2")),), now_ms())])
+    before = venue.limiter.budget_fraction()
+    book = guarded.fetch_order_book("BTCUSDT", 5)
+    assert book.asks[0] == (D("101"), D("2"))
+    assert not [c for c in http_layer.calls if "/depth" in c.request.url]
+    assert venue.limiter.budget_fraction() == pytest.approx(before, abs=1e-6)
+    venue.market_data.put_books([OrderBook("BTCUSDT", ((D("100"), D("1")),), ((D("101"), D("2")),), 1)])  # stale
+    book = guarded.fetch_order_book("BTCUSDT", 5)
+    assert book.bids[0] == (D("42574.3"), D("0.0107"))  # over REST, and charged its weight
+    assert len([c for c in http_layer.calls if "/depth" in c.request.url]) == 1
+    assert venue.limiter.budget_fraction() <= before - 5 / 6000 + 1e-6
+    venue.market_data.clear()
