@@ -10,7 +10,7 @@ from . import services
 from .models import Exchange, ExchangeKind, Market, PaperBalance, VenueFaults
 from .services import FIXED_AFTER_CREATE
 
-CREDENTIAL_FIELDS = ("api_key", "api_secret", "api_password")
+CREDENTIAL_FIELDS = ("api_key", "api_secret", "api_password", "private_key")
 
 
 class ExchangeAdminForm(forms.ModelForm):
@@ -19,6 +19,11 @@ class ExchangeAdminForm(forms.ModelForm):
     api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     api_secret = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     api_password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    private_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Polymarket: the key that signs orders",
+    )
     clear_credentials = forms.BooleanField(required=False, help_text="Erase the stored credentials.")
 
     class Meta:
@@ -33,6 +38,8 @@ class ExchangeAdminForm(forms.ModelForm):
             "enabled",
             "ws_url",
             "rest_url",
+            "funder",
+            "signature_type",
             *CREDENTIAL_FIELDS,
         ]
 

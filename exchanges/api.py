@@ -20,13 +20,17 @@ class ExchangeSerializer(serializers.ModelSerializer):
     api_password = serializers.CharField(
         write_only=True, required=False, allow_blank=True, style={"input_type": "password"}
     )
+    private_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, style={"input_type": "password"}
+    )
     has_credentials = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Exchange
         fields = [
             "id", "name", "kind", "ccxt_id", "role", "mirror_of", "mirror_ratio", "enabled",
-            "api_key", "api_secret", "api_password", "has_credentials", "created_at", "updated_at",
+            "api_key", "api_secret", "api_password", "private_key", "funder", "signature_type", "has_credentials",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 

@@ -207,7 +207,7 @@ class CcxtVenue(Venue):
             int(raw.get("timestamp") or 0),
         )
 
-    def create_order(self, *, symbol, side, type, amount, price=None, client_order_id) -> VenueOrder:
+    def create_order(self, *, symbol, side, type, amount, price=None, client_order_id, prepared=None) -> VenueOrder:
         params = {"newClientOrderId": client_order_id}
         ccxt_type = type
         if type == "ioc":

@@ -59,6 +59,9 @@ class GuardedVenue(Venue):
             return book  # the feed's book: no request, no weight spent, nothing for the breaker to count
         return self._guard("fetch_order_book", lambda: self.inner.fetch_order_book(symbol, depth))
 
+    def prepare_order(self, **kwargs):
+        return self.inner.prepare_order(**kwargs)  # signed here, nothing sent: no budget spent
+
     def create_order(self, **kwargs):
         return self._guard("create_order", lambda: self.inner.create_order(**kwargs))
 

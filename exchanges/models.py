@@ -17,6 +17,16 @@ class Side(models.TextChoices):
 class ExchangeKind(models.TextChoices):
     PAPER = "paper", "paper venue"
     CCXT = "ccxt", "ccxt exchange"
+    POLYMARKET = "polymarket", "Polymarket CLOB V2"
+
+
+class SignatureType(models.IntegerChoices):
+    """How a Polymarket order is signed (py-clob-client-v2's SignatureTypeV2; docs.polymarket.com, V2 migration)."""
+
+    EOA = 0, "EOA: the key's own address holds the funds"
+    POLY_PROXY = 1, "Polymarket proxy wallet owned by the key"
+    POLY_GNOSIS_SAFE = 2, "Gnosis Safe owned by the key"
+    POLY_1271 = 3, "EIP-1271 deposit wallet (smart contract)"
 
 
 class AccountRole(models.TextChoices):
@@ -84,6 +94,13 @@ class Exchange(OrderMonitoringSettings):
     api_key = EncryptedTextField(blank=True)
     api_secret = EncryptedTextField(blank=True)
     api_password = EncryptedTextField(blank=True)
+    # Polymarket: the key that signs orders (EIP-712) and derives the API credentials (api_key, api_secret,
+    # api_password hold the L2 key, secret and passphrase), the address holding the funds, and how orders are signed.
+    private_key = EncryptedTextField(blank=True)
+    funder = models.CharField(
+        max_length=42, blank=True, help_text="Polymarket: the wallet holding the funds (empty: the key's own address)"
+    )
+    signature_type = models.PositiveSmallIntegerField(choices=SignatureType.choices, default=SignatureType.EOA)
     enabled = models.BooleanField(default=True)
     # Where run_feed and the adapter reach the venue; empty: its real endpoints (ccxt's). Tests point them at an
     # emulator on 127.0.0.1.
@@ -124,6 +141,16 @@ class Exchange(OrderMonitoringSettings):
                 name="exchange_ccxt_needs_id",
                 violation_error_message="A ccxt exchange needs its ccxt id (e.g. binance).",
             ),
+            models.CheckConstraint(
+                condition=~Q(kind=ExchangeKind.POLYMARKET) | Q(signature_type=SignatureType.EOA) | ~Q(funder=""),
+                name="exchange_polymarket_funder_for_wallets",
+                violation_error_message="A proxy, Safe or deposit-wallet signature type needs the funder address.",
+            ),
+            models.CheckConstraint(
+                condition=Q(funder="") | Q(funder__regex=r"^0x[0-9a-fA-F]{40}$"),
+                name="exchange_funder_is_an_address",
+                violation_error_message="The funder is an address: 0x followed by 40 hex digits.",
+            ),
             *OrderMonitoringSettings.monitoring_constraints("exchange"),
         ]
 
@@ -132,6 +159,8 @@ class Exchange(OrderMonitoringSettings):
 
     @property
     def has_credentials(self) -> bool:
+        if self.kind == ExchangeKind.POLYMARKET:  # the key signs orders and derives the API credentials
+            return bool(self.private_key)
         return bool(self.api_key and self.api_secret)
 
 
@@ -152,6 +181,7 @@ class Market(models.Model):
     external_id = models.CharField(
         max_length=200, blank=True, help_text="the id another system gives this market (a prediction-market token id)"
     )
+    neg_risk = models.BooleanField(default=False, help_text="Polymarket: traded on the Neg Risk CTF Exchange")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -182,7 +212,7 @@ class Market(models.Model):
         """The market as the pure modules (rules, detection, routing) take it."""
         return MarketInfo(
             self.symbol, self.base, self.quote, self.price_step, self.amount_step, self.min_amount,
-            self.min_notional, self.taker_fee, self.maker_fee, self.active,
+            self.min_notional, self.taker_fee, self.maker_fee, self.active, self.external_id, self.neg_risk,
         )  # fmt: skip
 
 

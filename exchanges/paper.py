@@ -135,7 +135,7 @@ class PaperVenue(Venue):
         return self._book(symbol, depth)
 
     # --- trading -------------------------------------------------------------
-    def create_order(self, *, symbol, side, type, amount, price=None, client_order_id) -> VenueOrder:
+    def create_order(self, *, symbol, side, type, amount, price=None, client_order_id, prepared=None) -> VenueOrder:
         faults = self._inject()
         market = self._market(symbol)
         if side not in ("buy", "sell"):

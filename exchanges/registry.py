@@ -20,9 +20,13 @@ from .venue import Venue
 
 
 def venue_limiter(exchange: Exchange) -> RateLimiter:
+    weights = None
+    if exchange.kind == ExchangeKind.POLYMARKET:
+        from .polymarket import WEIGHTS as weights
     return RateLimiter(
-        exchange.name, capacity=settings.VENUE_RATE_CAPACITY, refill_per_s=settings.VENUE_RATE_CAPACITY / 60
-    )
+        exchange.name, capacity=settings.VENUE_RATE_CAPACITY, refill_per_s=settings.VENUE_RATE_CAPACITY / 60,
+        weights=weights,
+    )  # fmt: skip
 
 
 def venue_breaker(exchange: Exchange) -> CircuitBreaker:
@@ -41,6 +45,10 @@ def raw_venue(exchange: Exchange, **kwargs) -> Venue:
         from .ccxt_venue import CcxtVenue
 
         return CcxtVenue(exchange, limiter=venue_limiter(exchange), **kwargs)
+    if exchange.kind == ExchangeKind.POLYMARKET:
+        from .polymarket import PolymarketVenue
+
+        return PolymarketVenue(exchange, **kwargs)
     raise ValueError(f"Unknown exchange kind {exchange.kind!r}")
 
 

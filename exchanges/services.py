@@ -39,7 +39,8 @@ def exchange_update(exchange: Exchange, data: dict, /) -> Exchange:
 
 
 def markets_sync(*, exchange: Exchange, markets: list) -> dict[str, list[str]]:
-    """Make the Market rows of `exchange` match `markets` (MarketInfo, trading only).
+    """Make the Market rows of `exchange` match `markets` (MarketInfo, trading only; with its external id and
+    neg-risk flag where the venue gives one).
 
     New symbols are created, changed ones updated, symbols no longer listed
     deactivated (never deleted: orders reference them). Idempotent. A change drops
@@ -55,6 +56,8 @@ def markets_sync(*, exchange: Exchange, markets: list) -> dict[str, list[str]]:
         for info in markets:
             row = existing.pop(info.symbol, None)
             values = {f: getattr(info, f) for f in fields}
+            if info.external_id:  # a venue that names its markets by another id (Polymarket's token ids)
+                values |= {"external_id": info.external_id, "neg_risk": info.neg_risk}
             if row is None:
                 to_create.append(Market(exchange=exchange, symbol=info.symbol, active=True, **values))
                 report["created"].append(info.symbol)
@@ -74,7 +77,7 @@ def markets_sync(*, exchange: Exchange, markets: list) -> dict[str, list[str]]:
                 to_update.append(row)
                 report["deactivated"].append(row.symbol)
         Market.objects.bulk_create(to_create, batch_size=500)
-        Market.objects.bulk_update(to_update, [*fields, "active"], batch_size=500)
+        Market.objects.bulk_update(to_update, [*fields, "external_id", "neg_risk", "active"], batch_size=500)
         if to_create or to_update:
             transaction.on_commit(lambda: invalidate("market_data"))
     return report
@@ -96,3 +99,16 @@ def venue_faults_update(exchange: Exchange, data: dict, /):
         faults, _ = VenueFaults.objects.select_for_update().get_or_create(exchange=exchange)
         faults, _ = model_update(faults, data)
     return faults
+
+
+# Who says which outcome tokens an account should list (wallets: the tokens its watched wallets trade). Apps above
+# exchanges register here in their AppConfig.ready(); exchanges knows none of them.
+TOKEN_SOURCES: list = []
+
+
+def wanted_tokens(exchange: Exchange) -> set[str]:
+    """The token ids the registered sources want listed on `exchange` (Polymarket's sync_markets)."""
+    wanted: set[str] = set()
+    for source in TOKEN_SOURCES:
+        wanted |= set(source(exchange))
+    return wanted

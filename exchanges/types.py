@@ -16,6 +16,8 @@ class MarketInfo:
     taker_fee: Decimal = Decimal("0.001")
     maker_fee: Decimal = Decimal("0.001")
     active: bool = True
+    external_id: str = ""  # another system's id for it (a Polymarket token id)
+    neg_risk: bool = False  # Polymarket: orders go to the Neg Risk CTF Exchange
 
 
 @dataclass(frozen=True, slots=True)

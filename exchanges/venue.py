@@ -48,7 +48,17 @@ class Venue(ABC):
         amount: Decimal,
         price: Decimal | None = None,
         client_order_id: str,
-    ) -> VenueOrder: ...
+        prepared: dict | None = None,
+    ) -> VenueOrder:
+        """Place an order. `prepared` is what `prepare_order` returned for it, recorded with our order row."""
+
+    def prepare_order(
+        self, *, symbol: str, side: str, type: str, amount: Decimal, price: Decimal | None, client_order_id: str
+    ) -> dict | None:
+        """For a venue that keeps no client order id (Polymarket): the order as it will be sent, signed, with its
+        venue id (`{"id": ..., ...}`), so the caller records it before sending and a lost answer is looked up by that
+        id, never sent again. None: the venue keys orders by our client order id."""
+        return None
 
     @abstractmethod
     def fetch_order(

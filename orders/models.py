@@ -117,7 +117,10 @@ class Order(OrderMonitoringSettings):
     attempt = models.PositiveSmallIntegerField(default=1)
     client_order_id = models.CharField(max_length=36)
     # NULL until the venue answers; NULLs never collide in the unique constraint.
-    exchange_order_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # A venue without client order ids (Polymarket) names the order before it is sent: its hash is set here with
+    # the row, and the signed order is kept, so a lost answer is looked up by that hash, never posted again.
+    exchange_order_id = models.CharField(max_length=66, null=True, blank=True)  # noqa: DJ001
+    signed_order = models.JSONField(null=True, blank=True, help_text="the order as signed and sent (Polymarket)")
     side = models.CharField(max_length=4, choices=Side.choices)
     type = models.CharField(max_length=8, choices=OrderType.choices)
     price = amount_field(null=True, blank=True)

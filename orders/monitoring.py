@@ -219,7 +219,9 @@ def order_resolve_unknown(
     symbol = order.market.symbol
     try:
         calls.append("fetch_order")
-        answer = venue.fetch_order(symbol=symbol, client_order_id=order.client_order_id)
+        answer = venue.fetch_order(
+            symbol=symbol, order_id=order.exchange_order_id, client_order_id=order.client_order_id
+        )
     except OrderNotFound:
         answer = None
     if answer is not None:

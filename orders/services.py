@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import NoReturn
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -110,15 +111,30 @@ def order_place(
     if role is None and purpose == OrderPurpose.MANUAL:
         role = OrderRole.MANUAL
     _validate(market=market, side=side, type=type, amount=amount, price=price, exchange=exchange, role=role)
+    venue = venue or get_venue(exchange)
+    price = None if price is None or type == OrderType.MARKET else Decimal(price)
+    existing = Order.objects.filter(exchange=exchange, intent=intent, attempt=attempt).first()
+    if existing is not None:
+        return existing
+    refused = prepared = None
+    try:  # a venue without client order ids signs it now: its id and signature go in with the row
+        prepared = venue.prepare_order(
+            symbol=market.symbol, side=side, type=type, amount=Decimal(amount), price=price,
+            client_order_id=client_order_id(settings.ORDER_CLIENT_ID_PREFIX, intent, attempt),
+        )  # fmt: skip
+    except NOT_PLACED as exc:
+        refused = exc
     order, created = _order_create_pending(
-        exchange=exchange, market=market, side=side, type=type, amount=Decimal(amount),
-        price=None if price is None or type == OrderType.MARKET else Decimal(price), purpose=purpose, role=role,
-        intent=intent, attempt=attempt, guard=guard, **monitoring_fields(monitoring or monitoring_policy_of(exchange)),
-        **owner,
+        exchange=exchange, market=market, side=side, type=type, amount=Decimal(amount), price=price, purpose=purpose,
+        role=role, intent=intent, attempt=attempt, guard=guard,
+        **monitoring_fields(monitoring or monitoring_policy_of(exchange)),
+        **({"signed_order": prepared, "exchange_order_id": prepared["id"]} if prepared else {}), **owner,
     )  # fmt: skip
     if not created:
         return order
-    return _order_submit(order, venue or get_venue(exchange))
+    if refused is not None:
+        _not_placed(order, refused)
+    return _order_submit(order, venue)
 
 
 def _validate(*, market, side, type, amount, price, exchange, role) -> None:
@@ -174,18 +190,11 @@ def _order_submit(order: Order, venue: Venue) -> Order:
     try:
         answer = venue.create_order(
             symbol=order.market.symbol, side=order.side, type=order.type, amount=order.amount, price=order.price,
-            client_order_id=order.client_order_id,
+            client_order_id=order.client_order_id, **({"prepared": order.signed_order} if order.signed_order else {}),
         )  # fmt: skip
         failpoint("order.after_submit")
     except NOT_PLACED as exc:
-        order_transition(order_id=order.pk, to=S.REJECTED, last_error=redact(str(exc)))
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(exc, Banned):
-            retry_after = max(0.0, (exc.until - datetime.now(UTC)).total_seconds())
-        raise OrderRejected(
-            f"{order.client_order_id} was not placed: {exc}",
-            order_id=order.pk, retryable=isinstance(exc, RETRYABLE), retry_after=retry_after,
-        ) from exc  # fmt: skip
+        _not_placed(order, exc)
     except Exception as exc:
         log.warning(
             "order %s: outcome unknown after %s: %s", order.client_order_id, type(exc).__name__, redact(str(exc))
@@ -207,6 +216,18 @@ def _order_submit(order: Order, venue: Venue) -> Order:
     if not order.is_terminal:
         orders_monitor_schedule(exchange_id=order.exchange_id, market_id=order.market_id, at=order.next_check_at)
     return order
+
+
+def _not_placed(order: Order, exc: Exception) -> NoReturn:
+    """The venue refused the order (or it could not be signed or sent): REJECTED, and OrderRejected raised."""
+    order_transition(order_id=order.pk, to=S.REJECTED, last_error=redact(str(exc)))
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(exc, Banned):
+        retry_after = max(0.0, (exc.until - datetime.now(UTC)).total_seconds())
+    raise OrderRejected(
+        f"{order.client_order_id} was not placed: {exc}",
+        order_id=order.pk, retryable=isinstance(exc, RETRYABLE), retry_after=retry_after,
+    ) from exc  # fmt: skip
 
 
 # --- recording what the venue says ------------------------------------------------------

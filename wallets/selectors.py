@@ -15,3 +15,14 @@ def wallet_trade_list() -> QuerySet[WalletTrade]:
 
 def copy_trade_list() -> QuerySet[CopyTrade]:
     return CopyTrade.objects.select_related("wallet_trade")
+
+
+def copied_tokens(exchange) -> set[str]:
+    """The outcome tokens (asset ids) that wallets copied onto `exchange` have traded in the last 30 days."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    since = timezone.now() - timedelta(days=30)
+    trades = WalletTrade.objects.filter(wallet__copy_exchange=exchange, wallet__enabled=True, traded_at__gte=since)
+    return {asset for asset in trades.values_list("asset", flat=True).distinct() if asset.isdigit()}
