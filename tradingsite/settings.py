@@ -415,9 +415,13 @@ POLYMARKET_OVERLAP_S = env.int("POLYMARKET_OVERLAP_S", default=60)  # re-read fo
 ETHERSCAN_OVERLAP_BLOCKS = env.int("ETHERSCAN_OVERLAP_BLOCKS", default=30)  # re-read for reorgs and lag
 POLYMARKET_TOKEN_DECIMALS = 6  # outcome tokens and USDC both have 6 decimals
 POLYGON_USDC_CONTRACTS = env.list("POLYGON_USDC_CONTRACTS", default=[
-    "0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174",  # USDC.e, Polymarket's collateral
+    "0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174",  # USDC.e, Polymarket's collateral until CLOB V2
     "0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359",  # native USDC
 ])  # fmt: skip
+# CLOB V2 went live on 2026-04-28 (docs.polymarket.com/v2-migration; the cutover was announced for about 11:00 UTC
+# with an hour of downtime): fills from then on settle in pUSD (6 decimals), before it in USDC.e or native USDC.
+POLYGON_PUSD_CONTRACT = env.str("POLYGON_PUSD_CONTRACT", default="0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB")
+POLYMARKET_V2_CUTOVER_TS = env.int("POLYMARKET_V2_CUTOVER_TS", default=1777374000)  # 2026-04-28T11:00:00Z
 # Scan intervals by activity: a wallet that traded within WALLET_ACTIVE_WINDOW_S is active, within
 # WALLET_QUIET_WINDOW_S quiet, otherwise idle.
 WALLET_SCAN_ACTIVE_S = env.float("WALLET_SCAN_ACTIVE_S", default=1.0)

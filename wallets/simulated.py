@@ -21,11 +21,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from django.conf import settings
+
 from exchanges.types import MarketInfo, OrderBook
 
 from .addresses import to_checksum_address
 
 USDC_E = "0x2791bca1f2de4661ed88a30c99a7a9449aa84174"
+PUSD = "0xc011a7e12a19f7b1f670d46f03b03f3342e82dfb"  # the collateral of fills since CLOB V2 (2026-04-28)
 CTF = "0x4d97dcd97ec945f40cf65f87097ace5ea0476045"  # Polymarket's conditional tokens (ERC-1155)
 EXCHANGE = "0x4bfb41d5b3570defd03c39a9a4d8de6bd8b8982e"  # the counterparty of every simulated fill
 BLOCK_0, TS_0 = 75_000_000, 1_780_000_000  # Polygon: a block about every 2 s
@@ -172,10 +175,14 @@ def _transfer_row(f: Fill) -> dict:
 
 
 def _usdc_row(f: Fill) -> dict:
+    """The fill's collateral leg: pUSD from the CLOB V2 cutover on, USDC.e before it."""
     buying = f.side == "BUY"
+    v2 = f.ts >= settings.POLYMARKET_V2_CUTOVER_TS
     return _common(f) | {
-        "contractAddress": USDC_E, "from": f.wallet if buying else EXCHANGE, "to": EXCHANGE if buying else f.wallet,
-        "value": str(int(f.usdc * 10**6)), "tokenName": "USD Coin (PoS)", "tokenSymbol": "USDC", "tokenDecimal": "6",
+        "contractAddress": PUSD if v2 else USDC_E, "from": f.wallet if buying else EXCHANGE,
+        "to": EXCHANGE if buying else f.wallet, "value": str(int(f.usdc * 10**6)),
+        "tokenName": "Polymarket USD" if v2 else "USD Coin (PoS)", "tokenSymbol": "pUSD" if v2 else "USDC",
+        "tokenDecimal": "6",
     }  # fmt: skip
 
 

@@ -117,3 +117,34 @@ def test_a_rate_limited_etherscan_backs_off_and_a_spent_day_stops_the_source(sim
     sim.faults["etherscan"].extend(["daily"])
     with pytest.raises(SourceDailyLimit):
         source.scan(WALLET, cursor, lambda keys: set())
+
+
+PUSD = "0xc011a7e12a19f7b1f670d46f03b03f3342e82dfb"  # docs.polymarket.com/resources/contracts
+V2_TS = "1780000000"  # 2026-05-28: after the CLOB V2 cutover (2026-04-28)
+
+
+def collateral(tx, paid_by_wallet, value, contract=PUSD):
+    return usdc(tx, paid_by_wallet, value) | {"contractAddress": contract}
+
+
+def test_fills_since_the_v2_cutover_are_priced_by_their_pusd_legs_exactly():
+    fills = join_fills(
+        WALLET,
+        [transfer(TX_A, "11", True, 125_000_000) | {"timeStamp": V2_TS},
+         transfer(TX_B, "11", False, 40_000_000) | {"timeStamp": V2_TS}],
+        [collateral(TX_A, True, 77_500_000),
+         collateral(TX_A, True, 77_500_000, contract="0x2791bca1f2de4661ed88a30c99a7a9449aa84174"),  # a wrap, not paid
+         collateral(TX_B, False, 25_200_000)],
+    )  # fmt: skip
+    assert [(t.tx_hash, t.side, t.size, t.price) for t in fills] == [
+        (TX_A, "buy", D(125), D("0.62")), (TX_B, "sell", D(40), D("0.63")),
+    ]  # fmt: skip
+
+
+def test_a_v2_era_fill_with_only_usdc_e_and_a_v1_era_fill_with_only_pusd_are_not_priced():
+    fills = join_fills(
+        WALLET,
+        [transfer(TX_A, "11", True, 10_000_000) | {"timeStamp": V2_TS}, transfer(TX_B, "11", True, 10_000_000)],
+        [usdc(TX_A, True, 5_000_000), collateral(TX_B, True, 5_000_000)],
+    )
+    assert fills == []

@@ -1,4 +1,5 @@
-"""Etherscan API V2 for Polygon (`chainid=137`): outcome-token transfers joined with USDC transfers by hash.
+"""Etherscan API V2 for Polygon (`chainid=137`): outcome-token transfers joined with collateral transfers by hash
+(pUSD since Polymarket's CLOB V2 cutover, USDC.e before it).
 
 A Polymarket fill settles as an ERC-1155 transfer of the outcome token
 (`token1155tx`) and a USDC transfer the other way (`tokentx`) in the same
@@ -128,24 +129,29 @@ def join_fills(address: str, transfers: list[dict], cash: list[dict]) -> list[So
 
 
 def _priced(address: str, legs: list[tuple[dict, str, Decimal, str]], cash: list[dict]) -> list[SourceTrade]:
-    """The legs as fills, each priced by its transaction's USDC legs.
+    """The legs as fills, each priced by its transaction's collateral legs: pUSD from the CLOB V2 cutover on
+    (POLYMARKET_V2_CUTOVER_TS), USDC.e or native USDC before it.
 
     Several fills in one direction in one transaction share its USDC pro rata
     (one price for them all). A token transfer with no USDC against it is not a
     trade (a split, merge, redemption or gift) and is left out.
     """
     me = address.lower()
-    usdc = {c.lower() for c in settings.POLYGON_USDC_CONTRACTS}
-    paid: dict[tuple[str, str], Decimal] = defaultdict(Decimal)  # (tx, side) -> USDC
+    pusd, usdc = {settings.POLYGON_PUSD_CONTRACT.lower()}, {c.lower() for c in settings.POLYGON_USDC_CONTRACTS}
+    v2_era = {row["hash"].lower(): int(row["timeStamp"]) >= settings.POLYMARKET_V2_CUTOVER_TS for row, *_ in legs}
+    paid: dict[tuple[str, str], Decimal] = defaultdict(Decimal)  # (tx, side) -> collateral
     for n, row in enumerate(cash):
         check_transfer(row, n, cash=True)
-        if row["contractAddress"].lower() not in usdc:
+        tx = row["hash"].lower()
+        # The collateral of the transaction's era only: after the cutover a USDC.e leg beside a pUSD one is a wrap
+        # into pUSD (the onramp), not the price.
+        if row["contractAddress"].lower() not in (pusd if v2_era.get(tx, True) else usdc):
             continue
         value = Decimal(row["value"]) / Decimal(10) ** int(row.get("tokenDecimal") or 6)
         if row["from"].lower() == me:
-            paid[(row["hash"].lower(), "buy")] += value
+            paid[(tx, "buy")] += value
         elif row["to"].lower() == me:
-            paid[(row["hash"].lower(), "sell")] += value
+            paid[(tx, "sell")] += value
     tokens: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for row, side, size, _ in legs:
         tokens[(row["hash"].lower(), side)] += size
