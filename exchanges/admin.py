@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from core.admin_utils import ServiceAdmin, refusal_on_form
 
 from . import services
-from .models import Exchange, ExchangeKind, Market, PaperBalance, VenueFaults
+from .models import Exchange, ExchangeKind, Market, PaperBalance, SignatureType, VenueFaults
 from .services import FIXED_AFTER_CREATE
 
 CREDENTIAL_FIELDS = ("api_key", "api_secret", "api_password", "private_key")
@@ -45,6 +45,7 @@ class ExchangeAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["signature_type"].required = False  # Polymarket only: left out, it stays as stored (EOA new)
         for name in CREDENTIAL_FIELDS:
             self.initial[name] = ""
             if self.instance.pk and getattr(self.instance, name):
@@ -53,6 +54,9 @@ class ExchangeAdminForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         stored = Exchange.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        if data.get("signature_type") in (None, ""):
+            data["signature_type"] = stored.signature_type if stored is not None else SignatureType.EOA
+            self.instance.signature_type = data["signature_type"]
         for name in CREDENTIAL_FIELDS:
             if data.get("clear_credentials"):
                 data[name] = ""
