@@ -45,7 +45,8 @@ class ExchangeAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["signature_type"].required = False  # Polymarket only: left out, it stays as stored (EOA new)
+        if "signature_type" in self.fields:  # Polymarket only: left out, it stays as stored (EOA for a new account)
+            self.fields["signature_type"].required = False
         for name in CREDENTIAL_FIELDS:
             self.initial[name] = ""
             if self.instance.pk and getattr(self.instance, name):
@@ -148,8 +149,9 @@ class ExchangeAdmin(ServiceAdmin):
     def credentials_status(self, obj):
         if obj is None or obj.pk is None:
             return "not set"
-        return ", ".join(f"{name.removeprefix('api_')} {'set' if getattr(obj, name) else 'not set'}"
-                         for name in CREDENTIAL_FIELDS)  # fmt: skip
+        names = CREDENTIAL_FIELDS if obj.kind == ExchangeKind.POLYMARKET else CREDENTIAL_FIELDS[:3]  # a signing key
+        return ", ".join(f"{name.removeprefix('api_').replace('_', ' ')} {'set' if getattr(obj, name) else 'not set'}"
+                         for name in names)  # fmt: skip
 
     @admin.display(boolean=True, description="credentials")
     def has_credentials(self, obj):
