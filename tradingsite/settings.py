@@ -288,6 +288,10 @@ LOGGING = {
         # ccxt and urllib3 at DEBUG log request headers (the API key) and signed URLs: never below INFO.
         "ccxt": {"handlers": ["console"], "level": _NOT_BELOW_INFO, "propagate": False},
         "urllib3": {"handlers": ["console"], "level": _NOT_BELOW_INFO, "propagate": False},
+        # httpx (under py-clob-client-v2) logs every request at INFO, and httpcore its headers (POLY_API_KEY,
+        # POLY_PASSPHRASE) at DEBUG: warnings only.
+        "httpx": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "httpcore": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }
 
