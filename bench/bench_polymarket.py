@@ -15,6 +15,12 @@ v2_fills_detected_rate
     transactions, a USDC.e wrap beside the pUSD in some), joined by the Etherscan source: fills found and priced
     exactly / fills. `v2_fills_detected_rate_usdc_only` is the same sample priced the way the source did before
     (USDC.e and native USDC legs only).
+detect_to_copy_ms_p50 / _p95, duplicate_copies
+    bench/run.py wallets' latency part (a fill at the simulated source to its copy's order sent, one worker, the
+    pollers at their default intervals) with `manage.py run_wallet_stream` on a node emulator
+    (bench/polygon_node.py) serving the same fills as OrderFilled logs; then its kill part (--kills SIGKILLs of the
+    worker and the stream at failpoints or at random, trading going on) with both sources on: `duplicate_copies`
+    (an entry or reduce placed twice for one copy, or a venue order twice), `fills_missed`.
 """
 
 import argparse
@@ -166,11 +172,49 @@ def bench_v2_detection(fills: int, seed: int) -> dict:
             "v2_fills_detected_rate_usdc_only": round(before / len(truth), 4)}  # fmt: skip
 
 
+def bench_streamed_copies(wallets: int, samples: int, kills: int, seed: int, parts: set[str]) -> dict:
+    """bench/run.py wallets' latency and kill parts with the wallet stream on beside the pollers."""
+    from bench import bench_wallets
+    from bench.common import isolated_broker
+    from tradingsite.celery import app
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    broker = isolated_broker()
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, False
+    bench_wallets._clean()
+    result = {}
+    try:
+        if "latency" in parts:
+            result |= bench_wallets.detect_to_copy(wallets, samples, seed, broker, log, stream=True)
+            bench_wallets._clean()
+        if "kills" in parts:
+            # The slots of SIGKILLed workers free themselves after COPY_SLOT_LEASE_S (60 s): room to settle after.
+            chaos = bench_wallets.copies_across_kills(wallets, kills, seed, broker, log, stream=True, settle_s=180.0)
+            result |= {f"kills_{k}" if not k.startswith(("duplicate", "fills")) else k: v for k, v in chaos.items()}
+    finally:
+        bench_wallets._clean()
+        app.conf.task_always_eager = eager
+    return result
+
+
 def run(argv: list[str]) -> dict:
     parser = argparse.ArgumentParser(prog="bench/run.py polymarket")
     parser.add_argument("--orders", type=int, default=600)
     parser.add_argument("--lose", type=float, default=0.1, help="share of posts whose answer is lost")
     parser.add_argument("--fills", type=int, default=1000)
+    parser.add_argument("--wallets", type=int, default=10, help="copied wallets for the streamed-copy latency")
+    parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--kills", type=int, default=12, help="SIGKILLs of the worker and the stream")
+    parser.add_argument("--parts", default="orders,detection,latency,kills", help="orders, detection, latency, kills")
     args = parser.parse_args(argv)
-    return bench_clob_orders(args.orders, args.lose, args.seed) | bench_v2_detection(args.fills, args.seed)
+    parts, result = set(args.parts.split(",")), {}
+    if "orders" in parts:
+        result |= bench_clob_orders(args.orders, args.lose, args.seed)
+    if "detection" in parts:
+        result |= bench_v2_detection(args.fills, args.seed)
+    if parts & {"latency", "kills"}:
+        result |= bench_streamed_copies(args.wallets, args.samples, args.kills, args.seed, parts)
+    return result

@@ -185,8 +185,25 @@ def _worker_env(server, broker: str) -> dict:
     return QUICK | {"CELERY_BROKER_URL": broker, "POLYMARKET_DATA_API_URL": server.url, "POLYMARKET_RATE_PER_S": "50"}
 
 
-def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log, extra_env: dict | None = None) -> dict:
-    """Part 2; `extra_env` reaches the workers (the test suite points them at its database)."""
+def _streamer(chain, env: dict, name: str = "wallet-stream", node=None):
+    """`manage.py run_wallet_stream` on a node emulator serving `chain`'s fills (started; subscribed)."""
+    import sys
+
+    from bench.common import Service, wait_until
+    from bench.polygon_node import PolygonNode
+
+    node = node or PolygonNode(chain)
+    before = node.calls["eth_subscribe"]
+    streamer = Service(name, [sys.executable, "manage.py", "run_wallet_stream", "--url", node.url],
+                       ready="listening", env=env).start()  # fmt: skip
+    wait_until(lambda: node.calls["eth_subscribe"] > before or streamer.proc.poll() is not None, 30)
+    return node, streamer
+
+
+def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log, extra_env: dict | None = None,
+                        *, stream: bool = False, settle_s: float = 90.0) -> dict:  # fmt: skip
+    """Part 2; `extra_env` reaches the workers (the test suite points them at its database). With `stream`, the
+    wallet stream runs too and is SIGKILLed with the worker each time (its own failpoint among the points)."""
     from bench.common import wait_until
     from exchanges.models import PaperOrder
     from orders.models import Order
@@ -209,30 +226,44 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
             chain.random_trade(rng.choice(wallets).address)
 
     worker = _worker("wallets-chaos", env)
+    node = streamer = None
+    if stream:
+        node, streamer = _streamer(chain, env)
+    points = (*POINTS, "wallet.stream_before_commit") if stream else POINTS
     threading.Thread(target=trader, daemon=True).start()
     by_point: Counter[str] = Counter()
     try:
         for k in range(kills):
-            point = rng.choice(POINTS)
+            point = rng.choice(points)
             worker.kill()
             armed = {} if point == "random" else {"FAILPOINTS": f"{point}@{rng.randint(1, 3)}"}
+            if stream:
+                streamer.kill()
+                _, streamer = _streamer(chain, env | armed, f"wallet-stream{k}", node)
             worker = _worker(f"wallets-chaos{k}", env | armed)
-            died = wait_until(lambda w=worker: w.proc.poll() is not None, rng.uniform(4, 8))
+            died = wait_until(lambda w=worker, s=streamer: w.proc.poll() is not None
+                              or (s is not None and s.proc.poll() is not None), rng.uniform(4, 8))  # fmt: skip
             by_point[point if died or point == "random" else f"{point} (not reached)"] += 1
             log(f"kill {k + 1}/{kills}: {point} {'killed it' if died else 'then killed at random'}")
         trading.set()
         worker.kill()
         worker = _worker("wallets-chaos-final", env)
+        if stream:
+            streamer.kill()
+            _, streamer = _streamer(chain, env, "wallet-stream-final", node)
         made = {w.pk: sum(1 for f in chain.of(w.address) if f.ts >= int(w.created_at.timestamp())) for w in wallets}
         stored = lambda: Counter(WalletTrade.objects.filter(wallet__in=wallets).values_list("wallet_id", flat=True))  # noqa: E731
         settled = wait_until(lambda: stored() == Counter({k: v for k, v in made.items() if v})
                         and not CopyTrade.objects.filter(wallet_trade__wallet__in=wallets,
-                                                         status__in=["PENDING", "SUBMITTED"]).exists(), 90)  # fmt: skip
+                                                         status__in=["PENDING", "SUBMITTED"]).exists(), settle_s)  # fmt: skip
     finally:
         worker.kill()
         beat.stopped.set()
         market.stopped.set()
         server.stop()
+        if stream:
+            streamer.kill()
+            node.close()
     copies = CopyTrade.objects.filter(wallet_trade__wallet__in=wallets)
     placed = Order.objects.filter(copy_trade__in=copies)
     entries = Counter(placed.filter(intent__endswith="-entry").values_list("copy_trade_id", flat=True))
@@ -256,14 +287,20 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
         "fills_stored": sum(stored_now.values()),
         "fills_missed": sum(max(0, made[w] - stored_now.get(w, 0)) for w in made),
         "settled": settled,
+        "settle_s": settle_s,
         "kills": kills,
         "kills_by_point": dict(by_point),
         "copies_by_status": dict(Counter(copies.values_list("status", flat=True))),
+        "copies_unsettled_why": Counter(
+            copies.filter(status__in=["PENDING", "FAILED"]).values_list("status", "last_error")
+        ).most_common(3),
         "duplicate_details": details[:10],
     }
 
 
-def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log) -> dict:
+def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log, *, stream: bool = False) -> dict:
+    """Part 3; with `stream`, `manage.py run_wallet_stream` also runs, on a node emulator serving the same chain's
+    fills as OrderFilled logs (bench/polygon_node.py), beside the polling sources."""
     from bench.common import wait_until
     from orders.models import Order
     from wallets.models import WatchedWallet
@@ -275,11 +312,14 @@ def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log) ->
     wallets = _setup_copying(chain, n_wallets, rng, "bench latency")
     env = _worker_env(server, broker)
     env.pop("WALLET_SCAN_LEASE_S", None)
+    node = streamer = None
+    if stream:
+        node, streamer = _streamer(chain, env)
     market, beat = _Market(chain), _Beat(wallets)
     market.start()
     beat.start()
     worker = _worker("wallets-latency", env)
-    latencies, missed = [], 0
+    latencies, missed, fills = [], 0, []
     try:
         for w in wallets:  # one fill each first, so every wallet is active (scanned every WALLET_SCAN_ACTIVE_S)
             chain.trade(w.address, side="BUY")
@@ -288,6 +328,7 @@ def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log) ->
         for i in range(samples):
             wallet = rng.choice(wallets)
             fill = chain.trade(wallet.address, side="BUY", size=20.0)[0]
+            fills.append((wallet, fill))
             sent = lambda f=fill, w=wallet: Order.objects.filter(  # noqa: E731
                 copy_trade__wallet_trade__wallet=w, copy_trade__wallet_trade__tx_hash=f.tx,
                 submitted_at__isnull=False).values_list("submitted_at", flat=True).first()  # fmt: skip
@@ -298,13 +339,22 @@ def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log) ->
                 missed += 1  # counted in detect_to_copy_missed, never fatal
                 log(f"sample {i + 1}/{samples}: missed (no copy placed within 30 s)")
             time.sleep(rng.uniform(0.2, 1.0))
+        wait_until(lambda: False, 3.0)  # the pollers' next scans of the last samples: nothing more may be copied
+        duplicates = sum(max(0, Order.objects.filter(copy_trade__wallet_trade__wallet=w,
+                                                     copy_trade__wallet_trade__tx_hash=f.tx).count() - 1)
+                         for w, f in fills)  # fmt: skip
     finally:
         worker.kill()
         beat.stopped.set()
         market.stopped.set()
         server.stop()
+        if streamer is not None:
+            streamer.stop()
+            node.close()
     latencies.sort()
     return {
+        "detect_to_copy_duplicate_copies": duplicates,
+        "detect_to_copy_source": "stream and polling" if stream else "polling",
         "detect_to_copy_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
         "detect_to_copy_ms_p95": round(latencies[max(0, int(len(latencies) * 0.95) - 1)], 1) if latencies else None,
         "detect_to_copy_samples": len(latencies),

@@ -120,4 +120,7 @@ def isolated_broker() -> str:
 
     broker = os.environ.get("CHAOS_BROKER_URL") or settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
     app.conf.broker_url = broker
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration (bench/run.py sets it to the
+    # bench's Redis database): without this, what this process sends would go there, where no worker listens.
+    os.environ["CELERY_BROKER_URL"] = broker
     return broker

@@ -12,7 +12,8 @@ called), `order.after_submit` (the venue answered, the answer not recorded),
 `cycle.between_legs` (a leg ended, the next not placed), `panic.between_hops`,
 `position.after_exit` (a position's TP or stop sold, not yet accounted),
 `position.before_entry` (a position recorded, its entry order not yet),
-`wallet.before_commit` (a scan's fills and copies inserted, not committed).
+`wallet.before_commit` (a scan's fills and copies inserted, not committed),
+`wallet.stream_before_commit` (the same for fills the wallet stream saw).
 """
 
 import os
@@ -26,6 +27,7 @@ POINTS = (
     "position.after_exit",
     "position.before_entry",
     "wallet.before_commit",
+    "wallet.stream_before_commit",
 )
 
 

@@ -424,6 +424,10 @@ POLYGON_USDC_CONTRACTS = env.list("POLYGON_USDC_CONTRACTS", default=[
 ])  # fmt: skip
 # CLOB V2 went live on 2026-04-28 (docs.polymarket.com/v2-migration; the cutover was announced for about 11:00 UTC
 # with an hour of downtime): fills from then on settle in pUSD (6 decimals), before it in USDC.e or native USDC.
+# The wallet stream (manage.py run_wallet_stream): a Polygon node's websocket (empty: no stream, polling only).
+POLYGON_WS_URL = env.str("POLYGON_WS_URL", default="")
+WALLET_STREAM_REFRESH_S = env.float("WALLET_STREAM_REFRESH_S", default=5.0)  # the watched set is re-read this often
+WALLET_STREAM_CALL_TIMEOUT_S = env.float("WALLET_STREAM_CALL_TIMEOUT_S", default=10.0)
 POLYGON_PUSD_CONTRACT = env.str("POLYGON_PUSD_CONTRACT", default="0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB")
 POLYMARKET_V2_CUTOVER_TS = env.int("POLYMARKET_V2_CUTOVER_TS", default=1777374000)  # 2026-04-28T11:00:00Z
 # Scan intervals by activity: a wallet that traded within WALLET_ACTIVE_WINDOW_S is active, within

@@ -75,6 +75,7 @@ class WatchedWallet(models.Model):
         "adding up to at most 1",
     )  # fmt: skip
     cursor = models.CharField(max_length=200, blank=True, help_text="block number or keyset of the last scan")
+    stream_block = models.BigIntegerField(null=True, blank=True, help_text="the newest block the log stream recorded")
     next_scan_at = models.DateTimeField(null=True, blank=True)
     scan_tier = models.CharField(max_length=8, blank=True, help_text="how often it is scanned, from its activity")
     last_scanned_at = models.DateTimeField(null=True, blank=True)

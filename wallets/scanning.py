@@ -86,32 +86,66 @@ def wallet_scan(*, wallet_id: int, source: Source | None = None, now: datetime |
     now = now or timezone.now()
     with transaction.atomic():
         locked = wallets_for_update().get(pk=wallet.pk)
-        stored_keys = _known([t.dedup_key for t in result.trades])
-        fresh = [t for t in result.trades if t.dedup_key not in stored_keys]
-        # Under the wallet's lock, so no other scan of it inserts meanwhile; keys carry the wallet's address.
-        stored = WalletTrade.objects.bulk_create(
-            [WalletTrade(wallet=locked, dedup_key=t.dedup_key, tx_hash=t.tx_hash, block_number=t.block_number,
-                         traded_at=t.traded_at, market=t.market[:200], asset=t.asset[:200], title=t.title, side=t.side,
-                         price=t.price, size=t.size, raw=t.raw) for t in fresh]
-        )  # fmt: skip
-        copies = CopyTrade.objects.bulk_create([_decide(locked, trade, now) for trade in stored])
+        stored, pending = _store(locked, result.trades, now)
         if _after(result.cursor, locked.cursor):
             locked.cursor = result.cursor
-        if stored:
-            newest = max(t.traded_at for t in stored)
-            locked.last_trade_at = max(newest, locked.last_trade_at) if locked.last_trade_at else newest
         locked.scan_tier, interval = scan_tier(locked.last_trade_at, now)
         locked.next_scan_at = now + timedelta(seconds=interval)
         locked.last_scanned_at = locked.validated_at = now
         locked.last_error, locked.errors_in_a_row = "", 0
         locked.save(update_fields=["cursor", "last_trade_at", "scan_tier", "next_scan_at", "last_scanned_at",
                                    "validated_at", "last_error", "errors_in_a_row", "updated_at"])  # fmt: skip
-        pending = [c.pk for c in copies if c.status == CopyTradeStatus.PENDING]
         failpoint("wallet.before_commit")
         if pending:
             transaction.on_commit(lambda: _queue_copies(pending))
     outcome.new_trades, outcome.copies = len(stored), pending
     return outcome
+
+
+def _path(key: str) -> str:
+    """Which path found a fill (es: Etherscan, pm: the Data API, of: the OrderFilled stream): its key's prefix."""
+    return key.partition(":")[0]
+
+
+def _store(locked: WatchedWallet, trades: list, now: datetime) -> tuple[list[WalletTrade], list[int]]:
+    """Insert the fills not stored yet and their copy decisions (under the wallet's lock); (stored, pending copies).
+
+    Within one path a fill is known by its dedup key. Across paths a transaction belongs to the first path that
+    recorded it: the paths cut a transaction into fills differently (one OrderFilled per order against one
+    transfer per movement), so the other path's fills of that transaction are the same trades and are left out.
+    """
+    stored_keys = _known([t.dedup_key for t in trades])
+    owners = set(WalletTrade.objects.filter(wallet=locked, tx_hash__in={t.tx_hash for t in trades})
+                 .values_list("tx_hash", "dedup_key"))  # fmt: skip
+    taken = {(tx, _path(key)) for tx, key in owners}
+    fresh = [t for t in trades if t.dedup_key not in stored_keys
+             and not any(tx == t.tx_hash and path != _path(t.dedup_key) for tx, path in taken)]  # fmt: skip
+    # Under the wallet's lock, so no other scan of it inserts meanwhile; keys carry the wallet's address.
+    stored = WalletTrade.objects.bulk_create(
+        [WalletTrade(wallet=locked, dedup_key=t.dedup_key, tx_hash=t.tx_hash, block_number=t.block_number,
+                     traded_at=t.traded_at, market=t.market[:200], asset=t.asset[:200], title=t.title, side=t.side,
+                     price=t.price, size=t.size, raw=t.raw) for t in fresh]
+    )  # fmt: skip
+    copies = CopyTrade.objects.bulk_create([_decide(locked, trade, now) for trade in stored])
+    if stored:
+        newest = max(t.traded_at for t in stored)
+        locked.last_trade_at = max(newest, locked.last_trade_at) if locked.last_trade_at else newest
+    return stored, [c.pk for c in copies if c.status == CopyTradeStatus.PENDING]
+
+
+def wallet_stream_record(*, wallet_id: int, trades: list, block: int, now: datetime | None = None) -> list[int]:
+    """Fills the log stream saw for one wallet, up to `block`: stored like a scan's (once, whichever path sees a
+    transaction first), the stream's place kept on the wallet. Returns the copies queued."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = wallets_for_update().get(pk=wallet_id)
+        _, pending = _store(locked, trades, now)
+        locked.stream_block = max(block, locked.stream_block or 0)
+        locked.save(update_fields=["stream_block", "last_trade_at", "updated_at"])
+        failpoint("wallet.stream_before_commit")
+        if pending:
+            transaction.on_commit(lambda: _queue_copies(pending))
+    return pending
 
 
 def _after(new: str, old: str) -> bool:
