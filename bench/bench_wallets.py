@@ -253,9 +253,9 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
             _, streamer = _streamer(chain, env, "wallet-stream-final", node)
         made = {w.pk: sum(1 for f in chain.of(w.address) if f.ts >= int(w.created_at.timestamp())) for w in wallets}
         stored = lambda: Counter(WalletTrade.objects.filter(wallet__in=wallets).values_list("wallet_id", flat=True))  # noqa: E731
+        unsettled = CopyTrade.objects.filter(wallet_trade__wallet__in=wallets, status__in=["PENDING", "SUBMITTED"])
         settled = wait_until(lambda: stored() == Counter({k: v for k, v in made.items() if v})
-                        and not CopyTrade.objects.filter(wallet_trade__wallet__in=wallets,
-                                                         status__in=["PENDING", "SUBMITTED"]).exists(), settle_s)  # fmt: skip
+                             and not unsettled.exists(), settle_s)  # fmt: skip
     finally:
         worker.kill()
         beat.stopped.set()
