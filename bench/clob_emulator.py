@@ -32,7 +32,6 @@ answer: the client cannot know whether it was placed. A second post of an order 
 counted in `duplicate_posts`.
 """
 
-import asyncio
 import base64
 import collections
 import hashlib
@@ -51,6 +50,8 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
+
+from bench.loopback import LoopbackServer
 
 CHAIN_ID = 137
 EXCHANGE_V2 = "0xE111180000d2663C0091e4f400237545B87B996B"
@@ -166,7 +167,7 @@ def _recover_1271(order: dict, contract: str) -> str | None:
         return None
 
 
-class ClobEmulator:
+class ClobEmulator(LoopbackServer):
     """The CLOB in a thread of its own. `wallets` maps a proxy / Safe / deposit-wallet address to its owner EOA."""
 
     def __init__(self, *, tokens: list[Token], balances: dict[str, Decimal] | None = None,
@@ -186,12 +187,8 @@ class ClobEmulator:
         self.posts: collections.Counter = collections.Counter()  # hash -> posts seen
         self._ids = itertools.count(1)
         self.lock = threading.Lock()
-        self.started = threading.Event()
-        self.port = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        if not self.started.wait(10):
-            raise RuntimeError("the CLOB emulator did not start")
+        self.middlewares = [self._refusals]
+        self.start()
 
     @property
     def url(self) -> str:
@@ -212,13 +209,9 @@ class ClobEmulator:
                 self.shares[(maker.lower(), token)] += Decimal(str(shares))
 
     # --- the server --------------------------------------------------------------------------------
-    def _serve(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._main())
+    what = "the CLOB emulator"
 
-    async def _main(self) -> None:
-        app = web.Application(middlewares=[self._refusals])
+    def routes(self, app: web.Application) -> None:
         for method, path, handler in [
             ("GET", "/time", self._time), ("GET", "/version", self._version), ("GET", "/ok", self._ok),
             ("POST", "/auth/api-key", self._create_key), ("GET", "/auth/derive-api-key", self._derive_key),
@@ -229,19 +222,6 @@ class ClobEmulator:
             ("GET", "/balance-allowance", self._balance),
         ]:  # fmt: skip
             app.router.add_route(method, path, handler)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._stopping = asyncio.Event()
-        self.started.set()
-        await self._stopping.wait()
-        await self.runner.cleanup()
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(10)
 
     @web.middleware
     async def _refusals(self, request, handler):

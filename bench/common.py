@@ -115,7 +115,7 @@ def celery_worker(
 
 def isolated_broker() -> str:
     """Point this process's Celery app at a broker database of its own (CHAOS_BROKER_URL, else Redis db 13),
-    so a benchmark's tasks never reach a running platform's queues; returns the URL for its workers."""
+    emptied, so a benchmark's tasks never reach a running platform's queues; returns the URL for its workers."""
     from tradingsite.celery import app
 
     broker = os.environ.get("CHAOS_BROKER_URL") or settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
@@ -123,4 +123,12 @@ def isolated_broker() -> str:
     # Celery reads CELERY_BROKER_URL from the environment before its configuration (bench/run.py sets it to the
     # bench's Redis database): without this, what this process sends would go there, where no worker listens.
     os.environ["CELERY_BROKER_URL"] = broker
+    # Emptied first: messages an earlier run's SIGKILLed workers left unacknowledged come back after the visibility
+    # timeout, and thousands of them would stand in front of this run's tasks.
+    import redis
+
+    client = redis.Redis.from_url(broker)
+    if client.connection_pool.connection_kwargs.get("db", 0) in (0, 15):
+        raise SystemExit(f"refusing to empty {broker}: the platform's database (0) or the tests' (15), not a bench's")
+    client.flushdb()
     return broker

@@ -12,12 +12,12 @@ subscription id, then one `{"jsonrpc": "2.0", "method": "eth_subscription", "par
 import asyncio
 import itertools
 import json
-import threading
 import time
 from collections import Counter
 
 from aiohttp import WSMsgType, web
 
+from bench.loopback import LoopbackServer
 from wallets.simulated import BLOCK_0, TS_0, block_at
 
 
@@ -42,7 +42,9 @@ def _matches(log: dict, flt: dict) -> bool:
     return low <= block <= high
 
 
-class PolygonNode:
+class PolygonNode(LoopbackServer):
+    what = "the node emulator"
+
     def __init__(self, chain) -> None:
         self.chain = chain
         self.logs: list[dict] = []
@@ -52,12 +54,7 @@ class PolygonNode:
         self.calls: Counter = Counter()
         self._ids = itertools.count(1)
         self._seen = 0
-        self.started = threading.Event()
-        self.port = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        if not self.started.wait(10):
-            raise RuntimeError("the node emulator did not start")
+        self.start()
 
     @property
     def url(self) -> str:
@@ -66,31 +63,15 @@ class PolygonNode:
     def head(self) -> int:
         return max([block_at(time.time()), *(int(log["blockNumber"], 16) for log in self.logs[-1:])])
 
-    def _serve(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._main())
-
-    async def _main(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self._ws)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._stopping = asyncio.Event()
-        self.started.set()
-        watcher = asyncio.ensure_future(self._watch())
-        await self._stopping.wait()
-        watcher.cancel()
+
+    async def running(self) -> None:
+        await self._watch()
+
+    async def closing(self) -> None:
         for ws, _ in list(self.subscriptions.values()):
             await ws.close()
-        await runner.cleanup()
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(10)
 
     def drop(self) -> None:
         """Cut every connection (the client must reconnect, resubscribe and read back what it missed)."""
