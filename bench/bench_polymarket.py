@@ -190,6 +190,7 @@ def bench_streamed_copies(wallets: int, samples: int, kills: int, seed: int, par
             result |= bench_wallets.detect_to_copy(wallets, samples, seed, broker, log, stream=True)
             bench_wallets._clean()
         if "kills" in parts:
+            isolated_broker()  # emptied again: the latency part's worker was SIGKILLed with messages unacknowledged
             # The slots of SIGKILLed workers free themselves after COPY_SLOT_LEASE_S (60 s): room to settle after.
             chaos = bench_wallets.copies_across_kills(wallets, kills, seed, broker, log, stream=True, settle_s=180.0)
             result |= {f"kills_{k}" if not k.startswith(("duplicate", "fills")) else k: v for k, v in chaos.items()}

@@ -294,6 +294,18 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
         "copies_unsettled_why": Counter(
             copies.filter(status__in=["PENDING", "FAILED"]).values_list("status", "last_error")
         ).most_common(3),
+        "copies_unsettled_detail": [
+            (
+                c.pk,
+                c.status,
+                c.wallet_trade.side,
+                c.errors_in_a_row,
+                str(c.retry_at),
+                c.reason[:80],
+                list(placed.filter(copy_trade=c).values_list("status", "intent")),
+            )
+            for c in copies.filter(status__in=["PENDING", "SUBMITTED"]).select_related("wallet_trade")[:6]
+        ],
         "duplicate_details": details[:10],
     }
 

@@ -229,3 +229,23 @@ def test_an_orders_last_error_never_holds_a_signed_url(paper, venue, monkeypatch
     assert "deadbeef01" not in order.last_error
     assert "signature" not in order.last_error
     assert "https://api.binance.com/api/v3/order?" in order.last_error
+
+
+def test_a_polymarket_signing_key_is_write_only_in_the_api_and_the_admin(api, client, operator):
+    private_key = "0x" + "5e" * 32
+    response = api.post("/api/exchanges/", {"name": "pm-secret", "kind": "polymarket", "private_key": private_key,
+                                            "signature_type": 0}, format="json")  # fmt: skip
+    assert response.status_code == 201, response.content
+    assert private_key not in response.content.decode()
+    account = Exchange.objects.get(name="pm-secret")
+    assert account.private_key == private_key
+    assert account.has_credentials
+    assert private_key[2:] not in api.get(f"/api/exchanges/{account.pk}/").content.decode()
+    client.force_login(operator)
+    page = client.get(reverse("admin:exchanges_exchange_change", args=[account.pk])).content.decode()
+    assert private_key[2:] not in page
+    assert "private key set" in page
+    refused = api.post("/api/exchanges/", {"name": "pm-proxy", "kind": "polymarket", "private_key": private_key,
+                                           "signature_type": 1}, format="json")  # fmt: skip
+    assert refused.status_code == 400
+    assert "funder" in refused.content.decode()
