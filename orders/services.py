@@ -113,9 +113,6 @@ def order_place(
     _validate(market=market, side=side, type=type, amount=amount, price=price, exchange=exchange, role=role)
     venue = venue or get_venue(exchange)
     price = None if price is None or type == OrderType.MARKET else Decimal(price)
-    existing = Order.objects.filter(exchange=exchange, intent=intent, attempt=attempt).first()
-    if existing is not None:
-        return existing
     refused = prepared = None
     try:  # a venue without client order ids signs it now: its id and signature go in with the row
         prepared = venue.prepare_order(
