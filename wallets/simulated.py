@@ -146,6 +146,20 @@ class SimulatedChain:
     def usdc_transfers(self, wallet: str, start: int, end: int) -> list[dict]:
         return [_usdc_row(f) for f in self.of(wallet) if start <= f.block <= end]
 
+    def order_filled_logs(self, wallet: str, start: int, end: int) -> list[dict]:
+        """The wallet's fills as the CTF Exchange V2's OrderFilled logs, as Etherscan's getLogs lists them."""
+        from .sources.orderfilled import log_of
+
+        logs, index = [], Counter()
+        for f in self.of(wallet):
+            n = index[f.tx]
+            index[f.tx] += 1
+            if start <= f.block <= end:
+                log = log_of(tx=f.tx, log_index=n, block=f.block, maker=f.wallet, taker=EXCHANGE, side=f.side.lower(),
+                             token=f.outcome.asset, shares=int(f.size * 10**6), cash=int(f.usdc * 10**6))  # fmt: skip
+                logs.append(log | {"timeStamp": hex(f.ts)})
+        return logs
+
 
 def _activity_row(f: Fill) -> dict:
     o = f.outcome
@@ -310,6 +324,11 @@ class SimulatedSourceServer:
             return 200, _notok("Error! Invalid address format")
         if action == "eth_blockNumber":
             return 200, {"jsonrpc": "2.0", "id": 83, "result": hex(block_at(time.time()))}
+        if action == "getLogs":  # module=logs: the wallet's OrderFilled logs (topic 2, the maker)
+            rows = self.chain.order_filled_logs("0x" + params.get("topic2", "")[-40:], int(params["fromBlock"]),
+                                                int(params["toBlock"]))  # fmt: skip
+            return 200, ({"status": "1", "message": "OK", "result": rows} if rows else
+                         {"status": "0", "message": "No records found", "result": []})  # fmt: skip
         address = params.get("address", "")
         start, end = int(params.get("startblock") or 0), int(params.get("endblock") or 9_999_999_999)
         if action == "token1155tx":

@@ -148,3 +148,69 @@ def test_a_v2_era_fill_with_only_usdc_e_and_a_v1_era_fill_with_only_pusd_are_not
         [usdc(TX_A, True, 5_000_000), collateral(TX_B, True, 5_000_000)],
     )
     assert fills == []
+
+
+def test_one_pusd_leg_against_two_tokens_is_priced_per_token_by_the_wallets_order_filled_logs():
+    from wallets.sources.orderfilled import log_of
+
+    rows = [transfer(TX_A, "11", True, 100_000_000) | {"timeStamp": V2_TS},
+            transfer(TX_A, "22", True, 100_000_000) | {"timeStamp": V2_TS}]  # fmt: skip
+    cash = [collateral(TX_A, True, 100_000_000)]  # 100 pUSD for both: 0.30 and 0.70 a share in fact
+    pro_rata = join_fills(WALLET, rows, cash)
+    assert {t.price for t in pro_rata} == {D("0.5")}  # one average: wrong for each token
+    logs = [
+        log_of(
+            tx=TX_A,
+            log_index=1,
+            block=100,
+            maker=WALLET,
+            taker=OTHER,
+            side="buy",
+            token="11",
+            shares=100_000_000,
+            cash=30_000_000,
+        ),
+        log_of(
+            tx=TX_A,
+            log_index=2,
+            block=100,
+            maker=WALLET,
+            taker=OTHER,
+            side="buy",
+            token="22",
+            shares=100_000_000,
+            cash=70_000_000,
+        ),
+        log_of(
+            tx=TX_A,
+            log_index=3,
+            block=100,
+            maker=OTHER,
+            taker=WALLET,
+            side="sell",
+            token="11",
+            shares=100_000_000,
+            cash=30_000_000,
+        ),
+    ]  # the counterparty's order: not the wallet's fill
+    priced = join_fills(WALLET, rows, cash, logs)
+    assert sorted((t.asset, t.price) for t in priced) == [("11", D("0.3")), ("22", D("0.7"))]
+
+
+def test_the_etherscan_scan_asks_for_the_logs_only_for_an_ambiguous_transaction(sim, chain):
+    from wallets.simulated import Fill
+
+    source = source_for("etherscan")
+    cursor = source.present_cursor(WALLET)
+    chain.trade(WALLET, side="BUY", size=10.0, price=0.5)
+    plain = source.scan(WALLET, cursor, lambda keys: set())
+    assert len(plain.trades) == 1
+    assert sim.calls["etherscan:getLogs"] == 0
+    first = chain.trade(WALLET, outcome=chain.outcomes[0], side="BUY", size=20.0, price=0.25)[0]
+    with chain._lock:  # a second token bought in the same transaction
+        chain.fills.append(Fill(first.wallet, first.ts, first.block, first.tx, chain.outcomes[1], "BUY", D(20),
+                                D("0.75"), first.appeared_at))  # fmt: skip
+    result = source.scan(WALLET, plain.cursor, lambda keys: set())
+    assert sim.calls["etherscan:getLogs"] == 1
+    ours = sorted((t.asset, t.price) for t in result.trades if t.tx_hash == first.tx)
+    assert ours == sorted([(chain.outcomes[0].asset, D("0.25")), (chain.outcomes[1].asset, D("0.75"))])

@@ -123,18 +123,45 @@ def _legs(address: str, transfers: list[dict]) -> list[tuple[dict, str, Decimal,
     return [(row, side, size, key) for (row, side, size), key in zip(legs, with_ordinals(keys), strict=True)]
 
 
-def join_fills(address: str, transfers: list[dict], cash: list[dict]) -> list[SourceTrade]:
+def join_fills(address: str, transfers: list[dict], cash: list[dict], logs: list[dict] = ()) -> list[SourceTrade]:
     """Fills of `address`: each outcome-token transfer priced by the USDC that moved the other way in its tx."""
-    return _priced(address, _legs(address, transfers), cash)
+    return _priced(address, _legs(address, transfers), cash, logs)
 
 
-def _priced(address: str, legs: list[tuple[dict, str, Decimal, str]], cash: list[dict]) -> list[SourceTrade]:
+def ambiguous(legs: list[tuple[dict, str, Decimal, str]]) -> set[str]:
+    """Transactions in which one direction moved more than one outcome token: one collateral sum against several
+    tokens, which a pro-rata share would price at one average instead of each token's own price."""
+    tokens: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for row, side, _, _ in legs:
+        tokens[(row["hash"].lower(), side)].add(str(row["tokenID"]))
+    return {tx for (tx, _), ids in tokens.items() if len(ids) > 1}
+
+
+def _log_prices(address: str, logs: list[dict]) -> dict[tuple[str, str, str], Decimal]:
+    """(tx, side, token) -> price, from the V2 exchanges' OrderFilled logs of the wallet's own orders."""
+    from .orderfilled import fill_of
+
+    cash: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    shares: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    for raw in logs:
+        fill = fill_of(address, raw)
+        if fill is None:
+            continue
+        key = (fill.tx_hash, fill.side, fill.asset)
+        cash[key] += fill.price * fill.size
+        shares[key] += fill.size
+    return {key: (cash[key] / shares[key]).quantize(Decimal("0.000001")) for key in shares}
+
+
+def _priced(address: str, legs: list[tuple[dict, str, Decimal, str]], cash: list[dict],
+            logs: list[dict] = ()) -> list[SourceTrade]:  # fmt: skip
     """The legs as fills, each priced by its transaction's collateral legs: pUSD from the CLOB V2 cutover on
     (POLYMARKET_V2_CUTOVER_TS), USDC.e or native USDC before it.
 
     Several fills in one direction in one transaction share its USDC pro rata
     (one price for them all). A token transfer with no USDC against it is not a
-    trade (a split, merge, redemption or gift) and is left out.
+    trade (a split, merge, redemption or gift) and is left out. Where one direction of a transaction moved
+    several tokens (`ambiguous`), the wallet's OrderFilled logs of it, when given, price each token.
     """
     me = address.lower()
     pusd, usdc = {settings.POLYGON_PUSD_CONTRACT.lower()}, {c.lower() for c in settings.POLYGON_USDC_CONTRACTS}
@@ -155,6 +182,8 @@ def _priced(address: str, legs: list[tuple[dict, str, Decimal, str]], cash: list
     tokens: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for row, side, size, _ in legs:
         tokens[(row["hash"].lower(), side)] += size
+    by_log = _log_prices(address, list(logs)) if logs else {}
+    unclear = ambiguous(legs)
     trades = []
     for row, side, size, key in legs:
         tx = row["hash"].lower()
@@ -162,6 +191,8 @@ def _priced(address: str, legs: list[tuple[dict, str, Decimal, str]], cash: list
         if not cash_total:
             continue
         price = (cash_total / tokens[(tx, side)]).quantize(Decimal("0.000001"))
+        if tx in unclear and (tx, side, str(row["tokenID"])) in by_log:
+            price = by_log[(tx, side, str(row["tokenID"]))]
         if not 0 < price < AMOUNT_MAX:
             raise SourceError(f"etherscan: transaction {tx} prices its fill at {price}")
         trades.append(SourceTrade(
@@ -237,5 +268,16 @@ class EtherscanPolygon(Source):
         cash, cash_complete = self._walk("tokentx", address, min(blocks), max(blocks))
         if not cash_complete:
             raise SourceError("etherscan: the USDC legs of the new fills are more than one scan may read")
-        trades = _priced(address, [leg for leg in legs if leg[0]["hash"].lower() in fresh], cash)
-        return ScanResult(trades=trades, cursor=f"block:{max(last, newest)}")
+        new_legs = [leg for leg in legs if leg[0]["hash"].lower() in fresh]
+        logs = self._order_filled(address, new_legs) if ambiguous(new_legs) else []
+        return ScanResult(trades=_priced(address, new_legs, cash, logs), cursor=f"block:{max(last, newest)}")
+
+    def _order_filled(self, address: str, legs: list) -> list[dict]:
+        """The wallet's OrderFilled logs (topic 2: the order's maker) over the ambiguous transactions' blocks."""
+        from .orderfilled import TOPIC, topic_of
+
+        blocks = [int(row["blockNumber"]) for row, *_ in legs if row["hash"].lower() in ambiguous(legs)]
+        return unwrap(self.get_json(self.base_url, self._params(
+            module="logs", action="getLogs", fromBlock=min(blocks), toBlock=max(blocks), topic0=TOPIC,
+            topic2=topic_of(address), topic0_2_opr="and",
+        )))  # fmt: skip
