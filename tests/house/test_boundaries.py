@@ -47,6 +47,7 @@ def test_tradingsite_is_configuration_only():
         "__init__.py",
         "settings.py",
         "settings_test.py",
+        "settings_trading.py",
         "urls.py",
         "api_router.py",
         "celery.py",
