@@ -272,7 +272,9 @@ class PolymarketVenue(Venue):
         self._l2()
         body = {"order": prepared["order"], "owner": self.client.creds.api_key, "orderType": prepared["order_type"],
                 "deferExec": False, "postOnly": False}  # fmt: skip
-        # Posted as the SDK's post_order posts it, from the order recorded with our row (not signed again).
+        # Posted as the SDK's post_order posts it (the same body, L2 headers over the same serialization), from the
+        # order recorded with our row: post_order takes only its own order object, and after a match it polls the
+        # trades for up to 30 s for their settlement hashes, which an order placement must not wait for.
         serialized = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
         headers = self.client._l2_headers("POST", POST_ORDER, body=body, serialized_body=serialized)
         answer = self._call(self.client._post, f"{self.client.host}{POST_ORDER}", headers=headers, data=serialized)
@@ -317,9 +319,14 @@ class PolymarketVenue(Venue):
             ts_ms=int(created) * 1000 if str(created or "").isdigit() else 0,
         )  # fmt: skip
 
-    def fetch_order(self, *, symbol, order_id=None, client_order_id=None) -> VenueOrder:
-        if not order_id:  # Polymarket keeps no client ids: an order we never signed cannot be looked up
+    def _hash_of(self, order_id: str | None, client_order_id: str | None) -> str:
+        """Polymarket keeps no client ids: an order is found by its hash, and one we never signed cannot be."""
+        if not order_id:
             raise OrderNotFound(f"{self.name}: {client_order_id} has no order hash; it was never signed here")
+        return order_id
+
+    def fetch_order(self, *, symbol, order_id=None, client_order_id=None) -> VenueOrder:
+        order_id = self._hash_of(order_id, client_order_id)
         self._l2()
         return self._order(self._call(self.client.get_order, order_id), symbol)
 
@@ -333,8 +340,7 @@ class PolymarketVenue(Venue):
     def cancel_order(self, *, symbol, order_id=None, client_order_id=None) -> VenueOrder:
         from py_clob_client_v2.clob_types import OrderPayload
 
-        if not order_id:
-            raise OrderNotFound(f"{self.name}: {client_order_id} has no order hash; it was never signed here")
+        order_id = self._hash_of(order_id, client_order_id)
         self._l2()
         answer = self._call(self.client.cancel_order, OrderPayload(orderID=order_id))
         refused = (answer or {}).get("not_canceled") or {}

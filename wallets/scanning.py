@@ -11,6 +11,7 @@ without losing their place.
 """
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -114,12 +115,14 @@ def _store(locked: WatchedWallet, trades: list, now: datetime) -> tuple[list[Wal
     recorded it: the paths cut a transaction into fills differently (one OrderFilled per order against one
     transfer per movement), so the other path's fills of that transaction are the same trades and are left out.
     """
-    stored_keys = _known([t.dedup_key for t in trades])
-    owners = set(WalletTrade.objects.filter(wallet=locked, tx_hash__in={t.tx_hash for t in trades})
-                 .values_list("tx_hash", "dedup_key"))  # fmt: skip
-    taken = {(tx, _path(key)) for tx, key in owners}
-    fresh = [t for t in trades if t.dedup_key not in stored_keys
-             and not any(tx == t.tx_hash and path != _path(t.dedup_key) for tx, path in taken)]  # fmt: skip
+    # One read serves both checks: every key names its wallet and transaction, so the stored keys of these fills
+    # are among the rows of their transactions.
+    rows = WalletTrade.objects.filter(wallet=locked, tx_hash__in={t.tx_hash for t in trades})
+    stored_keys, paths = set(), defaultdict(set)  # paths: tx -> the paths that recorded it
+    for tx, key in rows.values_list("tx_hash", "dedup_key"):
+        stored_keys.add(key)
+        paths[tx].add(_path(key))
+    fresh = [t for t in trades if t.dedup_key not in stored_keys and not paths[t.tx_hash] - {_path(t.dedup_key)}]
     # Under the wallet's lock, so no other scan of it inserts meanwhile; keys carry the wallet's address.
     stored = WalletTrade.objects.bulk_create(
         [WalletTrade(wallet=locked, dedup_key=t.dedup_key, tx_hash=t.tx_hash, block_number=t.block_number,

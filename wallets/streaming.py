@@ -155,12 +155,12 @@ class WalletStream:
             self.stats.logs += 1
             self.stats.last_log_at = time.time()
             try:
-                maker = decode(raw)["maker"]
+                decoded = decode(raw)
+                maker, block = decoded["maker"], decoded["block"]
                 if maker not in wallets:
                     continue
-                block = int(raw["blockNumber"], 16)
                 when = datetime.now(UTC) if live else await self._block_time(ws, block, pending)
-                fill = fill_of(maker, raw, block_time=when)
+                fill = fill_of(maker, raw, block_time=when, decoded=decoded)
             except SourceError as exc:
                 self.stats.rejected += 1
                 log.warning("wallet stream: a log was refused: %s", exc)

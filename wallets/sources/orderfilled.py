@@ -68,9 +68,11 @@ def decode(log: dict) -> dict:
     }  # fmt: skip
 
 
-def fill_of(wallet: str, log: dict, *, block_time: datetime | None = None) -> SourceTrade | None:
-    """The wallet's fill in `log` (None when the log fills someone else's order, or a reorg removed it)."""
-    f = decode(log)
+def fill_of(wallet: str, log: dict, *, block_time: datetime | None = None, decoded: dict | None = None,
+            ) -> SourceTrade | None:  # fmt: skip
+    """The wallet's fill in `log` (None when the log fills someone else's order, or a reorg removed it);
+    `decoded` is `decode(log)` when the caller has it already."""
+    f = decoded or decode(log)
     if f["maker"] != wallet.lower() or f["removed"]:
         return None
     shares, cash = (
