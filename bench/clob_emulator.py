@@ -179,6 +179,7 @@ class ClobEmulator(LoopbackServer):
         for maker, amount in (balances or {}).items():
             self.collateral[maker.lower()] = Decimal(amount)
         self.keys: dict[str, dict] = {}  # api key -> {"address", "secret", "passphrase"}
+        self.resolved: dict[str, str] = {}  # condition id -> the winning token id, or "50-50"
         self.orders: dict[str, Resting] = {}
         self.trades: list[dict] = []
         self.lose_answers = lose_answers
@@ -208,6 +209,15 @@ class ClobEmulator(LoopbackServer):
             if token is not None:
                 self.shares[(maker.lower(), token)] += Decimal(str(shares))
 
+    def resolve(self, condition: str, winner: str) -> None:
+        """The market `condition` resolves for token `winner` ("50-50": half each): its books close and the orders
+        resting in it are canceled (CANCELED_MARKET_RESOLVED), as the CLOB does."""
+        with self.lock:
+            self.resolved[condition] = winner
+            for o in self.orders.values():
+                if o.status == "LIVE" and self.tokens[o.token].market == condition:
+                    o.status = "CANCELED_MARKET_RESOLVED"
+
     # --- the server --------------------------------------------------------------------------------
     what = "the CLOB emulator"
 
@@ -219,7 +229,8 @@ class ClobEmulator(LoopbackServer):
             ("GET", "/neg-risk", self._neg_risk), ("POST", "/order", self._post_order),
             ("DELETE", "/order", self._cancel), ("GET", "/data/order/{hash}", self._get_order),
             ("GET", "/data/orders", self._open_orders), ("GET", "/data/trades", self._trades),
-            ("GET", "/balance-allowance", self._balance),
+            ("GET", "/balance-allowance", self._balance), ("GET", "/markets/{condition}", self._get_market),
+            ("GET", "/markets-by-token/{token}", self._market_by_token),
         ]:  # fmt: skip
             app.router.add_route(method, path, handler)
 
@@ -295,9 +306,35 @@ class ClobEmulator(LoopbackServer):
     # --- market data -----------------------------------------------------------------------------------
     def _token(self, token_id: str) -> Token:
         token = self.tokens.get(str(token_id))
-        if token is None:
+        if token is None or token.market in self.resolved:
             raise Refused(404, f"No orderbook exists for the requested token id {token_id}", "token")
         return token
+
+    async def _market_by_token(self, request):
+        token = self.tokens.get(request.match_info["token"])
+        if token is None:
+            raise Refused(404, "market not found", "market")
+        pair = [t.token_id for t in self.tokens.values() if t.market == token.market]
+        return web.json_response({"condition_id": token.market, "primary_token_id": pair[0],
+                                  "secondary_token_id": pair[-1]})  # fmt: skip
+
+    async def _get_market(self, request):
+        """GET /markets/{condition_id}, the fields a resolution is read from (closed, tokens[].winner)."""
+        condition = request.match_info["condition"]
+        tokens = [t for t in self.tokens.values() if t.market == condition]
+        if not tokens:
+            raise Refused(404, "market not found", "market")
+        with self.lock:
+            winner = self.resolved.get(condition)
+        closed = winner is not None
+        return web.json_response({
+            "condition_id": condition, "active": not closed, "closed": closed, "accepting_orders": not closed,
+            "is_50_50_outcome": winner == "50-50", "neg_risk": tokens[0].neg_risk,
+            "minimum_tick_size": float(tokens[0].tick), "minimum_order_size": float(tokens[0].min_size),
+            "tokens": [{"token_id": t.token_id, "outcome": "Yes" if i == 0 else "No",
+                        "price": (1 if winner == t.token_id else 0) if closed and winner != "50-50" else 0.5,
+                        "winner": winner == t.token_id} for i, t in enumerate(tokens)],
+        })  # fmt: skip
 
     def _summary(self, token: Token) -> dict:
         live = [o for o in self.orders.values() if o.token == token.token_id and o.status == "LIVE"]

@@ -10,6 +10,7 @@ __all__ = [
     "EntriesHalted",
     "InsufficientFunds",
     "InvalidOrder",
+    "NotSupported",
     "OrderNotFound",
     "RateLimited",
     "RequestTimeout",
@@ -43,6 +44,13 @@ class OrderNotFound(VenueError):
 class DuplicateClientOrderId(VenueError):
     status_code = 409
     code = "duplicate_client_order_id"
+
+
+class NotSupported(VenueError):
+    """The venue (or this account on it) cannot do what was asked; nothing was sent."""
+
+    status_code = 501
+    code = "not_supported"
 
 
 class EntriesHalted(Conflict):

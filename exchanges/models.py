@@ -182,6 +182,11 @@ class Market(models.Model):
         max_length=200, blank=True, help_text="the id another system gives this market (a prediction-market token id)"
     )
     neg_risk = models.BooleanField(default=False, help_text="Polymarket: traded on the Neg Risk CTF Exchange")
+    resolved_at = models.DateTimeField(
+        null=True, blank=True, help_text="a prediction market: when its resolution was seen (positions then settle)"
+    )
+    payout = amount_field(null=True, blank=True, help_text="what one token pays at resolution (1, 0, or 0.5)")
+    resolved_outcome = models.CharField(max_length=100, blank=True, help_text="the winning outcome's label")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -198,6 +203,11 @@ class Market(models.Model):
                 name="market_fees_in_range",
             ),
             models.CheckConstraint(condition=~Q(base=F("quote")), name="market_base_differs_from_quote"),
+            models.CheckConstraint(
+                condition=Q(resolved_at__isnull=True, payout__isnull=True)
+                | Q(resolved_at__isnull=False, payout__gte=0, payout__lte=1),
+                name="market_resolution_payout_in_range",
+            ),
         ]
         indexes = [
             models.Index(fields=["exchange", "base"], name="market_exchange_base"),

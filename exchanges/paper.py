@@ -32,7 +32,7 @@ from .errors import (
 from .models import Exchange, Market, PaperBalance, PaperOrder, PaperOrderStatus, PaperTrade, VenueFaults
 from .paper_data import MarketDataSource, SnapshotSource
 from .rules import check_order, floor_to_step, fmt, ledger, walk_book
-from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
+from .types import BalanceEntry, MarketInfo, OrderBook, Resolution, Ticker, VenueOrder, VenueTrade
 from .venue import ORDER_TYPES, Venue
 
 ZERO = Decimal(0)
@@ -138,6 +138,9 @@ class PaperVenue(Venue):
     def create_order(self, *, symbol, side, type, amount, price=None, client_order_id, prepared=None) -> VenueOrder:
         faults = self._inject()
         market = self._market(symbol)
+        if market.external_id and Market.objects.filter(exchange=self.exchange, symbol=symbol,
+                                                        resolved_at__isnull=False).exists():  # fmt: skip
+            raise InvalidOrder(f"{symbol} on {self.name} has resolved: it no longer trades.", rule="resolved")
         if side not in ("buy", "sell"):
             raise InvalidOrder(f"Side must be buy or sell, not {side!r}.", rule="side")
         if type not in ORDER_TYPES:
@@ -362,6 +365,37 @@ class PaperVenue(Venue):
         if since_ms is not None:
             trades = trades.filter(executed_at__gte=from_ms(since_ms))
         return [self._to_venue_trade(t) for t in trades.order_by("id")[:1000]]
+
+    # --- prediction markets ----------------------------------------------------
+    def fetch_resolution(self, symbol: str) -> Resolution | None:
+        """A paper outcome market resolves when an operator declares it (`manage.py resolve_market`)."""
+        self._inject()
+        row = Market.objects.filter(exchange=self.exchange, symbol=symbol, resolved_at__isnull=False).first()
+        if row is None:
+            return None
+        return Resolution(symbol, row.payout, row.resolved_outcome, f"declared on {self.name}")
+
+    def redeem(self, symbol: str) -> Decimal:
+        """Every token of the resolved market held turned into its quote at the payout; resting orders in it are
+        canceled first, as the venue's book closes. Idempotent: a second call finds nothing held and pays 0."""
+        self._inject()
+        row = Market.objects.filter(exchange=self.exchange, symbol=symbol).first()
+        if row is None or row.resolved_at is None:
+            raise InvalidOrder(f"{symbol} on {self.name} has not resolved: nothing to redeem.", rule="resolved")
+        market = row.info()
+        with transaction.atomic():
+            balances = self._lock_balances(market)
+            resting = PaperOrder.objects.filter(exchange=self.exchange, symbol=symbol, status__in=RESTING)
+            for order in resting.select_for_update(of=("self",)):
+                self._release(order, market, balances)
+                order.status = PaperOrderStatus.CANCELED
+                order.save()
+            held = balances[market.base].free
+            paid = held * row.payout
+            balances[market.base].free = ZERO
+            balances[market.quote].free += paid
+            self._save_balances(balances)
+        return paid
 
     # --- conversion ----------------------------------------------------------
     @staticmethod

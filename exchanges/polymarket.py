@@ -32,6 +32,7 @@ from core.limiter import DEFAULT_WEIGHTS
 from .errors import (
     InsufficientFunds,
     InvalidOrder,
+    NotSupported,
     OrderNotFound,
     RateLimited,
     RequestTimeout,
@@ -41,7 +42,7 @@ from .errors import (
 from .models import Exchange, Market
 from .parsing import to_decimal
 from .rules import check_order
-from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
+from .types import BalanceEntry, MarketInfo, OrderBook, Resolution, Ticker, VenueOrder, VenueTrade
 from .venue import Venue
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class PolymarketVenue(Venue):
         self.exchange = exchange
         self.name = exchange.name
         self._markets: dict[str, Market] = {}
+        self._conditions: dict[str, str] = {}  # token id -> condition id
         self._lock = threading.Lock()
         self.client = client or self._client(exchange)
 
@@ -394,6 +396,46 @@ class PolymarketVenue(Venue):
             )
             for trade_id, order_id, side, price, size, is_maker in found
         ]
+
+    # --- resolution ----------------------------------------------------------------------------
+    def _condition_of(self, token_id: str) -> str:
+        """The market (condition id) an outcome token belongs to: GET /markets-by-token/{token_id}."""
+        from py_clob_client_v2.endpoints import GET_MARKET_BY_TOKEN
+
+        condition = self._conditions.get(token_id)
+        if condition is None:
+            raw = self._call(self.client._get, f"{self.client.host}{GET_MARKET_BY_TOKEN}{token_id}") or {}
+            condition = raw.get("condition_id") or ""
+            if not condition:
+                raise VenueError(f"{self.name}: the CLOB names no market for token {token_id}.")
+            self._conditions[token_id] = condition
+        return condition
+
+    def fetch_resolution(self, symbol: str) -> Resolution | None:
+        """GET /markets/{condition_id}: resolved once `closed` and a token is the `winner` (1 for it, 0 for the
+        others) or the market is `is_50_50_outcome` (0.5 each). Closed with no winner yet: trading stopped and the
+        oracle has not reported, so not resolved."""
+        token = self._market(symbol).external_id
+        condition = self._condition_of(token)
+        raw = self._call(self.client.get_market, condition) or {}
+        if not raw.get("closed"):
+            return None
+        source = f"CLOB /markets/{condition}"
+        if raw.get("is_50_50_outcome"):
+            return Resolution(symbol, Decimal("0.5"), "50-50", source)
+        winner = next((t for t in raw.get("tokens") or () if t.get("winner")), None)
+        if winner is None:
+            return None
+        payout = Decimal(1) if str(winner.get("token_id")) == token else Decimal(0)
+        return Resolution(symbol, payout, str(winner.get("outcome") or ""), source)
+
+    def redeem(self, symbol: str) -> Decimal:
+        """Redeeming is an on-chain call (through the CTF collateral adapter, for pUSD), not a CLOB request."""
+        raise NotSupported(
+            f"{self.name}: redeeming {symbol} is an on-chain transaction through Polymarket's CTF collateral adapter "
+            "(docs.polymarket.com/trading/ctf/redeem), which this venue does not send; the winning tokens stay "
+            "redeemable with no deadline."
+        )
 
     # --- balances ----------------------------------------------------------------------------
     def balance_allowance(self, token_id: str | None = None) -> tuple[Decimal, dict[str, Decimal]]:

@@ -31,6 +31,17 @@ class Ticker:
 
 
 @dataclass(frozen=True, slots=True)
+class Resolution:
+    """A prediction market's outcome: what one token of `symbol` pays (1 for the winner, 0 for a loser, 0.5 each
+    in a 50-50 resolution), as the venue reports it."""
+
+    symbol: str
+    payout: Decimal
+    outcome: str  # the winning outcome's label ("Yes"), or "50-50"
+    source: str  # where it was read (for the position's event)
+
+
+@dataclass(frozen=True, slots=True)
 class OrderBook:
     """Bids best (highest) first, asks best (lowest) first; each level (price, amount)."""
 

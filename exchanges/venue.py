@@ -5,7 +5,8 @@ from decimal import Decimal
 
 from core.limiter import DEFAULT_WEIGHTS
 
-from .types import BalanceEntry, MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
+from .errors import NotSupported
+from .types import BalanceEntry, MarketInfo, OrderBook, Resolution, Ticker, VenueOrder, VenueTrade
 
 ORDER_TYPES = ("market", "limit", "ioc")
 
@@ -78,3 +79,14 @@ class Venue(ABC):
 
     @abstractmethod
     def fetch_my_trades(self, *, symbol: str | None = None, since_ms: int | None = None) -> list[VenueTrade]: ...
+
+    # --- prediction markets ---------------------------------------------------------------
+    def fetch_resolution(self, symbol: str) -> Resolution | None:
+        """The market's outcome once it has resolved, else None (spot markets never resolve)."""
+        return None
+
+    def redeem(self, symbol: str) -> Decimal:
+        """Turn every token of the resolved market `symbol` this account holds into collateral at its payout; what
+        was paid (0 when nothing is held, so calling again is harmless). Raises NotSupported where the account cannot
+        redeem through this venue (the tokens stay redeemable; the payout is claimed elsewhere)."""
+        raise NotSupported(f"{self.name}: redeeming is not something this venue does.")

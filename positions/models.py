@@ -156,11 +156,21 @@ class PositionEventKind(models.TextChoices):
     PARTIAL_FILL = "partial_fill"
     ORDER_ADJUSTMENT = "order_adjustment"
     MONITORING_UPDATE = "monitoring_update"
+    MARKET_RESOLVED = "market_resolved"
 
 
 K = PositionEventKind
 CRITICAL_EVENT_KINDS = frozenset(
-    {K.TP_HIT, K.SL_HIT, K.POSITION_CLOSED, K.MONITOR_CREATED, K.MONITOR_REMOVED, K.BREAKEVEN_MOVED, K.OPERATOR_ACTION}
+    {
+        K.TP_HIT,
+        K.SL_HIT,
+        K.POSITION_CLOSED,
+        K.MONITOR_CREATED,
+        K.MONITOR_REMOVED,
+        K.BREAKEVEN_MOVED,
+        K.OPERATOR_ACTION,
+        K.MARKET_RESOLVED,
+    }
 )
 
 

@@ -81,6 +81,9 @@ def position_check(*, position_id: int, price: Decimal | None = None, venue: Ven
     outcome = Outcome(O.WATCHING)
     if position.phase == P.BUILDING:
         outcome = _building(position, orders.get(f"p{position.pk}-entry"), now)
+    elif position.market.resolved_at is not None:
+        # Its market no longer trades: account what ended, sell nothing; the resolution pass closes it at the payout.
+        outcome = _account_exits(position, orders, now) if not live else Outcome(O.WATCHING, "market resolved")
     elif not live:
         if price is None:
             venue = venue or get_venue(position.exchange)

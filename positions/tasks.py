@@ -2,7 +2,7 @@
 
 from core.schedule import task
 
-from . import events, monitor
+from . import events, monitor, resolution
 
 
 @task(name="positions.tick", queue="monitoring", every="POSITION_TICK_S", ignore_result=True)
@@ -15,3 +15,9 @@ def tick() -> dict:
 @task(name="positions.flush_events", queue="maintenance", every="POSITION_EVENT_FLUSH_S", ignore_result=True)
 def flush_events() -> int:
     return events.flush()
+
+
+@task(name="positions.settle_resolved", queue="monitoring", every="POSITION_RESOLUTION_CHECK_S", ignore_result=True)
+def settle_resolved() -> dict:
+    """Close positions whose prediction market resolved, at the payout (positions/resolution.py)."""
+    return resolution.positions_settle_resolved()

@@ -146,6 +146,8 @@ COPY_PENDING_RETRY_S = env.float("COPY_PENDING_RETRY_S", default=30.0)  # a copy
 DASHBOARD_VALUATION_ASSET = env.str("DASHBOARD_VALUATION_ASSET", default="USDT")
 POSITION_TICK_S = env.float("POSITION_TICK_S", default=1.0)  # how often beat claims due positions
 POSITION_LEASE_S = env.float("POSITION_LEASE_S", default=15.0)  # a claimed position is not claimed again meanwhile
+# How often beat asks the venues whether the prediction markets open positions hold have resolved.
+POSITION_RESOLUTION_CHECK_S = env.float("POSITION_RESOLUTION_CHECK_S", default=60.0)
 POSITION_EVENT_FLUSH_S = env.float("POSITION_EVENT_FLUSH_S", default=30.0)  # non-critical events, at the latest
 PANIC_BASE_CURRENCIES = env.list("PANIC_BASE_CURRENCIES", default=["USDT", "USDC"])  # a balance sell's default
 PANIC_MAX_HOPS = env.int("PANIC_MAX_HOPS", default=4)

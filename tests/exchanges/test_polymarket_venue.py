@@ -192,3 +192,34 @@ def test_sync_markets_lists_the_tokens_the_copied_wallets_trade(clob):
     WalletTradeFactory(wallet=wallet, asset="9" * 70, traded_at=timezone.now())  # no book: a resolved market
     call_command("sync_markets", "pm-sync", stdout=io.StringIO())
     assert list(Market.objects.filter(exchange=exchange).values_list("external_id", "neg_risk")) == [(NEG_TOKEN, True)]
+
+
+def test_a_resolved_market_closes_its_positions_at_the_payout_and_its_orders_are_canceled(clob):
+    from positions.models import Position, PositionPhase
+    from positions.resolution import positions_settle_resolved
+    from tests.factories import PositionFactory
+
+    exchange = account(clob)
+    bought = place(exchange, type="market", amount="20", price="0.99")
+    market = bought.market
+    position = PositionFactory(exchange=exchange, market=market, phase=PositionPhase.MONITORING, amount=D("20"),
+                               remaining=D("20"), entry_price=D("0.52"), cost_basis=D("0.52"),
+                               stop_loss=D("0.30"))  # fmt: skip
+    resting = order_place(exchange=exchange, market=market, side="sell", type="limit", amount=D("20"),
+                          price=D("0.90"), purpose=OrderPurpose.POSITION, role="reduce",
+                          intent=f"p{position.pk}-reduce-1", attempt=1, position=position)  # fmt: skip
+    assert resting.status == OrderStatus.OPEN
+    assert positions_settle_resolved(venue_for=get_venue) == {"open": 1}
+
+    clob.resolve("0x" + "00" * 32, TOKEN)
+    assert positions_settle_resolved(venue_for=get_venue) == {"settled": 1}
+    position = Position.objects.get(pk=position.pk)
+    resting.refresh_from_db()
+    assert resting.status == OrderStatus.CANCELED  # the CLOB canceled it at resolution (CANCELED_MARKET_RESOLVED)
+    assert (position.phase, position.remaining, position.realized_pnl) == (PositionPhase.CLOSED, 0, D("9.6"))
+    event = position.events.get(kind="market_resolved").payload
+    assert (event["outcome"], event["payout"], event["redeemed"]) == ("Yes", "1", False)
+    assert "on-chain" in event["why"]
+    market.refresh_from_db()
+    assert (market.active, market.payout, market.resolved_outcome) == (False, D(1), "Yes")
+    assert positions_settle_resolved(venue_for=get_venue) == {}
