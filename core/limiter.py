@@ -42,7 +42,7 @@ local function save()
 end
 """
 
-# KEYS: bucket hash, backoff key, ban key. ARGV: capacity, refill per second, weight.
+# KEYS: bucket hash, backoff key, ban key, this minute's usage hash. ARGV: capacity, refill per second, weight.
 # Returns {status, wait_ms_or_ban_end_ms, granted_at_us, tokens_left_milli}; status 0 granted, 1 wait, 2 banned.
 _ACQUIRE = (
     _REFILL
@@ -56,6 +56,9 @@ if tokens >= weight then
   tokens = tokens - weight
   save()
   redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 60000)
+  redis.call('HINCRBY', KEYS[4], 'calls', 1)
+  redis.call('HINCRBYFLOAT', KEYS[4], 'weight', weight)
+  redis.call('EXPIRE', KEYS[4], 7200)
   return {0, 0, now_us, math.floor(tokens * 1000)}
 end
 save()
@@ -87,6 +90,27 @@ DEFAULT_WEIGHTS = {
     "fetch_balance": 20,
     "fetch_my_trades": 20,
 }
+
+
+def usage_key(venue: str, minute: int) -> str:
+    """The hash of what the venue's bucket granted in one minute (calls, weight), kept two hours: the dashboard's
+    calls-per-minute against the budget."""
+    return f"rl:{venue}:used:{minute}"
+
+
+def usage_per_minute(venues: list[str], minutes: int = 60, client: redis.Redis | None = None) -> dict[str, list]:
+    """Each venue's last `minutes` minutes, oldest first: [minute start (epoch ms), calls, weight]."""
+    now = int(time.time() // 60)
+    span = range(now - minutes + 1, now + 1)
+    pipe = (client or redis_client()).pipeline(transaction=False)
+    for venue in venues:
+        for minute in span:
+            pipe.hmget(usage_key(venue, minute), "calls", "weight")
+    answers = iter(pipe.execute())
+    return {
+        venue: [[m * 60_000, int(c or 0), float(w or 0)] for m, (c, w) in zip(span, answers, strict=False)]
+        for venue in venues
+    }
 
 
 @dataclass(frozen=True)
@@ -121,7 +145,8 @@ class RateLimiter:
         return self.weights.get(endpoint, 1)
 
     def try_acquire(self, weight: float = 1) -> tuple[int, float, int, float]:
-        status, value, now_us, left = self._acquire(keys=self.keys, args=[self.capacity, self.refill_per_s, weight])
+        keys = [*self.keys, usage_key(self.venue, int(time.time() // 60))]
+        status, value, now_us, left = self._acquire(keys=keys, args=[self.capacity, self.refill_per_s, weight])
         return int(status), float(value), int(now_us), int(left) / 1000
 
     def acquire(self, weight: float = 1, *, timeout: float = 30.0) -> Grant:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.db.models import F
 
+from core import metrics
 from core.redis_client import counters_add, counters_read, redis_client
 
 log = logging.getLogger(__name__)
@@ -194,6 +196,7 @@ def writebehind_flush() -> FlushResult:
     except redis.RedisError:
         result.skipped = "redis unavailable"
         return result
+    started = time.perf_counter()
     try:
         take = _script(r, _TAKE)
         for entry in list(_registry.values()):
@@ -214,6 +217,7 @@ def writebehind_flush() -> FlushResult:
             result.statements += statements
         if result.rows:
             counters_add(STATS_KEY, {"flushes": 1, "rows_flushed": result.rows, "statements": result.statements})
+            metrics.observe(metrics.writebehind_flush, time.perf_counter() - started)
     except redis.RedisError as exc:
         log.warning("write-behind flush interrupted, Redis unavailable: %s", exc)
         result.skipped = "redis unavailable"
@@ -291,14 +295,19 @@ def _db_value(meta, column: str, value: object) -> object:
     return meta.get_field(column).to_python(value)  # JSON text back to a datetime, Decimal…
 
 
+def pending_fields(client: redis.Redis | None = None) -> dict[str, int]:
+    """Buffered rows not yet flushed, by model."""
+    pipe = (client or redis_client()).pipeline(transaction=False)
+    for entry in _registry.values():
+        pipe.hlen(entry.pending_key)
+    return dict(zip(_registry, pipe.execute(), strict=True))
+
+
 def writebehind_stats() -> dict:
     """Figures for /api/cache-stats/."""
     raw = counters_read(STATS_KEY)
     buffered, flushes, statements = raw["updates_buffered"], raw["flushes"], raw["statements"]
-    pipe = redis_client().pipeline(transaction=False)
-    for entry in _registry.values():
-        pipe.hlen(entry.pending_key)
-    pending = sum(pipe.execute())
+    pending = sum(pending_fields().values())
     return {
         "updates_buffered": buffered,
         "direct_writes": raw["direct_writes"],

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from core import metrics
 from core.redis_client import counters_add, counters_read, redis_client
 from core.resilience import REDIS_OUTAGES, Outages
 from exchanges.errors import EntriesHalted
@@ -190,6 +191,8 @@ class Scanner:
         timing = {"cycle": cycle_id, "picked_up": round(base - published_ms, 3),
                   "scored": round(base + (self._scored - self._pass_started) * 1000 - published_ms, 3)}  # fmt: skip
         timing |= {name: round(base + (at - self._pass_started) * 1000 - published_ms, 3) for name, at in marks}
+        metrics.observe(metrics.tick_to_order, timing.get("sent", timing.get("created", 0)) / 1000,
+                        exchange=self.exchange.name)  # fmt: skip
         pipe = self.snapshot.r.pipeline(transaction=False)
         pipe.lpush(f"{TIMINGS_KEY}:{self.exchange.name}", json.dumps(timing))
         pipe.ltrim(f"{TIMINGS_KEY}:{self.exchange.name}", 0, 499)

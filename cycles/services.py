@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import metrics
 from core.errors import Conflict, DomainError
 from core.failpoints import failpoint
 from core.sql import raw_connection
@@ -44,7 +45,10 @@ def cycle_transition(*, cycle_id: int, to: str, **updates) -> tuple[Cycle, bool]
         updates.setdefault("started_at", now)
     if to in TERMINAL_STATES:
         updates.setdefault("finished_at", now)
-    return transition_locked(cycles_for_update(), pk=cycle_id, to=to, **updates)
+    cycle, changed = transition_locked(cycles_for_update(), pk=cycle_id, to=to, **updates)
+    if changed and (to in TERMINAL_STATES or to == CycleState.FAILED):  # FAILED: an outcome, even if liquidated later
+        transaction.on_commit(lambda: metrics.count(metrics.cycles_finished, state=to))
+    return cycle, changed
 
 
 def reservation_expire_stale(*, now: datetime | None = None, batch: int = 500) -> int:

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from core.limiter import RateLimiter
+from core.metrics import count_call
 
 from .breaker import CircuitBreaker
 from .errors import Banned, RateLimited, RequestTimeout, VenueError, VenueUnavailable
@@ -25,17 +26,22 @@ class GuardedVenue(Venue):
         try:
             result = call()
         except RateLimited as exc:
+            count_call(self.name, endpoint, "rate_limited")
             self.limiter.backoff(exc.retry_after)
             raise
         except Banned as exc:
+            count_call(self.name, endpoint, "banned")
             self.limiter.ban(exc.until)
             raise
-        except (VenueUnavailable, RequestTimeout):
+        except (VenueUnavailable, RequestTimeout) as exc:
+            count_call(self.name, endpoint, "timeout" if isinstance(exc, RequestTimeout) else "unavailable")
             self.breaker.record_failure()
             raise
         except VenueError:
+            count_call(self.name, endpoint, "refused")
             self.breaker.record_success()  # the venue answered; the request itself was refused
             raise
+        count_call(self.name, endpoint, "ok")
         self.breaker.record_success()
         return result
 

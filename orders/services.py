@@ -9,6 +9,7 @@ that never came makes the order UNKNOWN; it is then resolved by looking it up
 """
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core import metrics
 from core.apicache import invalidate
 from core.clock import from_ms, to_ms
 from core.errors import Conflict, DomainError, constraint_name, redact
@@ -235,6 +237,7 @@ def order_record_answer(
     trades: list[VenueTrade] | None = None,
     now: datetime | None = None,
     budget_left: float = 1.0,
+    path: str = "poll",
 ) -> Order:
     """Record the venue's view of an order: new fills, derived totals, its status, the next check.
 
@@ -248,6 +251,11 @@ def order_record_answer(
         order = orders_for_update().select_related("market", "exchange").get(pk=order_id)
         mine = [t for t in trades or () if t.order_id == answer.id or t.client_order_id == order.client_order_id]
         if mine:
+            known = set(order.fills.values_list("trade_id", flat=True))
+            for t in mine:
+                if t.id not in known:  # how long after its execution we learned of it, by the path that told us
+                    metrics.observe(metrics.fill_detection, time.time() - t.ts_ms / 1000,
+                                    venue=order.exchange.name, path=path)  # fmt: skip
             Fill.objects.bulk_create(
                 [
                     Fill(
@@ -314,7 +322,7 @@ def order_record_pushed(
         return None
     if found.is_terminal and not trades:
         return found
-    order = order_record_answer(order_id=found.pk, answer=answer, trades=trades, now=now)
+    order = order_record_answer(order_id=found.pk, answer=answer, trades=trades, now=now, path="push")
     if not order.is_terminal and answer.filled > order.filled:
         Order.objects.filter(pk=order.pk).update(next_check_at=now)
         orders_monitor_schedule(exchange_id=exchange_id, market_id=order.market_id, at=now)

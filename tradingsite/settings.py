@@ -4,6 +4,7 @@ Defaults suit a local machine (PostgreSQL and Redis on loopback, DEBUG on).
 With DEBUG=False production hardening switches on and a SECRET_KEY is required.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# prometheus-client's multiprocess mode (core/metrics.py): every process of the platform writes its counters and
+# histograms under this directory and /metrics sums them. Set before anything imports prometheus_client.
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(BASE_DIR / "var" / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# GET /metrics answers a scraper that sends "Authorization: Bearer <token>" or comes from an allowed network.
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 
 DEBUG = env.bool("DEBUG", default=True)
 
@@ -55,10 +65,12 @@ INSTALLED_APPS = [
     "positions",
     "wallets",
     "dashboard",
+    "django_prometheus",  # request and database metrics (its exporter is not mounted: /metrics is ours)
 ]
 
 MIDDLEWARE = [
-    "core.middleware.OutageMiddleware",  # first: a lost PostgreSQL or Redis is a 503, never a 500
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "core.middleware.OutageMiddleware",  # next: a lost PostgreSQL or Redis is a 503, never a 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -69,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: refuses a locked-out login before it reaches the view.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # django-axes first: a login refused for too many failures never reaches the password check.
@@ -104,6 +117,8 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://127.0.0.1:5432/tradingsite")}
 DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=5)
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # the same backend, its queries counted
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DATABASES["default"].setdefault("OPTIONS", {})
 if DB_POOL_SIZE > 0:
     DATABASES["default"]["OPTIONS"]["pool"] = {

@@ -21,6 +21,7 @@ from django.db.models import DecimalField, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core import metrics
 from core.errors import Conflict, IllegalTransition
 from core.isolation import Loop, record_failure
 from exchanges.errors import VenueError
@@ -129,6 +130,7 @@ def _copy_buy(copy: CopyTrade, trade: WalletTrade, exchange: Exchange, market: M
         copy_trade_transition(copy_trade_id=copy.pk, to=CT.FAILED, reason=f"{size.reason}; rejected: {exc}"[:2000])
         return CT.FAILED
     log.info("copy %s: position %s opened (%s)", copy.pk, position.pk, size.reason)
+    metrics.observe(metrics.copy_latency, (timezone.now() - trade.detected_at).total_seconds(), side="buy")
     return copy_settle(copy_trade_id=copy.pk)
 
 
@@ -171,7 +173,9 @@ def _copy_sell(copy: CopyTrade, trade: WalletTrade, exchange: Exchange, market: 
     except IllegalTransition:
         return CopyTrade.objects.get(pk=copy.pk).status
     copy.decision = decision
-    return _place_sells(copy, venue)
+    outcome = _place_sells(copy, venue)
+    metrics.observe(metrics.copy_latency, (timezone.now() - trade.detected_at).total_seconds(), side="sell")
+    return outcome
 
 
 def _place_sells(copy: CopyTrade, venue) -> str:

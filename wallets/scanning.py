@@ -11,6 +11,7 @@ without losing their place.
 """
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core import metrics
 from core.claims import claim
 from core.failpoints import failpoint
 
@@ -130,6 +132,10 @@ def _store(locked: WatchedWallet, trades: list, now: datetime) -> tuple[list[Wal
                      price=t.price, size=t.size, raw=t.raw) for t in fresh]
     )  # fmt: skip
     copies = CopyTrade.objects.bulk_create([_decide(locked, trade, now) for trade in stored])
+    seen = time.time()
+    for trade in stored:
+        metrics.observe(metrics.wallet_detection_lag, seen - trade.traded_at.timestamp(),
+                        source=_path(trade.dedup_key))  # fmt: skip
     if stored:
         newest = max(t.traded_at for t in stored)
         locked.last_trade_at = max(newest, locked.last_trade_at) if locked.last_trade_at else newest
