@@ -8,6 +8,7 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -52,6 +53,10 @@ def main() -> int:
     own = own_data(args.suite)
     if own is not None:
         os.environ.update(own_data_env(*own))
+    # The bench's processes count their metrics apart from the platform's (core/metrics.py), from zero.
+    metrics_dir = ROOT / "var" / "bench-prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     private = None
     try:
         if own is None:  # the bench stops and starts them: servers of its own

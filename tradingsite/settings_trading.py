@@ -144,6 +144,11 @@ COPY_PENDING_RETRY_S = env.float("COPY_PENDING_RETRY_S", default=30.0)  # a copy
 
 # The asset the dashboard and /api/accounts/ value balances in (direct market, or through one intermediate).
 DASHBOARD_VALUATION_ASSET = env.str("DASHBOARD_VALUATION_ASSET", default="USDT")
+# The equity chart: beat values every enabled account this often and keeps this many days of snapshots.
+DASHBOARD_EQUITY_SNAPSHOT_S = env.float("DASHBOARD_EQUITY_SNAPSHOT_S", default=300.0)
+DASHBOARD_EQUITY_RETENTION_DAYS = env.int("DASHBOARD_EQUITY_RETENTION_DAYS", default=90)
+# How often the dashboard's charts and tables ask for fresh data (within the API cache TTLs they are read through).
+DASHBOARD_REFRESH_S = env.int("DASHBOARD_REFRESH_S", default=15)
 POSITION_TICK_S = env.float("POSITION_TICK_S", default=1.0)  # how often beat claims due positions
 POSITION_LEASE_S = env.float("POSITION_LEASE_S", default=15.0)  # a claimed position is not claimed again meanwhile
 # How often beat asks the venues whether the prediction markets open positions hold have resolved.

@@ -1,0 +1,86 @@
+"""The data behind one position's, one wallet's and one cycle's page (times in epoch ms, prices as floats)."""
+
+from decimal import Decimal
+
+from cycles.models import Cycle
+from orders.models import Fill, Order
+from positions.models import Position, PositionEventKind
+from wallets.models import CopyTrade, WatchedWallet
+
+PRICE_POINTS = 2000
+WALLET_ROWS = 200
+
+
+def _ms(dt) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+def _f(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def position_chart(position: Position) -> dict:
+    """The market's price as the monitor saw it while the position was open (its checks' prices), the position's
+    fills, its entry, its take-profit ladder and its stop."""
+    checks = position.events.filter(kind=PositionEventKind.MONITORING_UPDATE).order_by("-created_at")
+    prices = [[_ms(at), float(payload["price"])] for at, payload in checks.values_list("created_at", "payload")
+              [:PRICE_POINTS] if payload.get("price") is not None]  # fmt: skip
+    prices.reverse()
+    fills = Fill.objects.filter(order__position=position).select_related("order").order_by("executed_at")
+    return {
+        "symbol": position.market.symbol,
+        "prices": prices,
+        "fills": [
+            {
+                "t": _ms(f.executed_at),
+                "price": float(f.price),
+                "amount": float(f.amount),
+                "side": f.order.side,
+                "role": f.order.role,
+            }
+            for f in fills
+        ],
+        "entry": _f(position.entry_price),
+        "stop": _f(position.stop_loss),
+        "take_profits": [
+            {"price": float(tp.price), "fraction": float(tp.fraction), "status": tp.status}
+            for tp in position.take_profits.order_by("index")
+        ],
+    }
+
+
+def wallet_chart(wallet: WatchedWallet) -> dict:
+    """The wallet's latest fills with our copy of each (its status, size, our average price) and the reason."""
+    copies = (CopyTrade.objects.filter(wallet_trade__wallet=wallet).select_related("wallet_trade", "order")
+              .order_by("-wallet_trade__traded_at")[:WALLET_ROWS])  # fmt: skip
+    rows = []
+    for copy in copies:
+        trade, order = copy.wallet_trade, copy.order
+        latency = (copy.submitted_at - trade.detected_at).total_seconds() * 1000 if copy.submitted_at else None
+        rows.append({
+            "t": _ms(trade.traded_at), "when": trade.traded_at.isoformat(timespec="seconds"), "side": trade.side,
+            "asset": trade.asset, "title": trade.title, "price": float(trade.price), "size": float(trade.size),
+            "status": copy.status, "copy_size": _f(copy.size), "reason": copy.reason,
+            "our_price": _f(order.average) if order is not None else None,
+            "latency_ms": None if latency is None else int(latency),
+        })  # fmt: skip
+    rows.reverse()
+    return {"address": wallet.address, "rows": rows}
+
+
+def cycle_chart(cycle: Cycle) -> dict:
+    """Each leg: the price the scanner expected and the average it filled at, and the slippage in bps (against
+    the leg's side: positive is worse)."""
+    legs = []
+    for leg in cycle.legs.select_related("market", "order").order_by("index"):
+        order: Order | None = leg.order
+        filled = order.average if order is not None and order.filled else None
+        slip = None
+        if filled is not None:
+            worse = filled - leg.expected_price if leg.side == "buy" else leg.expected_price - filled
+            slip = float(worse / leg.expected_price * Decimal(10_000))
+        legs.append({"index": leg.index, "symbol": leg.market.symbol, "side": leg.side,
+                     "expected": float(leg.expected_price), "filled": _f(filled),
+                     "amount": _f(order.filled) if order is not None else None,
+                     "status": order.status if order is not None else "not placed", "slippage_bps": slip})  # fmt: skip
+    return {"state": cycle.state, "legs": legs}
