@@ -6,7 +6,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 WALLET_SOURCES_PORT ?= 8765
-export WEB_PORT WALLET_SOURCES_PORT
+FLOWER_PORT ?= 5555
+# make run: Flower's login and the /metrics bearer token, made up for this run unless given.
+ifndef FLOWER_BASIC_AUTH
+FLOWER_BASIC_AUTH := operator:$(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(12))')
+endif
+ifndef METRICS_BEARER_TOKEN
+METRICS_BEARER_TOKEN := $(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))')
+endif
+export WEB_PORT WALLET_SOURCES_PORT FLOWER_PORT FLOWER_BASIC_AUTH METRICS_BEARER_TOKEN
 
 # A production-like environment for `check --deploy` (random key, never stored).
 DEPLOY_ENV = DEBUG=False ALLOWED_HOSTS=tradingsite.example SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') CREDENTIALS_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')
@@ -42,7 +50,10 @@ run: setup
 	@echo "  admin     http://127.0.0.1:$(WEB_PORT)/admin/"
 	@echo "  API docs  http://127.0.0.1:$(WEB_PORT)/api/docs/"
 	@echo "  health    http://127.0.0.1:$(WEB_PORT)/healthz"
+	@echo "  metrics   http://127.0.0.1:$(WEB_PORT)/metrics  (header 'Authorization: Bearer $(METRICS_BEARER_TOKEN)')"
+	@echo "  flower    http://127.0.0.1:$(FLOWER_PORT)/  (login $(FLOWER_BASIC_AUTH))"
 	@echo
+	@rm -rf var/prometheus  # the metrics of this run's processes only (Prometheus takes counter resets in stride)
 	@$(BIN)/python scripts/supervisord_conf.py >/dev/null
 	POLYMARKET_DATA_API_URL=$${POLYMARKET_DATA_API_URL:-http://127.0.0.1:$(WALLET_SOURCES_PORT)} \
 	ETHERSCAN_API_URL=$${ETHERSCAN_API_URL:-http://127.0.0.1:$(WALLET_SOURCES_PORT)/v2/api} \

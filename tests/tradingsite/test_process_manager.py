@@ -33,7 +33,7 @@ def test_the_supervisord_config_supervises_and_restarts_every_procfile_process()
 def test_every_procfile_kind_has_a_systemd_unit_that_always_restarts():
     units = {path.name: path.read_text() for path in (ROOT / "deploy" / "systemd").glob("*.service")}
     for name, command in _procfile().items():
-        program = re.search(r"(gunicorn|celery -A tradingsite (?:worker|beat)|manage\.py \w+)", command).group(1)
+        program = re.search(r"(gunicorn|celery -A tradingsite (?:worker|beat|flower)|manage\.py \w+)", command).group(1)
         matching = [unit for unit, text in units.items() if program in text]
         assert matching, f"no systemd unit runs {program} ({name})"
     for unit, text in units.items():
