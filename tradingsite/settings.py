@@ -5,6 +5,7 @@ With DEBUG=False production hardening switches on and a SECRET_KEY is required.
 """
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +26,12 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(BASE_DIR / "var" / "prometheus")))
 PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+if "prometheus_client.values" in sys.modules:
+    # Imported before these settings (the `celery` command loads Flower's plugin, which imports it): metrics made
+    # from now on take the multiprocess values; without this a worker's samples would stay in its own memory.
+    from prometheus_client import values as _prometheus_values
+
+    _prometheus_values.ValueClass = _prometheus_values.get_value_class()
 # GET /metrics answers a scraper that sends "Authorization: Bearer <token>" or comes from an allowed network.
 METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])

@@ -215,3 +215,20 @@ def test_the_grafana_dashboard_reads_only_metrics_we_serve(paper, strategy, guar
         f"{m._name}_{kind}" for m in vars(metrics).values() if hasattr(m, "_name") for kind in ("bucket", "total")
     }
     assert wanted - served <= declared, wanted - served - declared
+
+
+def test_a_process_that_imported_prometheus_client_before_the_settings_still_writes_its_samples(tmp_path):
+    """The `celery` command loads Flower's plugin, which imports prometheus_client before Django's settings."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    probe = ("import os, sys, prometheus_client, django; os.environ['PROMETHEUS_MULTIPROC_DIR'] = sys.argv[1]; "
+             "django.setup(); from core import metrics; metrics.count_call('probe', 'create_order', 'ok')")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["DJANGO_SETTINGS_MODULE"] = "tradingsite.settings"
+    subprocess.run([sys.executable, "-c", probe, str(tmp_path)], cwd=settings.BASE_DIR, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    assert list(tmp_path.glob("counter_*.db"))
