@@ -25,6 +25,10 @@ def equity_snapshot_take(*, venue_for=None) -> dict:
         if overview["equity"] is None:
             skipped[exchange.name] = overview["error"] or "no balances"
             continue
+        if not overview["equity"] and overview["unvalued_assets"]:  # a zero would be a lie: nothing had a price
+            skipped[exchange.name] = f"nothing valued in {overview['valuation_asset']} (unvalued: " \
+                                     f"{', '.join(overview['unvalued_assets'][:5])})"  # fmt: skip
+            continue
         taken.append(EquitySnapshot(exchange=exchange, taken_at=now, asset=overview["valuation_asset"],
                                     equity=overview["equity"], unvalued=overview["unvalued_assets"]))  # fmt: skip
     EquitySnapshot.objects.bulk_create(taken)

@@ -14,7 +14,9 @@
   // A fresh options object for each chart: Chart.js resolves (and keeps) what it is given.
   const opts = (extra) => Object.assign({ animation: false, responsive: true, maintainAspectRatio: false,
     plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } } }, extra || {});
-  const timeAxis = () => ({ type: "linear", ticks: { callback: time, maxTicksLimit: 6 } });
+  // A time axis on epoch ms; a span under ten minutes (one snapshot so far) is widened to the half hour around it.
+  const timeAxis = () => ({ type: "linear", ticks: { callback: time, maxTicksLimit: 6 },
+    afterDataLimits: (scale) => { if (scale.max - scale.min < 600e3) { scale.min -= 1800e3; scale.max += 300e3; } } });
   const line = (label, points, i, extra) => Object.assign({ label: label, data: points, borderColor: color(i),
     backgroundColor: color(i), pointRadius: points.length > 60 ? 0 : 2, borderWidth: 1.5, showLine: true }, extra || {});
   const xy = (pts, at) => pts.map((p) => ({ x: p[0], y: p[at || 1] }));
