@@ -7,6 +7,16 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 WALLET_SOURCES_PORT ?= 8765
 FLOWER_PORT ?= 5555
+# The copy demo copies on the paper account; COPY_DEMO_VENUE=clob copies on a polymarket account against the CLOB
+# V2 emulator (signed, posted and filled through the real venue code), served by the sources process.
+COPY_DEMO_VENUE ?= paper
+ifeq ($(COPY_DEMO_VENUE),clob)
+WALLET_CLOB_PORT ?= 8766
+COPY_DEMO_ARGS := --clob-url http://127.0.0.1:$(WALLET_CLOB_PORT)
+else
+WALLET_CLOB_PORT := 0
+COPY_DEMO_ARGS :=
+endif
 # make run: Flower's login and the /metrics bearer token, made up for this run unless given.
 ifndef FLOWER_BASIC_AUTH
 FLOWER_BASIC_AUTH := operator:$(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(12))')
@@ -14,7 +24,7 @@ endif
 ifndef METRICS_BEARER_TOKEN
 METRICS_BEARER_TOKEN := $(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(24))')
 endif
-export WEB_PORT WALLET_SOURCES_PORT FLOWER_PORT FLOWER_BASIC_AUTH METRICS_BEARER_TOKEN
+export WEB_PORT WALLET_SOURCES_PORT FLOWER_PORT FLOWER_BASIC_AUTH METRICS_BEARER_TOKEN WALLET_CLOB_PORT
 
 # A production-like environment for `check --deploy` (random key, never stored).
 DEPLOY_ENV = DEBUG=False ALLOWED_HOSTS=tradingsite.example SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') CREDENTIALS_KEY=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')
@@ -43,7 +53,7 @@ run: setup
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@$(BIN)/python manage.py setup_demo
 	@$(BIN)/python manage.py load_strategy configs/strategies/optimized_strategy.yaml
-	@$(BIN)/python manage.py setup_copy_demo
+	@$(BIN)/python manage.py setup_copy_demo $(COPY_DEMO_ARGS)
 	@$(BIN)/python manage.py ensure_operator
 	@echo
 	@echo "  dashboard http://127.0.0.1:$(WEB_PORT)/dashboard/"

@@ -171,7 +171,8 @@ class ClobEmulator(LoopbackServer):
     """The CLOB in a thread of its own. `wallets` maps a proxy / Safe / deposit-wallet address to its owner EOA."""
 
     def __init__(self, *, tokens: list[Token], balances: dict[str, Decimal] | None = None,
-                 wallets: dict[str, str] | None = None, lose_answers: float = 0.0, seed: int = 1) -> None:  # fmt: skip
+                 wallets: dict[str, str] | None = None, lose_answers: float = 0.0, seed: int = 1,
+                 port: int = 0) -> None:  # fmt: skip
         self.tokens = {t.token_id: t for t in tokens}
         self.wallets = {k.lower(): v.lower() for k, v in (wallets or {}).items()}
         self.collateral: dict[str, Decimal] = collections.defaultdict(Decimal)  # maker -> pUSD
@@ -189,6 +190,7 @@ class ClobEmulator(LoopbackServer):
         self._ids = itertools.count(1)
         self.lock = threading.Lock()
         self.middlewares = [self._refusals]
+        self.bind_port = port
         self.start()
 
     @property
@@ -201,6 +203,16 @@ class ClobEmulator(LoopbackServer):
         with self.lock:
             h = f"0xmm{next(self._ids):062x}"
             self.orders[h] = Resting(h, "", "0x" + "11" * 20, token_id, side, Decimal(str(price)), Decimal(str(size)))
+
+    def requote(self, token_id: str, levels: list[tuple[str, object, object]]) -> None:
+        """Replace the market maker's resting orders on one token by `levels` [(side, price, size)]."""
+        with self.lock:
+            for h in [
+                h for h, o in self.orders.items() if o.token == token_id and o.owner == "" and o.status == "LIVE"
+            ]:
+                del self.orders[h]
+        for side, price, size in levels:
+            self.add_liquidity(token_id, side, price, size)
 
     def fund(self, maker: str, *, pusd=None, token: str | None = None, shares=None) -> None:
         with self.lock:

@@ -13,6 +13,7 @@ class LoopbackServer:
     """
 
     what = "the emulator"
+    bind_port = 0  # 0: any free port (tests, benches); a demo binds a known one
 
     def start(self) -> None:
         self.started = threading.Event()
@@ -41,7 +42,7 @@ class LoopbackServer:
         self.routes(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", self.bind_port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
         self._stopping = asyncio.Event()

@@ -3,6 +3,7 @@
 The second half of tradingsite/settings.py, which reads the platform's settings first and then these.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 from .settings import SHARED_DATA_DIR, env
@@ -98,6 +99,8 @@ API_CACHE_MAX_KEYS = env.int("API_CACHE_MAX_KEYS", default=2000)  # answers one 
 # --- Wallets (copy trading) --------------------------------------------------------------
 WALLET_SOURCES_PORT = env.int("WALLET_SOURCES_PORT", default=8765)  # the demo's simulated sources
 WALLET_TRADE_EVERY_S = env.float("WALLET_TRADE_EVERY_S", default=30.0)  # the demo: mean seconds between fills
+# The copy demo on the CLOB V2 emulator (COPY_DEMO_VENUE=clob make run): the pUSD its account starts with.
+WALLET_CLOB_DEMO_PUSD = Decimal(env.str("WALLET_CLOB_DEMO_PUSD", default="10000"))
 POLYMARKET_DATA_API_URL = env.str("POLYMARKET_DATA_API_URL", default="https://data-api.polymarket.com")
 ETHERSCAN_API_URL = env.str("ETHERSCAN_API_URL", default="https://api.etherscan.io/v2/api")
 ETHERSCAN_API_KEY = env.str("ETHERSCAN_API_KEY", default="")

@@ -37,8 +37,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--limit-per-s", type=float, default=0.0, help="refuse requests past this rate (0: none)")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--clob-port", type=int, default=0,
+                            help="also serve the CLOB V2 emulator on this port for the polymarket-clob account "
+                                 "(setup_copy_demo --clob-url; 0: not)")  # fmt: skip
 
-    def handle(self, *args, port: int, exchange: str, trade_every: float, limit_per_s: float, seed, **options):
+    def handle(self, *args, port: int, exchange: str, trade_every: float, limit_per_s: float, seed, clob_port: int,
+               **options):  # fmt: skip
         outcomes = sample_outcomes(settings.SHARED_DATA_DIR / "polymarket")
         if not outcomes:
             raise CommandError("No Polymarket samples found (SHARED_DATA_DIR/polymarket).")
@@ -52,6 +56,7 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         self.stdout.write(f"simulated wallet sources on {server.url} (fills every ~{trade_every:.0f}s a wallet)")
         books = OutcomeBooks(account.name, chain, rng) if account is not None else None
+        clob = self._clob(chain, clob_port, outages) if clob_port else None
         next_fill: dict[str, float] = {}
 
         def one_round() -> None:
@@ -66,9 +71,24 @@ class Command(BaseCommand):
                              f.price, len(fills), f.tx[:12])  # fmt: skip
             if books is not None:
                 books.publish()
+            if clob is not None:
+                clob.requote()
 
         while not stop.is_set():
             outages.guard(one_round)
             stop.wait(1.0)
         server.stop()
+        if clob is not None:
+            clob.close()
         self.stdout.write(f"stopped; served {dict(server.calls)}")
+
+    def _clob(self, chain, port: int, outages):
+        from wallets.clob_demo import ACCOUNT, ClobDemo
+
+        account = outages.guard(lambda: Exchange.objects.filter(name=ACCOUNT).first())
+        if account is None:
+            raise CommandError(f"No {ACCOUNT} account: run setup_copy_demo --clob-url http://127.0.0.1:{port} first.")
+        clob = ClobDemo(chain, account, port=port, pusd=settings.WALLET_CLOB_DEMO_PUSD)
+        synced = outages.guard(clob.sync_markets)
+        self.stdout.write(f"CLOB V2 emulator on {clob.url} for {account.name} ({synced} outcome markets)")
+        return clob

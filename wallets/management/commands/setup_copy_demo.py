@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from core.cli import positive_decimal
+from wallets.clob_demo import clob_account
 from wallets.demo import outcome_account
 from wallets.models import WatchedWallet
 from wallets.services import wallet_create
@@ -20,8 +21,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--exchange", default="polymarket-paper")
         parser.add_argument("--usdc", type=positive_decimal, default=Decimal("10000"), help="the account's USDC")
+        parser.add_argument("--clob-url", default="", help="copy on the polymarket-clob account at this CLOB V2 "
+                            "emulator (run_wallet_sources --clob-port) instead of the paper account")  # fmt: skip
 
-    def handle(self, *args, exchange: str, usdc: Decimal, **options):
+    def handle(self, *args, exchange: str, usdc: Decimal, clob_url: str, **options):
         directory = settings.SHARED_DATA_DIR / "polymarket"
         outcomes = sample_outcomes(directory)
         if not outcomes:
@@ -29,6 +32,12 @@ class Command(BaseCommand):
         account, created = outcome_account(exchange, outcomes, usdc=usdc)
         self.stdout.write(f"copy account {exchange} {'created' if created else 'ready'} "
                           f"({len(outcomes)} outcome markets)")  # fmt: skip
+        if clob_url:
+            account, created = clob_account(clob_url)
+            self.stdout.write(f"copies go to {account.name} ({'created' if created else 'ready'}) at {clob_url}")
+        WatchedWallet.objects.filter(address__in=[a for a, _, _ in demo_wallets(directory)]).exclude(
+            copy_exchange=account
+        ).update(copy_exchange=account)  # the demo's wallets copy on the account chosen this time
         for address, label, source in demo_wallets(directory):
             if WatchedWallet.objects.filter(address=address).exists():
                 continue
