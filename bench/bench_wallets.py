@@ -22,10 +22,12 @@
 import argparse
 import random
 import statistics
+import sys
 import threading
 import time
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 
@@ -256,6 +258,7 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
         unsettled = CopyTrade.objects.filter(wallet_trade__wallet__in=wallets, status__in=["PENDING", "SUBMITTED"])
         settled = wait_until(lambda: stored() == Counter({k: v for k, v in made.items() if v})
                              and not unsettled.exists(), settle_s)  # fmt: skip
+        stall = None if settled else _stall_report(worker)
     finally:
         worker.kill()
         beat.stopped.set()
@@ -307,7 +310,34 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
             for c in copies.filter(status__in=["PENDING", "SUBMITTED"]).select_related("wallet_trade")[:6]
         ],
         "duplicate_details": details[:10],
+        "stall_report": stall,
     }
+
+
+def _stall_report(worker) -> str:
+    """When copies did not settle: where the final worker's processes are (py-spy, if installed), how long its log
+    has been quiet, and what the database is waiting on, written to var/bench-wallets-stall.txt (its path)."""
+    import shutil
+    import subprocess
+
+    from django.db import connection
+
+    path = Path(settings.BASE_DIR) / "var" / "bench-wallets-stall.txt"
+    lines = [f"final worker log quiet for {time.time() - worker.log.stat().st_mtime:.1f} s"]
+    with connection.cursor() as cur:
+        cur.execute("SELECT pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 200) "
+                    "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")  # fmt: skip
+        lines += [" | ".join(map(str, row)) for row in cur.fetchall()]
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if Path(spy).exists() and worker.proc is not None:
+        children = subprocess.run(["pgrep", "-g", str(worker.proc.pid)], capture_output=True, text=True).stdout.split()
+        for pid in children:
+            dump = subprocess.run([spy, "dump", "--pid", pid], capture_output=True, text=True, timeout=30)
+            lines += [f"== py-spy dump {pid}", dump.stdout or dump.stderr]
+    else:
+        lines.append("py-spy not installed (pip install py-spy): no stacks")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path.relative_to(settings.BASE_DIR))
 
 
 def detect_to_copy(n_wallets: int, samples: int, seed: int, broker: str, log, *, stream: bool = False) -> dict:
