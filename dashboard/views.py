@@ -136,11 +136,15 @@ def _permissions(user) -> dict:
     }
 
 
+LAZY_PARTS = ("figures", "caches")  # the slowest to compute and the least urgent: htmx loads them after the page
+
+
 @staff_member_required
 def dashboard(request):
     context = {"title": "Dashboard", "charts": CHART_TITLES, **_permissions(request.user)}
-    for compute in PARTS.values():
-        context |= compute()
+    for name, compute in PARTS.items():
+        if name not in LAZY_PARTS:
+            context |= compute()
     return render(request, "dashboard.html", context)
 
 

@@ -102,7 +102,8 @@ def test_why_nothing_traded_is_counted_and_shown_to_the_operator(paper, strategy
     assert counts.get("refused_under_minimum", 0) + counts.get("refused_thin_book", 0) == counts["candidates"], counts
     client.force_login(operator)
     assert client.get("/api/cache-stats/").json()["scanner"][paper.exchange.name] == counts
-    page = client.get("/dashboard/").content.decode()
+    assert 'hx-get="/dashboard/part/figures/"' in client.get("/dashboard/").content.decode()
+    page = client.get("/dashboard/part/figures/").content.decode()  # the scanner's table, loaded after the page
     assert f"<td>{paper.exchange.name}</td><td>1</td>" in page
     assert "thin_book 1" in page or "under_minimum 1" in page
 
