@@ -20,6 +20,7 @@
 """
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -328,6 +329,13 @@ def _stall_report(worker) -> str:
         cur.execute("SELECT pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 200) "
                     "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")  # fmt: skip
         lines += [" | ".join(map(str, row)) for row in cur.fetchall()]
+    import redis
+
+    from core.schedule import QUEUES
+
+    broker = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])  # isolated_broker(): the bench's own
+    lines.append("broker: " + ", ".join(f"{q} waiting {broker.llen(q)}" for q in QUEUES)
+                 + f"; unacked {broker.hlen('unacked')}, unacked_index {broker.zcard('unacked_index')}")  # fmt: skip
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if Path(spy).exists() and worker.proc is not None:
         children = subprocess.run(["pgrep", "-g", str(worker.proc.pid)], capture_output=True, text=True).stdout.split()
