@@ -29,14 +29,6 @@ DETECTION_BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 PNL_BINS = 20
 
 
-def _ms(dt) -> int:
-    return int(dt.timestamp() * 1000)
-
-
-def _f(value) -> float | None:
-    return None if value is None else float(value)
-
-
 # --- equity --------------------------------------------------------------------------------------
 def equity(days: int = 30) -> dict:
     """Each account's equity over `days`: every snapshot for a day or less, hourly means beyond."""
@@ -46,12 +38,12 @@ def equity(days: int = 30) -> dict:
     series: dict[int, list] = defaultdict(list)
     if days <= 1:
         for exchange_id, at, value in rows.order_by("taken_at").values_list("exchange_id", "taken_at", "equity"):
-            series[exchange_id].append([_ms(at), float(value)])
+            series[exchange_id].append([to_ms(at), float(value)])
     else:
         hourly = (rows.annotate(hour=TruncHour("taken_at")).values("exchange_id", "hour").annotate(v=Avg("equity"))
                   .order_by("hour"))  # fmt: skip
         for row in hourly:
-            series[row["exchange_id"]].append([_ms(row["hour"]), float(row["v"])])
+            series[row["exchange_id"]].append([to_ms(row["hour"]), float(row["v"])])
     lines = [{"name": names.get(pk, str(pk)), "points": pts} for pk, pts in sorted(series.items())]
     return {"asset": settings.DASHBOARD_VALUATION_ASSET, "days": days, "series": lines}
 
@@ -77,7 +69,7 @@ def pnl_daily(days: int = 30) -> dict:
         total, points = Decimal(0), []
         for day in sorted(by_day):
             total += by_day[day]
-            points.append([_ms(datetime(day.year, day.month, day.day, tzinfo=UTC)),
+            points.append([to_ms(datetime(day.year, day.month, day.day, tzinfo=UTC)),
                            float(by_day[day]), float(total)])  # fmt: skip
         series.append({"name": f"{job} {asset}", "job": job, "asset": asset, "points": points})
     return {"days": days, "series": series}

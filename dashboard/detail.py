@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from core.clock import to_ms
 from cycles.models import Cycle
 from orders.models import Fill, Order
 from positions.models import Position, PositionEventKind
@@ -9,10 +10,6 @@ from wallets.models import CopyTrade, WatchedWallet
 
 PRICE_POINTS = 2000
 WALLET_ROWS = 200
-
-
-def _ms(dt) -> int:
-    return int(dt.timestamp() * 1000)
 
 
 def _f(value) -> float | None:
@@ -23,7 +20,7 @@ def position_chart(position: Position) -> dict:
     """The market's price as the monitor saw it while the position was open (its checks' prices), the position's
     fills, its entry, its take-profit ladder and its stop."""
     checks = position.events.filter(kind=PositionEventKind.MONITORING_UPDATE).order_by("-created_at")
-    prices = [[_ms(at), float(payload["price"])] for at, payload in checks.values_list("created_at", "payload")
+    prices = [[to_ms(at), float(payload["price"])] for at, payload in checks.values_list("created_at", "payload")
               [:PRICE_POINTS] if payload.get("price") is not None]  # fmt: skip
     prices.reverse()
     fills = Fill.objects.filter(order__position=position).select_related("order").order_by("executed_at")
@@ -32,7 +29,7 @@ def position_chart(position: Position) -> dict:
         "prices": prices,
         "fills": [
             {
-                "t": _ms(f.executed_at),
+                "t": to_ms(f.executed_at),
                 "price": float(f.price),
                 "amount": float(f.amount),
                 "side": f.order.side,
@@ -58,7 +55,7 @@ def wallet_chart(wallet: WatchedWallet) -> dict:
         trade, order = copy.wallet_trade, copy.order
         latency = (copy.submitted_at - trade.detected_at).total_seconds() * 1000 if copy.submitted_at else None
         rows.append({
-            "t": _ms(trade.traded_at), "when": trade.traded_at.isoformat(timespec="seconds"), "side": trade.side,
+            "t": to_ms(trade.traded_at), "when": trade.traded_at.isoformat(timespec="seconds"), "side": trade.side,
             "asset": trade.asset, "title": trade.title, "price": float(trade.price), "size": float(trade.size),
             "status": copy.status, "copy_size": _f(copy.size), "reason": copy.reason,
             "our_price": _f(order.average) if order is not None else None,

@@ -32,7 +32,6 @@ from core.limiter import DEFAULT_WEIGHTS
 from .errors import (
     InsufficientFunds,
     InvalidOrder,
-    NotSupported,
     OrderNotFound,
     RateLimited,
     RequestTimeout,
@@ -40,9 +39,9 @@ from .errors import (
     VenueUnavailable,
 )
 from .models import Exchange, Market
-from .parsing import to_decimal
+from .polymarket_holdings import COLLATERAL, HoldingsMixin, _d
 from .rules import check_order
-from .types import BalanceEntry, MarketInfo, OrderBook, Resolution, Ticker, VenueOrder, VenueTrade
+from .types import MarketInfo, OrderBook, Ticker, VenueOrder, VenueTrade
 from .venue import Venue
 
 log = logging.getLogger(__name__)
@@ -50,8 +49,6 @@ log = logging.getLogger(__name__)
 CLOB_HOST = "https://clob.polymarket.com"
 POLYGON_CHAIN_ID = 137
 ORDER_VERSION = 2  # CTF Exchange V2; the SDK would ask GET /version, we sign what we checked
-COLLATERAL = "PUSD"
-UNITS = Decimal(10) ** 6  # pUSD and outcome tokens: 6 decimals
 WEIGHTS = dict.fromkeys(DEFAULT_WEIGHTS, 1)  # Polymarket limits requests per endpoint, not by weight
 # GET /data/order statuses (the API has answered both "LIVE" and "ORDER_STATUS_LIVE").
 STATUS = {"LIVE": "OPEN", "MATCHED": "FILLED", "CANCELED": "CANCELED", "CANCELED_MARKET_RESOLVED": "CANCELED",
@@ -64,11 +61,7 @@ def clob_symbol(token_id: str) -> str:
     return f"PM{token_id[-12:]}{COLLATERAL}"
 
 
-def _d(value, what: str) -> Decimal:
-    return to_decimal(value, name="value", error=VenueError, what=f"polymarket {what}", minimum="any")
-
-
-class PolymarketVenue(Venue):
+class PolymarketVenue(HoldingsMixin, Venue):
     def __init__(self, exchange: Exchange, *, client=None) -> None:
         self.exchange = exchange
         self.name = exchange.name
@@ -397,74 +390,6 @@ class PolymarketVenue(Venue):
             for trade_id, order_id, side, price, size, is_maker in found
         ]
 
-    # --- resolution ----------------------------------------------------------------------------
-    def _condition_of(self, token_id: str) -> str:
-        """The market (condition id) an outcome token belongs to: GET /markets-by-token/{token_id}."""
-        from py_clob_client_v2.endpoints import GET_MARKET_BY_TOKEN
-
-        condition = self._conditions.get(token_id)
-        if condition is None:
-            raw = self._call(self.client._get, f"{self.client.host}{GET_MARKET_BY_TOKEN}{token_id}") or {}
-            condition = raw.get("condition_id") or ""
-            if not condition:
-                raise VenueError(f"{self.name}: the CLOB names no market for token {token_id}.")
-            self._conditions[token_id] = condition
-        return condition
-
-    def fetch_resolution(self, symbol: str) -> Resolution | None:
-        """GET /markets/{condition_id}: resolved once `closed` and a token is the `winner` (1 for it, 0 for the
-        others) or the market is `is_50_50_outcome` (0.5 each). Closed with no winner yet: trading stopped and the
-        oracle has not reported, so not resolved."""
-        token = self._market(symbol).external_id
-        condition = self._condition_of(token)
-        raw = self._call(self.client.get_market, condition) or {}
-        if not raw.get("closed"):
-            return None
-        source = f"CLOB /markets/{condition}"
-        if raw.get("is_50_50_outcome"):
-            return Resolution(symbol, Decimal("0.5"), "50-50", source)
-        winner = next((t for t in raw.get("tokens") or () if t.get("winner")), None)
-        if winner is None:
-            return None
-        payout = Decimal(1) if str(winner.get("token_id")) == token else Decimal(0)
-        return Resolution(symbol, payout, str(winner.get("outcome") or ""), source)
-
-    def redeem(self, symbol: str) -> Decimal:
-        """Redeeming is an on-chain call (through the CTF collateral adapter, for pUSD), not a CLOB request."""
-        raise NotSupported(
-            f"{self.name}: redeeming {symbol} is an on-chain transaction through Polymarket's CTF collateral adapter "
-            "(docs.polymarket.com/trading/ctf/redeem), which this venue does not send; the winning tokens stay "
-            "redeemable with no deadline."
-        )
-
-    # --- balances ----------------------------------------------------------------------------
-    def balance_allowance(self, token_id: str | None = None) -> tuple[Decimal, dict[str, Decimal]]:
-        """pUSD (or one outcome token's) balance and the allowance each exchange contract has, in units."""
-        from py_clob_client_v2.clob_types import AssetType, BalanceAllowanceParams
-
-        self._l2()
-        params = BalanceAllowanceParams(asset_type=AssetType.CONDITIONAL if token_id else AssetType.COLLATERAL,
-                                        token_id=token_id)  # fmt: skip
-        raw = self._call(self.client.get_balance_allowance, params) or {}
-        balance = _d(raw.get("balance") or 0, "balance") / UNITS
-        allowances = {k: _allowance(v) for k, v in (raw.get("allowances") or {}).items()}
-        return balance, allowances
-
-    def fetch_balance(self) -> dict[str, BalanceEntry]:
-        """pUSD and every followed outcome token; what open orders hold is `locked` (the CLOB reserves it)."""
-        locked: dict[str, Decimal] = {}
-        for o in self.fetch_open_orders():
-            asset = COLLATERAL if o.side == "buy" else o.symbol[: -len(COLLATERAL)]
-            rest = o.amount - o.filled
-            locked[asset] = locked.get(asset, Decimal(0)) + (rest * (o.price or 0) if o.side == "buy" else rest)
-        total, _ = self.balance_allowance()
-        balances = {COLLATERAL: total}
-        for market in Market.objects.filter(exchange=self.exchange, active=True).exclude(external_id=""):
-            balances[market.base] = self.balance_allowance(market.external_id)[0]
-        return {asset: BalanceEntry(asset, max(Decimal(0), amount - locked.get(asset, 0)),
-                                    min(amount, locked.get(asset, Decimal(0))))
-                for asset, amount in balances.items()}  # fmt: skip
-
 
 def _price_of(prepared: dict, side: str) -> Decimal:
     """The limit price a signed order carries (maker / taker amounts)."""
@@ -473,14 +398,6 @@ def _price_of(prepared: dict, side: str) -> Decimal:
     if not maker or not taker:
         return Decimal(0)
     return (maker / taker if side == "buy" else taker / maker).quantize(Decimal("0.0001"))
-
-
-def _allowance(value) -> Decimal:
-    """An ERC-20 allowance in units (an unlimited approval is 2**256 - 1: beyond any amount we hold)."""
-    text = str(value).strip()
-    if not text.isdigit():
-        raise VenueError(f"polymarket allowance: not a whole number of units ({value!r:.40})")
-    return Decimal(int(text)) / UNITS
 
 
 def _match_ms(value) -> int:
