@@ -336,6 +336,11 @@ def _stall_report(worker) -> str:
     broker = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])  # isolated_broker(): the bench's own
     lines.append("broker: " + ", ".join(f"{q} waiting {broker.llen(q)}" for q in QUEUES)
                  + f"; unacked {broker.hlen('unacked')}, unacked_index {broker.zcard('unacked_index')}")  # fmt: skip
+    from tradingsite.celery import app
+
+    with app.producer_or_acquire() as producer:  # where this process's beat ticks go: the workers' broker, or not
+        sends_to, workers_read = producer.connection.as_uri(), os.environ["CELERY_BROKER_URL"]
+        lines.append(f"this process sends to {sends_to}; the workers read {workers_read}")
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if Path(spy).exists() and worker.proc is not None:
         children = subprocess.run(["pgrep", "-g", str(worker.proc.pid)], capture_output=True, text=True).stdout.split()

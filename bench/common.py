@@ -119,7 +119,14 @@ def isolated_broker() -> str:
     from tradingsite.celery import app
 
     broker = os.environ.get("CHAOS_BROKER_URL") or settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
-    app.conf.broker_url = broker
+    if app.conf.broker_url != broker:
+        app.conf.broker_url = broker
+        # The app keeps the connection and producer pools it opened to send (an earlier part of the run) on the old
+        # URL: dropped, its next send opens pools on this one. Without this the bench's beat ticks went on reaching
+        # the old broker, where no worker listens, and copies whose task died with a SIGKILLed worker were never
+        # queued again. (Not closed: kombu's global registry still hands them out for the old URL.)
+        app._pool = None
+        app.amqp._producer_pool = None
     # Celery reads CELERY_BROKER_URL from the environment before its configuration (bench/run.py sets it to the
     # bench's Redis database): without this, what this process sends would go there, where no worker listens.
     os.environ["CELERY_BROKER_URL"] = broker
