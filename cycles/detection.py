@@ -22,7 +22,7 @@ from decimal import Decimal
 import numpy as np
 
 from exchanges.rules import floor_to_step
-from exchanges.types import MarketInfo, OrderBook, Ticker
+from exchanges.types import MarketInfo, OrderBook, Quote, Ticker
 from liquidation.conversion import Conversion, convert
 
 BUY, SELL = 0, 1
@@ -51,10 +51,13 @@ class TriangleTable:
         }
 
     def rows_touching(self, market_ids: Iterable[int]) -> np.ndarray:
-        parts = [self.rows_by_market[m] for m in market_ids]
-        if not parts:
-            return np.empty(0, dtype=np.int64)
-        return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+        """The rows that use any of `market_ids`, ascending."""
+        market_ids = list(market_ids)
+        if len(market_ids) <= 1:
+            return self.rows_by_market[market_ids[0]] if market_ids else np.empty(0, dtype=np.int64)
+        touched = np.zeros(len(self.markets), dtype=bool)
+        touched[market_ids] = True  # one pass over the legs: no merging of per-market row lists
+        return np.flatnonzero(touched[self.leg_market].any(axis=1))
 
 
 def triangle_table(markets: Iterable[MarketInfo]) -> TriangleTable:
@@ -141,12 +144,12 @@ class TriangleScorer:
         self.scores = self._flat[self._gather].sum(axis=1)
         return self.scores
 
-    def update(self, tickers: Iterable[Ticker]) -> np.ndarray:
+    def update(self, tickers: Iterable[Ticker | Quote]) -> np.ndarray:
         """Apply ticker updates and re-score only the rows they touch; returns those rows."""
         return self.rescore(self._apply(tickers))
 
-    def _apply(self, tickers: Iterable[Ticker]) -> list[int]:
-        """Set the tickers of markets in the table; returns their market ids."""
+    def _apply(self, tickers: Iterable[Ticker | Quote]) -> list[int]:
+        """Set the tickers (or quotes) of markets in the table; returns their market ids."""
         index = self.table.market_index
         changed = []
         for t in tickers:

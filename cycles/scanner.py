@@ -24,12 +24,19 @@ from exchanges.errors import EntriesHalted
 from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
-from exchanges.types import Ticker
+from exchanges.types import Quote
 
 from .detection import SIDE_NAMES, TriangleScorer, size_cycle, triangle_table
 from .errors import ReservationLimitReached, StrategyDisabled
 from .models import Strategy
-from .services import PlannedLeg, cycle_advance, cycle_create, cycle_reserve, reservation_release
+from .services import (
+    PlannedLeg,
+    cycle_create,
+    cycle_open,
+    cycle_place_first_leg,
+    cycle_reserve,
+    reservation_release,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +98,7 @@ class Scanner:
         self.venue = venue or get_venue(exchange)
         self.snapshot = snapshot or MarketDataSnapshot(exchange.name)
         markets = list(Market.objects.filter(exchange=exchange, active=True))
-        self.market_ids = {m.symbol: m.pk for m in markets}
+        self.markets = {m.symbol: m for m in markets}
         self.table = triangle_table(m.info() for m in markets)
         self.scorer = TriangleScorer(self.table)
         self.seen: dict[str, bytes] = {}
@@ -100,9 +107,9 @@ class Scanner:
     def strategies(self) -> list[Strategy]:
         return list(Strategy.objects.filter(exchange=self.exchange, enabled=True))
 
-    def poll(self) -> list[Ticker]:
-        """The tickers that changed since the last pass."""
-        return self.snapshot.changed_tickers(self.seen)
+    def poll(self) -> list[Quote]:
+        """The touch prices that changed since the last pass."""
+        return self.snapshot.changed_quotes(self.seen)
 
     def scan_once(self, strategies: list[Strategy] | None = None) -> list[int]:
         """One pass: apply updates, re-score what they touch, act on what passes. Returns cycles opened."""
@@ -142,8 +149,9 @@ class Scanner:
             return None
         symbols = [self.table.markets[m].symbol for m in self.table.leg_market[row]]
         self.snapshot.want_books(symbols)  # a real venue's feed then keeps these books (the simulator shapes them)
-        try:
-            books = {s: self.venue.fetch_order_book(s, 20) for s in symbols}
+        try:  # the books the feed keeps cost one round trip and no request weight; the venue is asked for the rest
+            books = self.venue.feed_books(symbols, 20)
+            books |= {s: self.venue.fetch_order_book(s, 20) for s in symbols if s not in books}
             fetched = time.perf_counter()
         except Exception as exc:
             log.warning("scanner: books for %s unavailable: %s", symbols, exc)
@@ -162,23 +170,25 @@ class Scanner:
             return None
         sides = [SIDE_NAMES[s] for s in self.table.leg_side[row]]
         legs = [
-            PlannedLeg(self.market_ids[s], side, (leg.cost / leg.base_amount).quantize(Decimal("1e-12")))
+            PlannedLeg(self.markets[s].pk, side, (leg.cost / leg.base_amount).quantize(Decimal("1e-12")))
             for s, side, leg in zip(symbols, sides, walk.legs, strict=True)
         ]
         walked = time.perf_counter()
-        cycle = cycle_create(
-            reservation_id=reservation.pk, legs=legs, start_amount=walk.start_amount,
-            expected_net_rate=walk.net_rate.quantize(Decimal("1e-12")),
-            handover_s=FIRST_LEG_HANDOVER_S if settings.SCANNER_PLACES_FIRST_LEG else 0.0,
-        )  # fmt: skip
-        created = time.perf_counter()
-        marks = [("reserved", reserved), ("books", fetched), ("walked", walked), ("created", created)]
-        if settings.SCANNER_PLACES_FIRST_LEG:
-            try:  # leg 1 from here: the books and the slot are in hand, a queue hop would only add latency
-                cycle_advance(cycle_id=cycle.pk, venue=self.venue, queue_next=True)
+        planned = {"reservation_id": reservation.pk, "legs": legs, "start_amount": walk.start_amount,
+                   "expected_net_rate": walk.net_rate.quantize(Decimal("1e-12"))}  # fmt: skip
+        if not settings.SCANNER_PLACES_FIRST_LEG:
+            cycle = cycle_create(**planned)
+            marks = [("reserved", reserved), ("books", fetched), ("walked", walked), ("created", time.perf_counter())]
+        else:  # leg 1 from here: the books and the slot are in hand, a queue hop would only add latency
+            opened = cycle_open(**planned, handover_s=FIRST_LEG_HANDOVER_S)
+            cycle, created = opened.cycle, time.perf_counter()
+            try:
+                cycle_place_first_leg(opened=opened, market=self.markets[symbols[0]], book=books[symbols[0]],
+                                      venue=self.venue)  # fmt: skip
             except Exception as exc:  # the queue takes the cycle up FIRST_LEG_HANDOVER_S later
                 log.warning("scanner: cycle %s: first leg left to the worker: %s", cycle.pk, exc)
-            marks.append(("sent", time.perf_counter()))
+            marks = [("reserved", reserved), ("books", fetched), ("walked", walked), ("created", created),
+                     ("sent", time.perf_counter())]  # fmt: skip
         log.info("scanner: cycle %s on %s at %.5f", cycle.pk, "/".join(symbols), walk.net_rate)
         self._timing(cycle.pk, row, marks)
         return cycle.pk

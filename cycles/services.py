@@ -21,6 +21,7 @@ from exchanges.errors import EntriesHalted, VenueError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_venue
 from exchanges.rules import floor_to_step
+from exchanges.types import OrderBook
 from exchanges.venue import Venue
 from liquidation.conversion import Conversion, convert, with_buy_buffer
 from liquidation.models import PanicSellState
@@ -178,28 +179,53 @@ class PlannedLeg:
 
 
 def cycle_create(
-    *, reservation_id: int, legs: list[PlannedLeg], start_amount: Decimal, expected_net_rate: Decimal,
-    handover_s: float = 0.0,
-) -> Cycle:  # fmt: skip
-    """Open a cycle on a reserved slot (consuming it) and hand it to the execution queue on commit.
+    *, reservation_id: int, legs: list[PlannedLeg], start_amount: Decimal, expected_net_rate: Decimal
+) -> Cycle:
+    """Open a cycle on a reserved slot (consuming it) and hand it to the execution queue on commit."""
+    cycle, _ = _cycle_insert(reservation_id=reservation_id, legs=legs, start_amount=start_amount,
+                             expected_net_rate=expected_net_rate)  # fmt: skip
+    return cycle
 
-    `handover_s`: the caller places the first leg itself at once (the scanner, which holds the books); the
-    queue takes the cycle up that much later anyway, so a caller that dies in between loses nothing."""
+
+@dataclass(frozen=True)
+class OpenedCycle:
+    cycle: Cycle
+    legs: list[CycleLeg]
+
+
+def cycle_open(
+    *, reservation_id: int, legs: list[PlannedLeg], start_amount: Decimal, expected_net_rate: Decimal,
+    handover_s: float,
+) -> OpenedCycle:  # fmt: skip
+    """Open a cycle whose caller places leg 1 itself at once (`cycle_place_first_leg`): it starts EXECUTING, and
+    the queue takes it up `handover_s` later anyway, so a caller that dies in between loses nothing."""
+    cycle, created = _cycle_insert(reservation_id=reservation_id, legs=legs, start_amount=start_amount,
+                                   expected_net_rate=expected_net_rate, handover_s=handover_s)  # fmt: skip
+    return OpenedCycle(cycle, created)
+
+
+def _cycle_insert(
+    *, reservation_id: int, legs: list[PlannedLeg], start_amount: Decimal, expected_net_rate: Decimal,
+    handover_s: float | None = None,
+) -> tuple[Cycle, list[CycleLeg]]:  # fmt: skip
+    """The cycle and its legs on a reserved slot, consumed; queued on commit (`handover_s` later when its
+    opener places leg 1, and then it is EXECUTING from the start)."""
     if len(legs) != 3:
         raise DomainError(f"A triangular cycle has three legs, not {len(legs)}.")
     with transaction.atomic():
-        reservation = reservations_for_update().select_related("strategy").get(pk=reservation_id)
+        reservation = reservations_for_update().select_related("strategy__exchange").get(pk=reservation_id)
         now = timezone.now()
         if reservation.consumed_at is not None:
             raise ReservationUnusable(f"Reservation {reservation_id} was already used by a cycle.")
         if reservation.expires_at <= now:
             raise ReservationUnusable(f"Reservation {reservation_id} expired at {reservation.expires_at:%H:%M:%S}.")
         strategy = reservation.strategy
+        started = {"state": CycleState.EXECUTING, "started_at": now} if handover_s is not None else {}
         cycle = Cycle.objects.create(
             strategy=strategy, reservation=reservation, start_asset=strategy.start_asset, start_amount=start_amount,
-            expected_net_rate=expected_net_rate,
+            expected_net_rate=expected_net_rate, **started,
         )  # fmt: skip
-        CycleLeg.objects.bulk_create(
+        created = CycleLeg.objects.bulk_create(
             [
                 CycleLeg(
                     cycle=cycle, index=i, market_id=leg.market_id, side=leg.side, expected_price=leg.expected_price
@@ -209,8 +235,8 @@ def cycle_create(
         )
         reservation.consumed_at = now
         reservation.save(update_fields=["consumed_at"])
-        cycle_execute_schedule(cycle_id=cycle.pk, countdown=handover_s)
-    return cycle
+        cycle_execute_schedule(cycle_id=cycle.pk, countdown=handover_s or 0.0)
+    return cycle, created
 
 
 def cycle_execute_schedule(*, cycle_id: int, countdown: float = 0.0) -> None:
@@ -225,15 +251,16 @@ def leg_intent(cycle_id: int, index: int) -> str:
     return f"c{cycle_id}-l{index}"
 
 
-def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
-    """The order for spending `held` on this market now: lot-floored, inside the minimums, fee-aware.
+def _size(venue: Venue, market: Market, side: str, held: Decimal, book: OrderBook | None = None) -> Conversion:
+    """The order for spending `held` on this market now (from `book`, when the caller holds a fresh one):
+    lot-floored, inside the minimums, fee-aware.
 
     A buy is sized from the current asks with a small buffer, so a price that
     moves a little between sizing and filling still fits in what we hold.
     """
     info = market.info()
     if side == "buy":
-        book = venue.fetch_order_book(market.symbol, 20)
+        book = book or venue.fetch_order_book(market.symbol, 20)
         return convert(
             book.asks, with_buy_buffer(held, settings.CYCLE_BUY_BUFFER_BPS), side="buy", amount_step=info.amount_step,
             min_amount=info.min_amount, min_notional=info.min_notional, fee=info.taker_fee, floor=floor_to_step,
@@ -242,7 +269,7 @@ def _size(venue: Venue, market: Market, side: str, held: Decimal) -> Conversion:
     amount = floor_to_step(held, info.amount_step)
     if amount <= 0 or amount < info.min_amount:
         return Conversion(False, Decimal(0), Decimal(0), amount, Decimal(0), "under the market's minimum amount")
-    book = venue.fetch_order_book(market.symbol, 20)
+    book = book or venue.fetch_order_book(market.symbol, 20)
     touch = book.bids[0][0] if book.bids else Decimal(0)
     if info.min_notional and amount * touch < info.min_notional:
         return Conversion(False, Decimal(0), Decimal(0), amount, amount * touch, "under the market's minimum notional")
@@ -308,6 +335,19 @@ def cycle_advance(
         cycle_execute_schedule(cycle_id=cycle_id, countdown=1.0)  # a venue hiccup: try again shortly
         return "retrying"
     return _carry_out(cycle, legs, step, venue, decide=decide, seen=seen, queue_next=queue_next)
+
+
+def cycle_place_first_leg(*, opened: OpenedCycle, market: Market, book: OrderBook, venue: Venue) -> str:
+    """Leg 1 of a cycle its caller just opened, sized from the book the caller walked as the worker would size it
+    (`_size`), placed at once; the legs after it are the worker's (the order-ended hook queues them). A leg 1 that
+    no longer sizes is left to the worker, which decides again from a fresh book."""
+    cycle, leg = opened.cycle, opened.legs[0]
+    leg.market = market
+    conversion = _size(venue, market, leg.side, cycle.start_amount, book=book)
+    if not conversion.ok:
+        cycle_execute_schedule(cycle_id=cycle.pk)
+        return "left to the worker"
+    return _place_leg(cycle, leg, leg_intent(cycle.pk, 0), 1, conversion.base_amount, venue, queue_next=True)
 
 
 def _ledger_leg(leg: CycleLeg) -> ledger.Leg:

@@ -190,10 +190,13 @@ class CcxtVenue(Venue):
         return result
 
     def feed_book(self, symbol: str, depth: int = 20) -> OrderBook | None:
-        book = self.market_data.book(symbol, max_age_ms=settings.FEED_BOOK_MAX_AGE_MS)
-        if book is not None and book.bids and book.asks:
-            return OrderBook(symbol, book.bids[:depth], book.asks[:depth], book.ts_ms)
-        return None
+        return self.feed_books([symbol], depth).get(symbol)
+
+    def feed_books(self, symbols: list[str], depth: int = 20) -> dict[str, OrderBook]:
+        """The fresh books the feed keeps of `symbols`, read in one round trip."""
+        stored = self.market_data.books_and_tickers(symbols, max_age_ms=settings.FEED_BOOK_MAX_AGE_MS)
+        return {s: OrderBook(s, book.bids[:depth], book.asks[:depth], book.ts_ms)
+                for s, (book, _) in stored.items() if book is not None and book.bids and book.asks}  # fmt: skip
 
     def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook:
         """The feed's book when it is fresh (no request), else the venue's over REST."""

@@ -60,6 +60,12 @@ class GuardedVenue(Venue):
     def fetch_tickers(self):
         return self._guard("fetch_tickers", self.inner.fetch_tickers)
 
+    def feed_book(self, symbol, depth=20):
+        return self.inner.feed_book(symbol, depth)
+
+    def feed_books(self, symbols, depth=20):
+        return self.inner.feed_books(symbols, depth)  # no request goes out: nothing to limit or count
+
     def fetch_order_book(self, symbol, depth=20):
         if (book := self.inner.feed_book(symbol, depth)) is not None:
             return book  # the feed's book: no request, no weight spent, nothing for the breaker to count

@@ -7,6 +7,7 @@ paper venue, the scanner, positions. Hits, misses and ages are counted for
 
 import json
 import time
+from collections import Counter
 from decimal import Decimal
 
 import redis
@@ -14,7 +15,7 @@ import redis
 from core.redis_client import counters_add, counters_read, redis_client
 
 from .rules import fmt
-from .types import OrderBook, Ticker
+from .types import OrderBook, Quote, Ticker
 
 STATS_KEY = "md:stats"
 WANTED_FOR_S = 600.0  # a book asked for is kept this long after the last ask
@@ -130,41 +131,59 @@ class MarketDataSnapshot:
         self._count(hits=len(result), misses=missing, age_ms=sum(max(0, now - t.ts_ms) for t in result.values()))
         return result
 
-    def changed_tickers(self, seen: dict[str, bytes]) -> list[Ticker]:
-        """The tickers whose stored value differs from `seen` (updated in place); only those are parsed.
+    def changed_quotes(self, seen: dict[str, bytes]) -> list[Quote]:
+        """The touch prices of the tickers whose stored value differs from `seen` (updated in place).
 
-        For a reader that keeps every ticker in memory (the scanner): one HGETALL a pass, no Decimal work
-        for the markets that did not move.
+        For a reader that keeps every ticker in memory and scores with floats (the scanner): one HGETALL a pass,
+        and only the markets that moved are parsed.
         """
         changed = []
         for key, raw in self.r.hgetall(self._tickers_key).items():
-            symbol = key.decode()
-            if seen.get(symbol) != raw:
+            if seen.get(symbol := key.decode()) != raw:
                 seen[symbol] = raw
-                changed.append(self._parse_ticker(symbol, raw))
+                bid, _, ask, _, ts = raw.split(b"|")
+                changed.append(Quote(symbol, float(bid), float(ask), int(ts)))
         if changed:
             now = now_ms()
-            self._count(hits=len(changed), age_ms=sum(max(0, now - t.ts_ms) for t in changed))
+            self._count(hits=len(changed), age_ms=sum(max(0, now - q.ts_ms) for q in changed))
         return changed
 
     def ticker(self, symbol: str) -> Ticker | None:
         return self.tickers([symbol]).get(symbol)
 
     def book(self, symbol: str, *, max_age_ms: int | None = None) -> OrderBook | None:
-        return self._book(symbol, self.r.get(self._book_key(symbol)), max_age_ms)
+        tally = Counter()
+        book = self._parse_book(symbol, self.r.get(self._book_key(symbol)), max_age_ms, tally)
+        self._count(**tally)
+        return book
 
     def book_and_ticker(self, symbol: str, *, max_age_ms: int | None = None) -> tuple[OrderBook | None, Ticker | None]:
         """The stored book and the ticker of `symbol`, read in one round trip."""
-        pipe = self.r.pipeline(transaction=False)
-        pipe.get(self._book_key(symbol))
-        pipe.hget(self._tickers_key, symbol)
-        raw_book, raw_ticker = pipe.execute()
-        ticker = self._parse_ticker(symbol, raw_ticker) if raw_ticker is not None else None
-        return self._book(symbol, raw_book, max_age_ms), ticker
+        return self.books_and_tickers([symbol], max_age_ms=max_age_ms)[symbol]
 
-    def _book(self, symbol: str, raw: bytes | None, max_age_ms: int | None) -> OrderBook | None:
+    def books_and_tickers(
+        self, symbols: list[str], *, max_age_ms: int | None = None
+    ) -> dict[str, tuple[OrderBook | None, Ticker | None]]:
+        """The stored book and the ticker of each of `symbols`, all read in one round trip."""
+        if not symbols:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        pipe.mget([self._book_key(s) for s in symbols])
+        pipe.hmget(self._tickers_key, symbols)
+        raw_books, raw_tickers = pipe.execute()
+        tally = Counter()
+        result = {
+            s: (self._parse_book(s, book, max_age_ms, tally), self._parse_ticker(s, ticker) if ticker else None)
+            for s, book, ticker in zip(symbols, raw_books, raw_tickers, strict=True)
+        }
+        self._count(**tally)
+        return result
+
+    @staticmethod
+    def _parse_book(symbol: str, raw: bytes | None, max_age_ms: int | None, tally: Counter) -> OrderBook | None:
+        """The stored book (None when absent or older than `max_age_ms`), its outcome added to `tally`."""
         if raw is None:
-            self._count(misses=1)
+            tally["misses"] += 1
             return None
         body = json.loads(raw)
         book = OrderBook(
@@ -175,9 +194,10 @@ class MarketDataSnapshot:
         )
         age = max(0, now_ms() - book.ts_ms)
         if max_age_ms is not None and age > max_age_ms:
-            self._count(stale=1)
+            tally["stale"] += 1
             return None
-        self._count(hits=1, age_ms=age)
+        tally["hits"] += 1
+        tally["age_ms"] += age
         return book
 
     def is_fresh(self, symbol: str, max_age_ms: int) -> bool:

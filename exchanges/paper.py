@@ -129,6 +129,15 @@ class PaperVenue(Venue):
         self._inject()
         return self.market_data.tickers()
 
+    def feed_book(self, symbol: str, depth: int = 20) -> OrderBook | None:
+        return self.feed_books([symbol], depth).get(symbol)
+
+    def feed_books(self, symbols: list[str], depth: int = 20) -> dict[str, OrderBook]:
+        """The books the simulator keeps (its snapshot is this venue's market-data feed, as a real venue's websocket
+        feed is its): no request, so no request weight and none of the REST faults; one round trip for all."""
+        books = self.market_data.books([s for s in symbols if s in self.markets], depth)
+        return {s: book for s, book in books.items() if book is not None}
+
     def fetch_order_book(self, symbol: str, depth: int = 20) -> OrderBook:
         self._inject()
         self._market(symbol)

@@ -14,6 +14,7 @@ from .types import OrderBook, Ticker
 class MarketDataSource(Protocol):
     def tickers(self, symbols: list[str] | None = None) -> dict[str, Ticker]: ...
     def book(self, symbol: str, depth: int) -> OrderBook | None: ...
+    def books(self, symbols: list[str], depth: int) -> dict[str, OrderBook | None]: ...
 
 
 class SnapshotSource:
@@ -28,12 +29,19 @@ class SnapshotSource:
         return self.snapshot.tickers(symbols)
 
     def book(self, symbol: str, depth: int) -> OrderBook | None:
-        """The stored book, unless the ticker is newer: then the book is shaped from the ticker.
+        return self.books([symbol], depth)[symbol]
+
+    def books(self, symbols: list[str], depth: int) -> dict[str, OrderBook | None]:
+        """Each symbol's stored book, unless its ticker is newer: then the book is shaped from the ticker.
+        All of them read in one round trip.
 
         A writer keeps books only for some markets at a time (the simulator: those asked for and
         those mispriced); a book it stopped updating must not price orders once the market moved on.
         """
-        book, ticker = self.snapshot.book_and_ticker(symbol, max_age_ms=settings.PAPER_BOOK_MAX_AGE_MS)
+        stored = self.snapshot.books_and_tickers(symbols, max_age_ms=settings.PAPER_BOOK_MAX_AGE_MS)
+        return {symbol: self._current(symbol, book, ticker, depth) for symbol, (book, ticker) in stored.items()}
+
+    def _current(self, symbol: str, book: OrderBook | None, ticker: Ticker | None, depth: int) -> OrderBook | None:
         if book is not None and (ticker is None or book.ts_ms >= ticker.ts_ms):
             return OrderBook(symbol, book.bids[:depth], book.asks[:depth], book.ts_ms)
         if ticker is None or symbol not in self.price_steps:
@@ -63,3 +71,6 @@ class StaticSource:
     def book(self, symbol: str, depth: int) -> OrderBook | None:
         book = self._books.get(symbol)
         return OrderBook(symbol, book.bids[:depth], book.asks[:depth], book.ts_ms) if book else None
+
+    def books(self, symbols: list[str], depth: int) -> dict[str, OrderBook | None]:
+        return {symbol: self.book(symbol, depth) for symbol in symbols}

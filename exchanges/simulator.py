@@ -10,6 +10,7 @@ consume its size. Pure: no Django, no Redis.
 
 import math
 import random
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -144,8 +145,10 @@ class MarketSimulator:
         if mispricing is not None:
             mispricing.size_left -= amount
 
-    def tickers(self, now: float, ts_ms: int) -> list[Ticker]:
-        result = []
+    def tickers(self, now: float, ts_ms: int | None = None) -> list[Ticker]:
+        """Every market's ticker at `now`, stamped `ts_ms`, or with the wall clock once they are all computed (as a
+        feed stamps a message when it arrives: the tick exists from then on)."""
+        quotes = []
         noise = self.config.size_noise
         for symbol, market in self.markets.items():
             mid = Decimal(repr(self.mid(symbol, now)))
@@ -158,13 +161,12 @@ class MarketSimulator:
                 continue
             bid_size, ask_size = self.touch_sizes[symbol]
             jitter = Decimal(repr(1 + self.rng.uniform(-noise, noise)))
-            result.append(
-                Ticker(
-                    symbol, bid, floor_to_step(bid_size * jitter, market.amount_step) or market.amount_step,
-                    ask, floor_to_step(ask_size * jitter, market.amount_step) or market.amount_step, ts_ms,
-                )
-            )  # fmt: skip
-        return result
+            quotes.append((
+                symbol, bid, floor_to_step(bid_size * jitter, market.amount_step) or market.amount_step,
+                ask, floor_to_step(ask_size * jitter, market.amount_step) or market.amount_step,
+            ))  # fmt: skip
+        stamp = int(time.time() * 1000) if ts_ms is None else ts_ms
+        return [Ticker(*quote, stamp) for quote in quotes]
 
 
 def _asset_values(markets: dict[str, MarketInfo], quotes: dict[str, Ticker], numeraire: str) -> dict[str, float]:

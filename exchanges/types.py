@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,15 @@ class Ticker:
     bid_size: Decimal
     ask: Decimal
     ask_size: Decimal
+    ts_ms: int
+
+
+class Quote(NamedTuple):
+    """A ticker's touch prices as floats, for scoring (no Decimal work on the scanner's hot path)."""
+
+    symbol: str
+    bid: float
+    ask: float
     ts_ms: int
 
 

@@ -39,6 +39,10 @@ class Venue(ABC):
         feed keeps), else None. No request goes out, so it costs no request weight."""
         return None
 
+    def feed_books(self, symbols: list[str], depth: int = 20) -> dict[str, OrderBook]:
+        """`feed_book` for several symbols (read together where the venue can): those it has."""
+        return {s: book for s in symbols if (book := self.feed_book(s, depth)) is not None}
+
     @abstractmethod
     def create_order(
         self,

@@ -20,7 +20,7 @@ def _publish(snapshot, books, symbols=("BTCUSDT", "ETHBTC", "ETHUSDT")):
 
 
 def test_a_mispricing_becomes_one_cycle_on_a_reserved_slot(paper, strategy, books, monkeypatch):
-    monkeypatch.setattr("cycles.scanner.cycle_advance", lambda **kw: "left to the worker")  # the cycle stays open
+    monkeypatch.setattr("cycles.scanner.cycle_place_first_leg", lambda **kw: "left to the worker")  # it stays open
     strategy.max_open_cycles = 1
     strategy.save(update_fields=["max_open_cycles"])
     snapshot = MarketDataSnapshot(paper.exchange.name)

@@ -89,7 +89,7 @@ class Command(BaseCommand):
             ):
                 sim.consume(symbol, amount)
                 state["last_trade_id"] = trade_id
-            published = sim.tickers(now, now_ms())
+            published = sim.tickers(now)  # stamped once computed
             wanted = snapshot.wanted_books() | set(sim.mispricings)
             by_symbol = {t.symbol: t for t in published}
             books = [shape_book(by_symbol[s], profile, price_step=markets[s].price_step, depth=opts["book_depth"])
