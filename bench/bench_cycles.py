@@ -43,8 +43,9 @@ tick_to_first_order_ms_p50 / _p99
     `tick_to_first_order_missed` counts mispricings that opened no cycle
     within 5 s; `tick_cycles_opened` / `_completed` what the samples traded.
     `tick_where_the_time_goes_p50_ms` says when, after the tick's publication, the scanner picked the tick
-    up, scored it, reserved the slot, had the three books, walked them and created the cycle (and sent leg 1, when
-    SCANNER_PLACES_FIRST_LEG=true has the scanner place it; set it in the environment to compare).
+    up, scored it, had the three books, walked them, reserved the slot and created the cycle, and sent leg 1
+    (SCANNER_PLACES_FIRST_LEG, on by default; false leaves leg 1 to the worker, to compare). `tick_slowest`: the
+    three slowest cycles' marks (a candidate tried earlier in the same pass counts in the later one's).
 demo_cycles_completed
     The processes `make run` starts (supervisord over the Procfile: web, worker, beat, simulator, scanner,
     sources, feeds) with the demo accounts and strategy, for --demo-minutes (5): cycles completed, cycles
@@ -386,7 +387,7 @@ def bench_tick_to_order(samples: int, seed: int) -> dict:
     tick()
     scanner = Service("scanner", [sys.executable, "manage.py", "run_scanner", "--exchange", TICK_ACCOUNT,
                                   "--interval", "1.0"], ready="scanning")  # fmt: skip
-    latencies, detections, missed = [], [], 0
+    latencies, detections, missed, first_cycles = [], [], 0, []
     with celery_worker("bench-tick"), scanner:
         ticking_until(lambda: False, 1.0)
         for _ in range(samples):
@@ -404,6 +405,7 @@ def bench_tick_to_order(samples: int, seed: int) -> dict:
                 continue
             latencies.append(first.created_at.timestamp() * 1000 - stamp)
             order = Order.objects.filter(exchange=exchange, client_order_id=first.client_order_id)
+            first_cycles.append((latencies[-1], order.values_list("cycle_id", flat=True).first()))
             reserved_at = order.values_list("cycle__reservation__created_at", flat=True).first()
             if reserved_at is not None:
                 detections.append(reserved_at.timestamp() * 1000 - stamp)
@@ -415,6 +417,7 @@ def bench_tick_to_order(samples: int, seed: int) -> dict:
     from cycles.scanner import TIMINGS_KEY
 
     timings = [json.loads(t) for t in snapshot.r.lrange(f"{TIMINGS_KEY}:{TICK_ACCOUNT}", 0, -1)]
+    by_cycle = {t["cycle"]: t for t in timings}
     snapshot.r.delete(f"{TIMINGS_KEY}:{TICK_ACCOUNT}")
     snapshot.clear()
     drop_account(TICK_ACCOUNT)
@@ -433,9 +436,13 @@ def bench_tick_to_order(samples: int, seed: int) -> dict:
         "tick_cycles_completed": completed,
         # p50 and p99 ms after the tick was published: the scanner picked it up, scored it, reserved, had the
         # books, walked them, created the cycle, and leg 1 was sent (the scanner places it itself).
+        # The slowest first orders, with where their cycle's time went (a candidate tried before it in the same
+        # pass counts in its marks).
+        "tick_slowest": [{"first_order_ms": round(ms, 1), **by_cycle.get(cycle, {})}
+                         for ms, cycle in sorted(first_cycles, key=lambda x: -x[0])[:3]],
         **{f"tick_where_the_time_goes_p{round(q * 100)}_ms": {
             mark: pct([t[mark] for t in timings if mark in t], q)
-            for mark in ("picked_up", "scored", "reserved", "books", "walked", "created", "sent")
+            for mark in ("picked_up", "scored", "books", "walked", "reserved", "created", "sent")
         } if timings else None for q in (0.50, 0.99)},
     }  # fmt: skip
 
@@ -445,7 +452,8 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--route-cases", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each throughput run")
-    parser.add_argument("--tick-samples", type=int, default=50, help="mispricings timed from tick to first order")
+    parser.add_argument("--tick-samples", type=int, default=200,
+                        help="mispricings timed from tick to first order (under 100, p99 is the slowest)")  # fmt: skip
     parser.add_argument("--demo-minutes", type=float, default=5.0, help="how long the make run processes run")
     parser.add_argument("--parts", default="detection,routing,reservations,tick,demo",
                         help="detection, routing, reservations, tick, demo (comma-separated)")  # fmt: skip

@@ -10,6 +10,7 @@ from abc import ABCMeta, abstractmethod
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.memory import freeze_loaded_objects
 from core.resilience import Outages, wait_for_work
 
 from .models import Exchange, ExchangeKind
@@ -55,6 +56,7 @@ class CcxtAccountsCommand(BaseCommand, metaclass=ABCMeta):
             loop.add_signal_handler(sig, lambda: [worker.stop() for worker in workers])
         for worker, account in zip(workers, accounts, strict=True):
             self.stdout.write(f"{account.name}: {self.describe(worker)}")
+        freeze_loaded_objects()  # a message's path to Redis is never held up by a collection walking them all
         await asyncio.gather(*(worker.run(seconds=seconds) for worker in workers))
         for worker, account in zip(workers, accounts, strict=True):
             await self.finish(worker, account)

@@ -36,7 +36,6 @@ def _freeze_before_forking(**kwargs) -> None:
     """Everything the parent has loaded (Django, the apps, ccxt) moves to the permanent generation before the
     pool's children are forked: their garbage collector then never writes to those shared pages, which would
     copy them one by one into each child (the children's memory grew by that, bench/run.py soak)."""
-    import gc
+    from core.memory import freeze_loaded_objects
 
-    gc.collect()
-    gc.freeze()
+    freeze_loaded_objects()

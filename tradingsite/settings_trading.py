@@ -60,10 +60,10 @@ WRITEBEHIND_FLUSH_S = env.float("WRITEBEHIND_FLUSH_S", default=1.0)
 
 
 # --- Cycles and panic sells ----------------------------------------------------
-# The scanner places a new cycle's first leg itself (no queue hop) instead of the worker. Off by default: on two
-# cores it lowered tick_to_first_order p50 (54-66 ms against 80) but raised p99 (618-1460 ms against 199), the
-# scanner blocked while it places (bench/run.py cycles --parts tick).
-SCANNER_PLACES_FIRST_LEG = env.bool("SCANNER_PLACES_FIRST_LEG", default=False)
+# The scanner places a new cycle's first leg itself, sized from the books it walked (no queue hop, no second read);
+# the worker takes the legs after it. Off: the worker places leg 1 too (bench/run.py cycles --parts tick compares:
+# on two cores, tick to leg 1 p50 29 / p99 67 ms placing here, 64 / 196 ms through the worker).
+SCANNER_PLACES_FIRST_LEG = env.bool("SCANNER_PLACES_FIRST_LEG", default=True)
 # A buy leg is sized this far under what we hold, so a small move between sizing and filling still fits.
 CYCLE_BUY_BUFFER_BPS = env.int("CYCLE_BUY_BUFFER_BPS", default=10)
 CYCLE_LEG_MAX_ATTEMPTS = env.int("CYCLE_LEG_MAX_ATTEMPTS", default=3)  # a partly filled leg places its rest again

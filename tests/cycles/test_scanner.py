@@ -60,7 +60,7 @@ def test_stale_books_are_not_traded(paper, strategy, books):
     assert not Reservation.objects.exists()
 
 
-def test_a_thin_book_fails_the_depth_walk_and_gives_the_slot_back(paper, strategy, books):
+def test_a_thin_book_fails_the_depth_walk_and_takes_no_slot(paper, strategy, books):
     snapshot = MarketDataSnapshot(paper.exchange.name)
     scanner = Scanner(paper.exchange, venue=paper, snapshot=snapshot)
     books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("0.001",)))  # 3 USDT of ETH on offer
@@ -130,6 +130,6 @@ def test_the_scanner_places_leg_one_itself_and_says_where_the_time_went(paper, s
     assert first.role == "leg"
     assert queued[0] == (cycle_id, 2.0)  # the worker's safety net, later
     timing = json.loads(snapshot.r.lindex(f"{TIMINGS_KEY}:{paper.exchange.name}", 0))
-    marks = [timing[m] for m in ("picked_up", "scored", "reserved", "walked", "created", "sent")]
+    marks = [timing[m] for m in ("picked_up", "scored", "books", "walked", "reserved", "created", "sent")]
     assert timing["cycle"] == cycle_id
     assert marks == sorted(marks)

@@ -4,6 +4,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.memory import freeze_loaded_objects
 from core.resilience import Outages
 from cycles.scanner import Scanner
 from exchanges.models import Exchange
@@ -27,6 +28,8 @@ class Command(BaseCommand):
         if not scanner.table.markets:
             raise CommandError(f"{exchange.name} has no markets; run `manage.py sync_markets {exchange.name}`.")
         strategies = outages.guard(scanner.strategies)
+        outages.guard(scanner.warm_up)
+        freeze_loaded_objects()  # no full collection walks them again between a tick and its order
         self.stdout.write(
             f"scanning {len(scanner.table)} directed triangles over {len(scanner.table.markets)} markets of "
             f"{exchange.name} for {len(strategies)} strategies: {', '.join(s.name for s in strategies) or 'none'}"
