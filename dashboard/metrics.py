@@ -1,9 +1,11 @@
 """GET /metrics: the Prometheus exposition of every process's counters (multiprocess files) and of the platform's
 state read now (core/metrics.py says which is which), behind METRICS_BEARER_TOKEN or METRICS_ALLOWED_NETWORKS."""
 
+import glob
 import hmac
 import ipaddress
 import logging
+import os
 import time
 
 import redis
@@ -130,12 +132,21 @@ def _allowed(request) -> bool:
     return any(address in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
 
 
+class SamplesCollector(multiprocess.MultiProcessCollector):
+    """Every process's samples files, summed; a file a process left empty (killed between creating it and sizing
+    it) holds nothing and is passed over, instead of failing every scrape after it."""
+
+    def collect(self):
+        files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if os.path.getsize(f) > 0]
+        return self.merge(files, accumulate=True)
+
+
 @require_GET
 def metrics_view(request):
     if not _allowed(request):
         return HttpResponse("metrics: a bearer token (METRICS_BEARER_TOKEN) or an allowed network is needed\n",
                             status=401, content_type="text/plain", headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    SamplesCollector(registry)
     registry.register(StateCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
