@@ -296,7 +296,10 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
         "kills_by_point": dict(by_point),
         "copies_by_status": dict(Counter(copies.values_list("status", flat=True))),
         "copies_unsettled_why": Counter(
-            copies.filter(status__in=["PENDING", "FAILED"]).values_list("status", "last_error")
+            (status, (error or reason)[:120])
+            for status, error, reason in copies.filter(status__in=["PENDING", "FAILED"]).values_list(
+                "status", "last_error", "reason"
+            )
         ).most_common(3),
         "copies_unsettled_detail": [
             (
