@@ -95,6 +95,14 @@ def read_recording(path: Path) -> Iterator[tuple[int, dict]]:
                 yield int(ts), json.loads(body)
 
 
+def recorded_trades(path: Path) -> Iterator[tuple[str, Decimal, Decimal, int]]:
+    """(symbol, price, size, trade time in ms) of every `<symbol>@trade` message of a recording, in order."""
+    for _, message in read_recording(path):
+        data = message.get("data", {})
+        if data.get("e") == "trade":
+            yield data["s"], Decimal(data["p"]), Decimal(data["q"]), int(data["T"])
+
+
 def replay_recording(path: Path, depth: int | None = None) -> Iterator[tuple[int, OrderBook]]:
     """(ns timestamp, the book's top `depth` levels, all if None) after each applied diff of a recording,
     kept by the feeds' local book

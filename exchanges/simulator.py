@@ -168,6 +168,20 @@ class MarketSimulator:
         stamp = int(time.time() * 1000) if ts_ms is None else ts_ms
         return [Ticker(*quote, stamp) for quote in quotes]
 
+    def public_trades(self, tickers: dict[str, Ticker], symbols: set[str]) -> list[tuple[str, Decimal, Decimal, int]]:
+        """One trade a tick on each of `symbols`: at the bid or the ask (a seller or a buyer took the touch), for a
+        share of the touch size, at the ticker's time: the market's public trades, for its candles."""
+        trades = []
+        for symbol in sorted(symbols):
+            ticker, market = tickers.get(symbol), self.markets.get(symbol)
+            if ticker is None or market is None:
+                continue
+            buyer = self.rng.random() < 0.5
+            touch = ticker.ask_size if buyer else ticker.bid_size
+            size = floor_to_step(touch * Decimal(repr(self.rng.uniform(0.05, 0.5))), market.amount_step)
+            trades.append((symbol, ticker.ask if buyer else ticker.bid, size or market.amount_step, ticker.ts_ms))
+        return trades
+
 
 def _asset_values(markets: dict[str, MarketInfo], quotes: dict[str, Ticker], numeraire: str) -> dict[str, float]:
     """Each asset's value in the numeraire, walking markets outward from it (breadth first)."""

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
@@ -27,12 +26,12 @@ from core.resilience import REDIS_OUTAGES
 from exchanges.local_book import DiffEvent, LocalBook
 from exchanges.marketdata import MarketDataSnapshot
 
+from .binance_streams import MAX_STREAMS_PER_CONNECTION, Handover, plan_connections
 from .common import BOOK_DEPTH, FeedStats, RedisWatch, backoff_s
 
 log = logging.getLogger(__name__)
 
 BINANCE_WS = "wss://stream.binance.com:9443"  # spot market streams (data-stream.binance.vision: market data only)
-MAX_STREAMS_PER_CONNECTION = 1024
 STREAMS_IN_URL = 200  # the rest are subscribed after the connection opens
 STREAMS_PER_REQUEST = 200
 CONTROL_INTERVAL_S = 0.5  # under 5 incoming messages a second, with room for pongs
@@ -40,37 +39,6 @@ MAX_CONNECTION_AGE_S = 23 * 3600  # replaced before Binance's 24-hour cut
 STALL_S = 30.0  # nothing at all for this long (the server pings every 20 s): the connection is dead
 SNAPSHOT_LIMIT = 1000
 FLUSH_EVERY_MESSAGES = 500  # a batch is written at least this often under a flood
-
-
-def plan_connections(tickers: Iterable[str], books: Iterable[str]) -> list[list[str]]:
-    """Stream names spread over connections of at most MAX_STREAMS_PER_CONNECTION (books first, so a
-    connection's depth streams share it with as few tickers as possible)."""
-    streams = [f"{s.lower()}@depth@100ms" for s in sorted(books)] + [f"{s.lower()}@bookTicker" for s in sorted(tickers)]
-    return [streams[i : i + MAX_STREAMS_PER_CONNECTION] for i in range(0, len(streams), MAX_STREAMS_PER_CONNECTION)]
-
-
-@dataclass
-class Handover:
-    """Between a connection and its replacement: the replacement receives, then the old one has closed."""
-
-    receiving: asyncio.Event = field(default_factory=asyncio.Event)
-    old_closed: asyncio.Event = field(default_factory=asyncio.Event)
-    first_update: dict = field(default_factory=dict)  # symbol -> `U` of the first depth event the new one holds
-    since: float = 0.0
-
-    def caught_up(self, books: dict, symbols: set[str], *, patience_s: float = 5.0) -> bool:
-        """The old connection has applied everything up to where the new one starts, for every book (or the
-        new one has waited `patience_s` for a quiet book's first event)."""
-        if not self.receiving.is_set():
-            return False
-        if time.monotonic() - self.since > patience_s:
-            return True
-        for symbol in symbols:
-            book = books.get(symbol)
-            first = self.first_update.get(symbol)
-            if book is not None and book.synced and (first is None or book.update_id < first - 1):
-                return False
-        return True
 
 
 class BinanceFeed:
@@ -88,8 +56,12 @@ class BinanceFeed:
         stall_s: float = STALL_S,
         sample_latency_every: int = 0,
         on_stats: Callable[[FeedStats], None] | None = None,
+        trades=None,
     ) -> None:
+        """`trades`: where `<symbol>@trade` prints go (an exchanges.trades.TradeThread: candles), for its symbols."""
         self.snapshot = snapshot
+        self.trades = trades
+        self.trade_symbols: set[str] = set()
         self.ws_base = ws_base.rstrip("/")
         self.rest = rest
         self.ticker_symbols = sorted(set(tickers))
@@ -131,6 +103,11 @@ class BinanceFeed:
             stats.ticker_updates += 1
         elif event == "depthUpdate":
             self._on_depth(data)
+        elif event == "trade":
+            if self.trades is not None:
+                self.trades.put(data["s"], data["p"], data["q"], data["T"])
+            stats.trades += 1
+            return
         elif event == "serverShutdown":
             log.warning("binance feed: the server announced a shutdown; reconnecting")
             raise ConnectionResetError("serverShutdown")
@@ -250,7 +227,9 @@ class BinanceFeed:
             wanted = await asyncio.to_thread(self._wanted)
             for symbol in wanted:
                 self.books[symbol] = LocalBook(symbol)
-            self._plan = plan_connections(self.ticker_symbols, wanted) or [[]]
+            if self.trades is not None:
+                self.trade_symbols = set((await asyncio.to_thread(self.trades.start)).symbols())
+            self._plan = plan_connections(self.ticker_symbols, wanted, self.trade_symbols) or [[]]
             self._control = [asyncio.Queue() for _ in self._plan]
             self.stats.streams = sum(len(p) for p in self._plan)
             self._tasks = [asyncio.create_task(self._connection(streams)) for streams in self._plan]
@@ -270,6 +249,8 @@ class BinanceFeed:
             await asyncio.gather(*self._tasks, *self._snapshot_tasks.values(), return_exceptions=True)
             self.flush()
             await self.session.close()
+            if self.trades is not None:
+                await asyncio.to_thread(self.trades.stop)  # what arrived is written
         return self.stats
 
     def stop(self) -> None:
@@ -385,8 +366,8 @@ class BinanceFeed:
             await ws.send_str(orjson.dumps({"method": method, "params": names, "id": n}).decode())
 
     async def _refresh_books(self, every_s: float = 5.0) -> None:
-        """Follow what is wanted: a new book's depth stream subscribed (where a connection has room), a book no
-        longer wanted unsubscribed and dropped from the snapshot."""
+        """Follow what is wanted: a new book's depth stream (and a new market's trade stream) subscribed where a
+        connection has room; a book no longer wanted unsubscribed and dropped from the snapshot."""
         while not self._stop.is_set():
             await asyncio.sleep(every_s)
             try:
@@ -395,23 +376,35 @@ class BinanceFeed:
                 log.warning("binance feed: wanted books unavailable: %s", exc)
                 continue
             for symbol in sorted(wanted - set(self.books)):
-                name = f"{symbol.lower()}@depth@100ms"
-                room = next((i for i, p in enumerate(self._plan) if len(p) < MAX_STREAMS_PER_CONNECTION), None)
-                if room is None:
-                    log.warning("binance feed: no connection has room for %s", name)
-                    continue
-                self.books[symbol] = LocalBook(symbol)
-                self._plan[room].append(name)
-                self._control[room].put_nowait(("SUBSCRIBE", [name]))
+                if self._add_stream(f"{symbol.lower()}@depth@100ms"):
+                    self.books[symbol] = LocalBook(symbol)
             for symbol in sorted(set(self.books) - wanted):
-                name = f"{symbol.lower()}@depth@100ms"
-                for plan, queue in zip(self._plan, self._control, strict=True):
-                    if name in plan:
-                        plan.remove(name)
-                        queue.put_nowait(("UNSUBSCRIBE", [name]))
+                self._remove_stream(f"{symbol.lower()}@depth@100ms")
                 del self.books[symbol]
                 self._drop(symbol)
+            trades = self.trades.symbols() if self.trades is not None else set()
+            self.trade_symbols |= {
+                s for s in sorted(trades - self.trade_symbols) if self._add_stream(f"{s.lower()}@trade")
+            }
+            for symbol in sorted(self.trade_symbols - trades):
+                self._remove_stream(f"{symbol.lower()}@trade")
+                self.trade_symbols.discard(symbol)
             self.stats.streams = sum(len(p) for p in self._plan)
+
+    def _add_stream(self, name: str) -> bool:
+        room = next((i for i, p in enumerate(self._plan) if len(p) < MAX_STREAMS_PER_CONNECTION), None)
+        if room is None:
+            log.warning("binance feed: no connection has room for %s", name)
+            return False
+        self._plan[room].append(name)
+        self._control[room].put_nowait(("SUBSCRIBE", [name]))
+        return True
+
+    def _remove_stream(self, name: str) -> None:
+        for plan, queue in zip(self._plan, self._control, strict=True):
+            if name in plan:
+                plan.remove(name)
+                queue.put_nowait(("UNSUBSCRIBE", [name]))
 
     async def _rest_fallback(self, every_s: float = 1.0) -> None:
         """While a connection is down, its tickers from REST (one call for every symbol, weight 4)."""

@@ -22,6 +22,7 @@ class FeedStats:
     messages: int = 0
     ticker_updates: int = 0
     book_updates: int = 0
+    trades: int = 0  # public trades passed on (candles)
     writes: int = 0
     resyncs: int = 0
     snapshots: int = 0
@@ -37,6 +38,7 @@ class FeedStats:
     def as_dict(self) -> dict:
         age = int(time.time() * 1000) - self.last_message_ms if self.last_message_ms else None
         return {"messages": self.messages, "ticker_updates": self.ticker_updates, "book_updates": self.book_updates,
+                "trades": self.trades,
                 "writes": self.writes, "resyncs": self.resyncs, "snapshots": self.snapshots,
                 "reconnects": self.reconnects, "planned_reconnects": self.planned_reconnects,
                 "rest_fallbacks": self.rest_fallbacks, "connected": self.connected, "streams": self.streams,

@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from analytics.api import CandleViewSet, RiskLimitsViewSet, RiskReportViewSet
 from cycles.api import CycleViewSet, ReservationViewSet, StrategyViewSet
 from exchanges.api import ExchangeViewSet, MarketViewSet
 from liquidation.api import PanicSellViewSet
@@ -23,6 +24,9 @@ router.register("position-events", PositionEventViewSet)
 router.register("wallets", WatchedWalletViewSet)
 router.register("wallet-trades", WalletTradeViewSet)
 router.register("copy-trades", CopyTradeViewSet)
+router.register("candles", CandleViewSet)
+router.register("risk-reports", RiskReportViewSet)
+router.register("risk-limits", RiskLimitsViewSet)
 
 app_name = "api"
 urlpatterns = router.urls

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "cycles",
     "positions",
     "wallets",
+    "analytics",
     "dashboard",
     "django_prometheus",  # request and database metrics (its exporter is not mounted: /metrics is ours)
 ]

@@ -164,3 +164,24 @@ PANIC_MAX_SLIPPAGE_BPS = env.int("PANIC_MAX_SLIPPAGE_BPS", default=250)
 PANIC_VOLATILITY_K = env.float("PANIC_VOLATILITY_K", default=2.0)
 PANIC_SLIPPAGE_CAP_BPS = env.float("PANIC_SLIPPAGE_CAP_BPS", default=1000.0)
 PANIC_MAX_FAILED_HOPS = env.int("PANIC_MAX_FAILED_HOPS", default=5)
+
+# --- Analytics ----------------------------------------------------------------------
+# Candle writers (the simulator, run_feed) write closed candles and the open ones this often.
+ANALYTICS_CANDLE_FLUSH_S = env.float("ANALYTICS_CANDLE_FLUSH_S", default=2.0)
+# Days each timeframe's candles are kept (0: for good); beat's analytics.prune_candles deletes the older ones.
+ANALYTICS_CANDLE_RETENTION_DAYS = {
+    "1m": env.int("ANALYTICS_RETAIN_1M_DAYS", default=7),
+    "5m": env.int("ANALYTICS_RETAIN_5M_DAYS", default=30),
+    "15m": env.int("ANALYTICS_RETAIN_15M_DAYS", default=90),
+    "1h": env.int("ANALYTICS_RETAIN_1H_DAYS", default=365),
+    "4h": env.int("ANALYTICS_RETAIN_4H_DAYS", default=0),
+    "1d": env.int("ANALYTICS_RETAIN_1D_DAYS", default=0),
+}
+# Markets charted (and candled) on every account besides those it holds or trades: the risk benchmark among them.
+ANALYTICS_CHART_SYMBOLS = env.list("ANALYTICS_CHART_SYMBOLS", default=["BTCUSDT", "ETHUSDT"])
+# Risk: beat recomputes every enabled account's (and its strategies' and copied wallets') figures this often, over
+# this many minutes of one-minute candles, beta against this asset; reports are kept this many days.
+ANALYTICS_RISK_S = env.float("ANALYTICS_RISK_S", default=300.0)
+ANALYTICS_RISK_WINDOW_MIN = env.int("ANALYTICS_RISK_WINDOW_MIN", default=1440)
+ANALYTICS_RISK_BENCHMARK = env.str("ANALYTICS_RISK_BENCHMARK", default="BTC")
+ANALYTICS_RISK_RETENTION_DAYS = env.int("ANALYTICS_RISK_RETENTION_DAYS", default=7)

@@ -18,3 +18,14 @@ def amount(value, places: int = 8):
         return value
     text = f"{round(number, int(places)):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@register.filter
+def percent(value, places: int = 2):
+    """A fraction as a percentage (0.0123 -> 1.23%); a dash for none."""
+    if value is None or value == "":
+        return "\N{EN DASH}"
+    try:
+        return f"{float(value) * 100:.{int(places)}f}%"
+    except (TypeError, ValueError):
+        return value

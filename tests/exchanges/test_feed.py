@@ -10,7 +10,8 @@ import pytest
 from bench.binance_emulator import BinanceEmulator, Recording, TruthBook
 from exchanges.local_book import DiffEvent, LocalBook
 from exchanges.marketdata import MarketDataSnapshot
-from feeds.binance import BinanceFeed, plan_connections
+from feeds.binance import BinanceFeed
+from feeds.binance_streams import plan_connections
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
@@ -271,8 +272,17 @@ def test_run_feed_streams_a_ccxt_accounts_market_into_the_snapshot_and_reports_i
     stored = json.loads(snapshot.r.get("md:binance-emu:book:BTCUSDT"))
     assert [stored["b"], stored["a"]] == list(emulator.tops["BTCUSDT"][stored["u"]])
     assert snapshot.r.get("md:binance-emu:book:ETHUSDT") is None  # nobody wanted it
-    assert stats["streams"] == 4  # BTCUSDT's depth, the triangle's three bookTickers
+    # BTCUSDT's depth, the triangle's three bookTickers, the trades of the markets charted (ANALYTICS_CHART_SYMBOLS)
+    assert stats["streams"] == 6
     assert stats["ticker_updates"] > 100
+    assert stats["trades"] > 10
+    from analytics.models import Candle
+    from analytics.selectors import open_candle
+
+    closed = sum(Candle.objects.filter(market__exchange=account, timeframe="1m").values_list("trades", flat=True))
+    still_open = [open_candle(exchange=account, symbol=s, timeframe="1m") for s in ("BTCUSDT", "ETHUSDT")]
+    assert closed > 0  # closed by the replay's own clock, not this host's
+    assert closed + sum(c.trades for c in still_open if c) == stats["trades"]  # every trade, once
     assert health["feed"]["books_synced"] == 1
     snapshot.clear()
 

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from core.clock import to_ms
+from core.memory import freeze_loaded_objects
 from core.resilience import Outages
 from exchanges.binance_format import parse_tickers, replay_recording
 from exchanges.depth_profile import load_profile, shape_book
@@ -16,6 +18,7 @@ from exchanges.marketdata import MarketDataSnapshot, now_ms
 from exchanges.models import Exchange, ExchangeKind, PaperTrade
 from exchanges.paper import PaperVenue
 from exchanges.simulator import MarketSimulator, SimulatorConfig
+from exchanges.trades import TradeReaders
 
 log = logging.getLogger("exchanges.simulator")
 
@@ -73,6 +76,8 @@ class Command(BaseCommand):
             lambda: PaperTrade.objects.filter(exchange=exchange).order_by("-id").values_list("id", flat=True).first()
         )
         state = {"tick": 0, "last_trade_id": last_trade_id or 0, "stepped": -1}
+        readers = TradeReaders(exchange)  # the market's trades (analytics makes candles of them)
+        freeze_loaded_objects()  # a tick is never held up by a collection walking them all
         started = time.monotonic()
 
         def tick_once() -> None:
@@ -81,15 +86,19 @@ class Command(BaseCommand):
             if state["stepped"] < tick:  # a tick retried after an outage does not move the market twice
                 sim.step(opts["interval"] if tick else 0.0, now)
                 state["stepped"] = tick
-            # Fills on mispriced markets use the opportunity up.
-            for symbol, amount, trade_id in (
+            # Fills on mispriced markets use the opportunity up; every fill is a public trade of its market.
+            for symbol, price, amount, executed_at, trade_id in (
                 PaperTrade.objects.filter(exchange=exchange, id__gt=state["last_trade_id"])
-                .values_list("order__symbol", "amount", "id")
+                .values_list("order__symbol", "price", "amount", "executed_at", "id")
                 .order_by("id")
             ):
                 sim.consume(symbol, amount)
+                readers.add(symbol, price, amount, to_ms(executed_at))
                 state["last_trade_id"] = trade_id
             published = sim.tickers(now)  # stamped once computed
+            for trade in sim.public_trades({t.symbol: t for t in published}, readers.symbols()):
+                readers.add(*trade)
+            readers.maybe_flush()  # candles, when due
             wanted = snapshot.wanted_books() | set(sim.mispricings)
             by_symbol = {t.symbol: t for t in published}
             books = [shape_book(by_symbol[s], profile, price_step=markets[s].price_step, depth=opts["book_depth"])
@@ -110,6 +119,7 @@ class Command(BaseCommand):
             loop_started = time.monotonic()
             self.outages.guard(tick_once)
             stop.wait(max(0.0, opts["interval"] - (time.monotonic() - loop_started)))
+        readers.flush()
 
     def replay(self, exchange, snapshot: MarketDataSnapshot, opts):
         """Play recorded books (snapshot + diffs, Binance's sequence rules) at recorded or faster pace."""

@@ -5,6 +5,7 @@ import logging
 from exchanges.commands import CcxtAccountsCommand
 from exchanges.marketdata import MarketDataSnapshot
 from exchanges.models import Exchange
+from exchanges.trades import TradeReaders, TradeThread
 from feeds.health import feed_publish
 from feeds.selection import feed_books, feed_tickers, rest_client
 
@@ -33,5 +34,6 @@ class Command(CcxtAccountsCommand):
         publish = lambda stats: feed_publish(account.name, stats.as_dict())  # noqa: E731
         if account.ccxt_id == "binance":
             return BinanceFeed(snapshot=snapshot, ws_base=account.ws_url or BINANCE_WS, rest=rest_client(account),
-                               tickers=tickers, books=books, on_stats=publish)  # fmt: skip
+                               tickers=tickers, books=books, on_stats=publish,
+                               trades=TradeThread(TradeReaders(account)))  # <symbol>@trade: candles  # fmt: skip
         return CcxtFeed(account, snapshot=snapshot, tickers=tickers, books=books, on_stats=publish)
