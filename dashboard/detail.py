@@ -1,7 +1,12 @@
 """The data behind one position's, one wallet's and one cycle's page (times in epoch ms, prices as floats)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
+from django.utils import timezone
+
+from analytics.candles import TIMEFRAMES
+from analytics.selectors import candles_of, open_candle_row
 from core.clock import to_ms
 from cycles.models import Cycle
 from orders.models import Fill, Order
@@ -27,6 +32,7 @@ def position_chart(position: Position) -> dict:
     return {
         "symbol": position.market.symbol,
         "prices": prices,
+        **position_candles(position),
         "fills": [
             {
                 "t": to_ms(f.executed_at),
@@ -44,6 +50,23 @@ def position_chart(position: Position) -> dict:
             for tp in position.take_profits.order_by("index")
         ],
     }
+
+
+def position_candles(position: Position) -> dict:
+    """The market's candles over the position's life (from a little before it opened), in the shortest timeframe
+    that draws it in at most PRICE_POINTS candles, the open one last: [time, low, high, close] each."""
+    start = position.created_at - timedelta(minutes=10)
+    end = position.closed_at or timezone.now()
+    minutes = max(1.0, (end - start).total_seconds() / 60)
+    timeframe = next((tf for tf, span in TIMEFRAMES.items() if minutes / (span / 60_000) <= PRICE_POINTS), "1d")
+    rows = candles_of(market=position.market, timeframe=timeframe, since=start).filter(open_time__lte=end)
+    rows = rows.values_list("open_time", "low", "high", "close")[:PRICE_POINTS]
+    candles = [[to_ms(t), float(low), float(high), float(close)] for t, low, high, close in rows]
+    current = open_candle_row(market=position.market, timeframe=timeframe, since=start)
+    if current is not None and position.closed_at is None:
+        candles.append([to_ms(current["open_time"]), float(current["low"]), float(current["high"]),
+                        float(current["close"])])  # fmt: skip
+    return {"candles": candles, "timeframe": timeframe}
 
 
 def wallet_chart(wallet: WatchedWallet) -> dict:

@@ -246,3 +246,16 @@ def test_a_samples_file_a_killed_process_left_empty_does_not_fail_the_scrape(db,
         empty.unlink()
     assert answer.status_code == 200
     assert b"tradingsite_" in answer.content
+
+
+def test_the_position_page_draws_its_markets_candles(staff, opened, paper):
+    from analytics.services import CandleWriter
+
+    writer = CandleWriter(paper.exchange, flush_s=0)
+    start = int(opened.created_at.timestamp() * 1000) // 60_000 * 60_000 - 3 * 60_000  # just before it opened
+    for minute, price in enumerate(["60000", "60100", "59900"]):
+        writer.add("BTCUSDT", D(price), D("0.1"), start + minute * 60_000 + 1_000)
+    writer.flush(now_ms=start + 2 * 60_000 + 1_000)  # two minutes closed, the third open
+    data = staff.get(f"/dashboard/positions/{opened.pk}/?json=1").json()
+    assert data["timeframe"] == "1m"
+    assert [c[3] for c in data["candles"]] == [60000.0, 60100.0, 59900.0]  # the closed ones, then the open one

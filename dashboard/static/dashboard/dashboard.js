@@ -70,17 +70,23 @@
         options: opts(), note: values.length ? "" : "No open position." };
     },
     position: (d) => {
-      const xs = d.prices.map((p) => p[0]).concat(d.fills.map((f) => f.t));
+      const xs = d.prices.map((p) => p[0]).concat(d.fills.map((f) => f.t), d.candles.map((c) => c[0]));
       const lo = xs.length ? Math.min(...xs) : Date.now() - 3600e3, hi = xs.length ? Math.max(...xs) : Date.now();
       const level = (label, y, i, dash) => line(label, [{ x: lo, y: y }, { x: hi, y: y }], i, { borderDash: dash });
-      const sets = [line(d.symbol, xy(d.prices), 0)];
+      const sets = [line(d.symbol + " (checks)", xy(d.prices), 0)];
+      if (d.candles.length) {  // the market's candles: the low-high range shaded, the close drawn
+        sets.push(line(d.timeframe + " low", d.candles.map((c) => ({ x: c[0], y: c[1] })), 5, { pointRadius: 0, borderWidth: 0 }));
+        sets.push(line(d.timeframe + " high", d.candles.map((c) => ({ x: c[0], y: c[2] })), 5,
+          { pointRadius: 0, borderWidth: 0, fill: "-1", backgroundColor: "rgba(120, 120, 120, 0.15)" }));
+        sets.push(line(d.timeframe + " close", d.candles.map((c) => ({ x: c[0], y: c[3] })), 5, { pointRadius: 0, borderWidth: 1 }));
+      }
       if (d.entry !== null) sets.push(level("entry", d.entry, 6, [2, 2]));
       if (d.stop !== null) sets.push(level("stop", d.stop, 1, [6, 4]));
       d.take_profits.forEach((tp, i) => sets.push(level("TP" + (i + 1) + " (" + tp.status.toLowerCase() + ")", tp.price, 2, [6, 4])));
       sets.push(line("fills", d.fills.map((f) => ({ x: f.t, y: f.price })), 4, { showLine: false, pointRadius: 5,
         pointStyle: "triangle" }));
       return { type: "scatter", data: { datasets: sets }, options: opts({ scales: { x: timeAxis() } }),
-        note: d.prices.length ? "" : "No price checked yet." };
+        note: d.prices.length || d.candles.length ? "" : "No price checked yet." };
     },
     wallet: (d) => ({ type: "scatter", data: { datasets: [
         line("their buys", d.rows.filter((r) => r.side === "buy").map((r) => ({ x: r.t, y: r.price })), 2, { showLine: false, pointRadius: 3 }),
