@@ -123,7 +123,8 @@ def _setup(account: str):
 
 
 def _open_cycle(strategy, path) -> int:
-    from cycles.services import PlannedLeg, cycle_create, cycle_reserve
+    from cycles.reservations import cycle_reserve
+    from cycles.services import PlannedLeg, cycle_create
     from exchanges.models import Market
 
     reservation = cycle_reserve(strategy_id=strategy.pk)

@@ -216,7 +216,7 @@ import django
 django.setup()
 from django.db import connection
 from cycles.errors import ReservationLimitReached
-from cycles.services import cycle_reserve
+from cycles.reservations import cycle_reserve
 strategy_id = int(target)
 connection.ensure_connection()  # connect before the gun, as the raw clients do
 sys.stdin.readline()

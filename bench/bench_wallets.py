@@ -296,7 +296,7 @@ def copies_across_kills(n_wallets: int, kills: int, seed: int, broker: str, log,
         "kills_by_point": dict(by_point),
         "copies_by_status": dict(Counter(copies.values_list("status", flat=True))),
         "copies_unsettled_why": Counter(
-            (status, (error or reason)[:120])
+            (status, (error or reason).rsplit("; ", 1)[-1][:120])  # how it ended: the reason's last clause
             for status, error, reason in copies.filter(status__in=["PENDING", "FAILED"]).values_list(
                 "status", "last_error", "reason"
             )

@@ -107,7 +107,7 @@ def seed() -> dict[str, int]:
         CopyTrade.objects.create(wallet_trade=trade, status="SKIPPED", reason="seed row for the fuzz run")
     strategy = Strategy.objects.get(name=STRATEGY)
     if not Reservation.objects.filter(strategy=strategy).exists():
-        from cycles.services import cycle_reserve
+        from cycles.reservations import cycle_reserve
 
         cycle_reserve(strategy_id=strategy.pk)
     firsts = {

@@ -39,7 +39,7 @@ class Platform:
                     "POLYMARKET_DATA_API_URL": f"http://127.0.0.1:{sources_port}",
                     "ETHERSCAN_API_URL": f"http://127.0.0.1:{sources_port}/v2/api"}  # fmt: skip
         subprocess.run([sys.executable, "scripts/supervisord_conf.py", str(self.conf)], cwd=ROOT, check=True,
-                       capture_output=True)  # fmt: skip
+                       capture_output=True, env=self.env)  # written for the environment supervisord gets  # fmt: skip
         command = [str(Path(sys.executable).parent / "supervisord"), "-c", str(self.conf)]
         self.service = Service(f"{name}-platform", command, ready="success: worker entered RUNNING", env=self.env)
 

@@ -59,7 +59,8 @@ from orders.models import Order
 from orders.recovery import Finding, orders_recover, orders_repair_totals
 
 from .models import OPEN_STATES, Cycle, CycleLeg, CycleState, Strategy
-from .services import cycle_advance, reservation_expire_stale
+from .reservations import reservation_expire_stale
+from .services import cycle_advance
 
 log = logging.getLogger(__name__)
 D0 = Decimal(0)

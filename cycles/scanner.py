@@ -30,14 +30,8 @@ from exchanges.types import Quote
 from .detection import SIDE_NAMES, TriangleScorer, size_cycle, triangle_table
 from .errors import ReservationLimitReached, StrategyDisabled
 from .models import Cycle, CycleState, Reservation, Strategy
-from .services import (
-    PlannedLeg,
-    cycle_create,
-    cycle_open,
-    cycle_place_first_leg,
-    cycle_reserve,
-    reservation_release,
-)
+from .reservations import cycle_reserve, reservation_release
+from .services import PlannedLeg, cycle_create, cycle_open, cycle_place_first_leg
 
 log = logging.getLogger(__name__)
 

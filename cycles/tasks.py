@@ -8,7 +8,7 @@ from core.resilience import task_retry
 from core.schedule import task
 from exchanges.errors import VenueError
 
-from . import services
+from . import reservations, services
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
     name="cycles.reservations_expire", queue="maintenance", every=5, ignore_result=True
 )  # every 5 s: a stored result would pile up
 def reservations_expire() -> int:
-    return services.reservation_expire_stale()
+    return reservations.reservation_expire_stale()
 
 
 # A venue that fails to answer (5xx, timeout, 429 before anything was placed) is asked again with backoff;

@@ -5,6 +5,7 @@ prefixed with its name by scripts/prefixed), and a process that exits (a crash, 
 out) started again after a short pause. Ctrl-C stops them all. The Procfile stays the one list of processes.
 """
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -49,10 +50,16 @@ redirect_stderr=true
 """
 
 
-def to_supervisor(command: str) -> str:
-    """Procfile `${VAR:-default}` becomes supervisor's `%(ENV_VAR)s` (the Makefile exports VAR); `%` escaped."""
+def to_supervisor(command: str, environ=os.environ) -> str:
+    """Procfile `${VAR:-default}` becomes supervisor's `%(ENV_VAR)s` when VAR is set (the Makefile exports it), and
+    its default when it is not (supervisor's own syntax has none: it would refuse the whole file); `%` escaped."""
     command = command.replace("%", "%%")
-    return re.sub(r"\$\{(\w+)(?::-[^}]*)?\}", r"%(ENV_\1)s", command)
+
+    def variable(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        return f"%(ENV_{name})s" if name in environ or default is None else default
+
+    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", variable, command)
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from analytics.models import Candle, RiskReport
 from analytics.services import risk_assess_account, risk_assess_strategies, risk_limits_set
-from cycles.services import cycle_reserve
+from cycles.reservations import cycle_reserve
 from exchanges.errors import EntriesHalted
 from exchanges.paper import paper_deposit
 from positions.actions import entries_halt

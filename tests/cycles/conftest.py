@@ -1,7 +1,8 @@
 import pytest
 
 from cycles.models import Strategy
-from cycles.services import PlannedLeg, cycle_create, cycle_reserve
+from cycles.reservations import cycle_reserve
+from cycles.services import PlannedLeg, cycle_create
 from exchanges.models import Market, PaperBalance
 
 

@@ -14,7 +14,8 @@ import orders.services
 from cycles.errors import StrategyOnHold
 from cycles.models import Cycle, CycleState, Reservation, Strategy
 from cycles.recovery import recover_cycles
-from cycles.services import cycle_advance, cycle_reserve
+from cycles.reservations import cycle_reserve
+from cycles.services import cycle_advance
 from exchanges.models import PaperOrder
 from liquidation.models import PanicSellState
 from orders.models import Fill, Order, OrderStatus

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from cycles.errors import ReservationLimitReached, ReservationUnusable, StrategyDisabled
 from cycles.models import Cycle, CycleState, Reservation
-from cycles.services import cycle_reserve, reservation_expire_stale, reservation_release
+from cycles.reservations import cycle_reserve, reservation_expire_stale, reservation_release
 from tests import factories as f
 from tests.cycles.conftest import open_cycle
 
@@ -22,7 +22,7 @@ import json, os, sys
 import django
 django.setup()
 from cycles.errors import ReservationLimitReached
-from cycles.services import cycle_reserve
+from cycles.reservations import cycle_reserve
 granted = refused = 0
 for _ in range(int(sys.argv[2])):
     try:

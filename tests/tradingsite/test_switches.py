@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from cycles.services import cycle_reserve
+from cycles.reservations import cycle_reserve
 from exchanges.errors import EntriesHalted
 from exchanges.models import Exchange, Market
 from orders.errors import AccountDisabled
