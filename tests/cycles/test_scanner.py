@@ -133,3 +133,46 @@ def test_the_scanner_places_leg_one_itself_and_says_where_the_time_went(paper, s
     marks = [timing[m] for m in ("picked_up", "scored", "books", "walked", "reserved", "created", "sent")]
     assert timing["cycle"] == cycle_id
     assert marks == sorted(marks)
+
+
+def _mispriced(paper, books):
+    snapshot = MarketDataSnapshot(paper.exchange.name)
+    scanner = Scanner(paper.exchange, venue=paper, snapshot=snapshot)
+    _publish(snapshot, books)
+    scanner.scan_once()
+    books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("10", "20", "30")))
+    _publish(snapshot, books, ["ETHUSDT"])
+    return scanner
+
+
+def test_a_book_the_feed_lacks_is_asked_of_the_venue_only_once_the_slot_is_held(paper, strategy, books, monkeypatch):
+    monkeypatch.setattr("cycles.scanner.cycle_place_first_leg", lambda **kw: "left to the worker")
+    feed_books = paper.feed_books
+    monkeypatch.setattr(paper, "feed_books", lambda symbols, depth=20: {
+        s: b for s, b in feed_books(symbols, depth).items() if s != "ETHBTC"})  # fmt: skip
+    asked = []
+    fetch = paper.fetch_order_book
+
+    def over_rest(symbol, depth=20):
+        asked.append((symbol, Reservation.objects.filter(consumed_at__isnull=True).count()))
+        return fetch(symbol, depth)
+
+    monkeypatch.setattr(paper, "fetch_order_book", over_rest)
+    scanner = _mispriced(paper, books)
+    assert len(scanner.scan_once()) == 1
+    assert asked == [("ETHBTC", 1)]  # asked with the slot held, and only for the book the feed lacked
+
+
+def test_books_that_cannot_be_had_refuse_the_candidate_and_give_its_slot_back(paper, strategy, books, monkeypatch):
+    from exchanges.errors import VenueUnavailable
+
+    monkeypatch.setattr(paper, "feed_books", lambda symbols, depth=20: {})
+
+    def down(symbol, depth=20):
+        raise VenueUnavailable("HTTP 503")
+
+    monkeypatch.setattr(paper, "fetch_order_book", down)
+    scanner = _mispriced(paper, books)
+    assert scanner.scan_once() == []
+    assert scanner.stats.refusals["books_unavailable"] >= 1
+    assert not Reservation.objects.exists()
