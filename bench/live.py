@@ -3,6 +3,7 @@ live: on whatever database and Redis the environment names, with the demo accoun
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ class Platform:
         self.conf = self.dir / "supervisord.conf"
         self.web_port, sources_port = free_port(), free_port()
         self.env = {**env, "WEB_PORT": str(self.web_port), "WALLET_SOURCES_PORT": str(sources_port),
+                    "FLOWER_PORT": str(free_port()), "FLOWER_BASIC_AUTH": f"bench:{secrets.token_urlsafe(12)}",
                     "POLYMARKET_DATA_API_URL": f"http://127.0.0.1:{sources_port}",
                     "ETHERSCAN_API_URL": f"http://127.0.0.1:{sources_port}/v2/api"}  # fmt: skip
         subprocess.run([sys.executable, "scripts/supervisord_conf.py", str(self.conf)], cwd=ROOT, check=True,
