@@ -105,6 +105,10 @@ class CandleAggregator:
         self._close_higher(symbol, before_ms=start)
         self.minute[symbol] = Candle(symbol, BASE, start, price, price, price, price, size, price * size, 1)
 
+    def add_closed_minute(self, minute: Candle) -> None:
+        """A minute closed elsewhere (a venue's candle history), rolled up like one closed here (in time order)."""
+        self._close_minute(minute)
+
     def _close_higher(self, symbol: str, *, before_ms: int) -> None:
         """The higher candles of `symbol` whose span ended by `before_ms` are complete: closed."""
         for timeframe in self.higher:

@@ -129,6 +129,37 @@ class CandleWriter:
         return written
 
 
+def candles_backfill(*, exchange: Exchange, symbols: list[str], since, until=None, venue=None, say=None) -> dict:
+    """The account's one-minute candles from `since` to `until` (now) from its venue's REST history, 1000 a call
+    within the request budget, and every higher timeframe span they cover whole, rolled up from them; written as
+    any closed candle (replacing what was stored for the same span). Returns {symbol: candles written}."""
+    from exchanges.registry import get_venue
+
+    venue = venue or get_venue(exchange)
+    until_ms = to_ms(until or timezone.now())
+    written = {}
+    for symbol in symbols:
+        aggregator = pure.CandleAggregator()
+        cursor = first = to_ms(since) // pure.MINUTE_MS * pure.MINUTE_MS
+        while cursor < until_ms:
+            page = venue.fetch_klines(symbol, timeframe=pure.BASE, since_ms=cursor, limit=1000)
+            closed = [k for k in page if cursor <= k.open_ms and k.open_ms + pure.MINUTE_MS <= until_ms]
+            for k in closed:
+                aggregator.add_closed_minute(pure.Candle(symbol, pure.BASE, k.open_ms, k.open, k.high, k.low, k.close,
+                                                         k.volume, k.quote_volume, k.trades))  # fmt: skip
+            if len(page) < 1000 or not closed:
+                break
+            cursor = closed[-1].open_ms + pure.MINUTE_MS
+        if aggregator.closed_before.get(symbol):
+            aggregator.close_due(aggregator.closed_before[symbol])
+        # A higher span that began before the first minute fetched holds only part of its minutes: left out.
+        candles = [c for c in aggregator.take_closed() if c.open_ms >= first]
+        written[symbol] = candles_write(exchange=exchange, candles=candles)
+        if say is not None:
+            say(f"{symbol}: {written[symbol]} candles")
+    return written
+
+
 # --- risk --------------------------------------------------------------------------------------------------------
 def _returns_by_asset(*, exchange: Exchange, assets: list[str], valuation: str, since, until) -> dict[str, np.ndarray]:
     """Each asset's one-minute returns in the valuation asset from the account's candles (its market against the

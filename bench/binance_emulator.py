@@ -29,6 +29,8 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
+from bench.binance_klines import klines_route
+
 MAX_STREAMS = 1024
 MAX_INCOMING_PER_S = 5
 
@@ -208,6 +210,7 @@ class BinanceEmulator:
         app.router.add_get("/api/v3/ping", self._ping)
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
+        app.router.add_get("/api/v3/klines", klines_route(self.recordings))
         if self.account is not None:
             self.account.routes(app)
         self.runner = web.AppRunner(app, access_log=None)

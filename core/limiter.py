@@ -82,6 +82,7 @@ DEFAULT_WEIGHTS = {
     "load_markets": 20,
     "fetch_tickers": 4,
     "fetch_order_book": 5,
+    "fetch_klines": 2,
     "create_order": 1,
     "fetch_order": 4,
     "fetch_open_orders": 6,

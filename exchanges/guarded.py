@@ -93,6 +93,9 @@ class GuardedVenue(Venue):
     def fetch_my_trades(self, **kwargs):
         return self._guard("fetch_my_trades", lambda: self.inner.fetch_my_trades(**kwargs))
 
+    def fetch_klines(self, symbol, **kwargs):
+        return self._guard("fetch_klines", lambda: self.inner.fetch_klines(symbol, **kwargs))
+
     def fetch_resolution(self, symbol):
         return self._guard("fetch_resolution", lambda: self.inner.fetch_resolution(symbol))
 

@@ -31,6 +31,19 @@ class Ticker:
     ts_ms: int
 
 
+class Kline(NamedTuple):
+    """One candle as a venue's REST history gives it (trades and quote volume 0 where the venue's rows lack them)."""
+
+    open_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    trades: int
+
+
 class Quote(NamedTuple):
     """A ticker's touch prices as floats, for scoring (no Decimal work on the scanner's hot path)."""
 

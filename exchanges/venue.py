@@ -6,7 +6,7 @@ from decimal import Decimal
 from core.limiter import DEFAULT_WEIGHTS
 
 from .errors import NotSupported
-from .types import BalanceEntry, MarketInfo, OrderBook, Resolution, Ticker, VenueOrder, VenueTrade
+from .types import BalanceEntry, Kline, MarketInfo, OrderBook, Resolution, Ticker, VenueOrder, VenueTrade
 
 ORDER_TYPES = ("market", "limit", "ioc")
 
@@ -83,6 +83,11 @@ class Venue(ABC):
 
     @abstractmethod
     def fetch_my_trades(self, *, symbol: str | None = None, since_ms: int | None = None) -> list[VenueTrade]: ...
+
+    def fetch_klines(self, symbol: str, *, timeframe: str = "1m", since_ms: int, limit: int = 1000) -> list[Kline]:
+        """Closed and current candles from `since_ms`, oldest first, at most `limit` (the venue's REST history).
+        Raises NotSupported where the venue keeps none."""
+        raise NotSupported(f"{self.name}: this venue keeps no candle history to fetch.")
 
     # --- prediction markets ---------------------------------------------------------------
     def fetch_resolution(self, symbol: str) -> Resolution | None:
