@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class CcxtFeed:
     def __init__(self, account: Exchange, *, snapshot: MarketDataSnapshot, tickers: Iterable[str],
                  books: Callable[[], set[str]], on_stats: Callable[[FeedStats], None] | None = None, client=None,
-                 poll_s: float = 1.0) -> None:  # fmt: skip
+                 poll_s: float = 1.0, trades=None) -> None:  # fmt: skip
         self.account = account
         self.snapshot = snapshot
         self.ticker_symbols = sorted(set(tickers))
@@ -38,6 +38,8 @@ class CcxtFeed:
         self._stop = asyncio.Event()
         self._watching_tickers = False
         self._redis = RedisWatch(f"{account.name} feed")
+        self.trades = trades  # where public trades go (an exchanges.trades.TradeThread: candles), for its symbols
+        self.trade_streams: dict[str, asyncio.Task] = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -53,15 +55,22 @@ class CcxtFeed:
         symbols = [unified[s] for s in self.ticker_symbols if s in unified]
         tasks = [asyncio.create_task(self._tickers(symbols)), asyncio.create_task(self._poll(symbols)),
                  asyncio.create_task(self._follow_books(unified)), asyncio.create_task(self._publish())]  # fmt: skip
+        trading = self.trades is not None and bool(self.rest.has.get("watchTrades"))  # none without a stream
+        if trading:
+            await asyncio.to_thread(self.trades.start)
+            tasks.append(asyncio.create_task(self._follow_trades(unified)))
         try:
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
         except TimeoutError:
             pass
         finally:
             self._stop.set()
-            for task in [*tasks, *self.books.values()]:
+            streams = [*tasks, *self.books.values(), *self.trade_streams.values()]
+            for task in streams:
                 task.cancel()
-            await asyncio.gather(*tasks, *self.books.values(), return_exceptions=True)
+            await asyncio.gather(*streams, return_exceptions=True)
+            if trading:
+                await asyncio.to_thread(self.trades.stop)  # what arrived is written
         return self.stats
 
     def _write_tickers(self, tickers: dict) -> None:
@@ -165,6 +174,31 @@ class CcxtFeed:
                     self.snapshot.drop_book(symbol)
                 self.stats.resyncs += 1
                 log.warning("%s feed: book %s failed: %s", self.account.name, symbol, exc)
+                await asyncio.sleep(backoff_s(attempt))
+                attempt += 1
+
+    async def _follow_trades(self, unified: dict[str, str], every_s: float = 5.0) -> None:
+        """A trade stream for each market the candles want, started and stopped as that changes."""
+        while not self._stop.is_set():
+            wanted = {s for s in self.trades.symbols() if s in unified}
+            for symbol in wanted - set(self.trade_streams):
+                self.trade_streams[symbol] = asyncio.create_task(self._trade_stream(symbol, unified[symbol]))
+            for symbol in set(self.trade_streams) - wanted:
+                self.trade_streams.pop(symbol).cancel()
+            await asyncio.sleep(every_s)
+
+    async def _trade_stream(self, symbol: str, unified: str) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                for trade in await self.rest.watch_trades(unified):  # the trades since the last call
+                    self.trades.put(symbol, repr(trade["price"]), repr(trade["amount"]), trade["timestamp"])
+                    self.stats.trades += 1
+                attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s feed: trades of %s failed: %s", self.account.name, symbol, exc)
                 await asyncio.sleep(backoff_s(attempt))
                 attempt += 1
 

@@ -290,7 +290,7 @@ def test_run_feed_streams_a_ccxt_accounts_market_into_the_snapshot_and_reports_i
 class _ProLike:
     """The part of a ccxt.pro exchange CcxtFeed uses: its stream fails once, REST answers meanwhile."""
 
-    has = {"watchBidsAsks": True, "fetchBidsAsks": True, "watchOrderBook": True}
+    has = {"watchBidsAsks": True, "fetchBidsAsks": True, "watchOrderBook": True, "watchTrades": True}
 
     def __init__(self):
         self.markets = {"BTC/USDT": {"id": "BTCUSDT", "spot": True}}
@@ -317,6 +317,30 @@ class _ProLike:
         await asyncio.sleep(0.01)
         return {"bids": [[60000.0, 1.5]], "asks": [[60000.01, 2.0]], "nonce": 7}
 
+    async def watch_trades(self, symbol):
+        await asyncio.sleep(0.05)
+        self.traded = getattr(self, "traded", 0) + 1
+        return [{"price": 60000.5, "amount": 0.25, "timestamp": 1_723_161_600_000 + self.traded}]
+
+
+class _Candles:
+    """A trade reader as TradeThread gives a feed: what it was handed, and the markets it wants."""
+
+    def __init__(self):
+        self.got = []
+
+    def start(self):
+        return self
+
+    def symbols(self):
+        return {"BTCUSDT"}
+
+    def put(self, *trade):
+        self.got.append(trade)
+
+    def stop(self):
+        pass
+
 
 def test_another_ccxt_exchange_streams_through_ccxt_pro_and_falls_back_to_rest(snapshot):
     from exchanges.models import Exchange
@@ -324,9 +348,12 @@ def test_another_ccxt_exchange_streams_through_ccxt_pro_and_falls_back_to_rest(s
 
     account = Exchange(name="feed-test", kind="ccxt", ccxt_id="kraken")
     pro = _ProLike()
+    candles = _Candles()
     feed = CcxtFeed(account, snapshot=snapshot, tickers=["BTCUSDT"], books=lambda: {"BTCUSDT"}, client=pro,
-                    poll_s=0.05)  # fmt: skip
+                    poll_s=0.05, trades=candles)  # fmt: skip
     stats = asyncio.run(feed.run(seconds=1.5))
+    assert stats.trades == len(candles.got) > 5  # the market's trades, watched, handed on for its candles
+    assert candles.got[0] == ("BTCUSDT", "60000.5", "0.25", 1_723_161_600_001)
     assert stats.reconnects == 1
     assert pro.fetched >= 1  # while the stream was down
     assert stats.rest_fallbacks >= 1

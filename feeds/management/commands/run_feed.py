@@ -36,4 +36,5 @@ class Command(CcxtAccountsCommand):
             return BinanceFeed(snapshot=snapshot, ws_base=account.ws_url or BINANCE_WS, rest=rest_client(account),
                                tickers=tickers, books=books, on_stats=publish,
                                trades=TradeThread(TradeReaders(account)))  # <symbol>@trade: candles  # fmt: skip
-        return CcxtFeed(account, snapshot=snapshot, tickers=tickers, books=books, on_stats=publish)
+        return CcxtFeed(account, snapshot=snapshot, tickers=tickers, books=books, on_stats=publish,
+                        trades=TradeThread(TradeReaders(account)))  # fmt: skip
