@@ -157,10 +157,6 @@ class MarketDataSnapshot:
         self._count(**tally)
         return book
 
-    def book_and_ticker(self, symbol: str, *, max_age_ms: int | None = None) -> tuple[OrderBook | None, Ticker | None]:
-        """The stored book and the ticker of `symbol`, read in one round trip."""
-        return self.books_and_tickers([symbol], max_age_ms=max_age_ms)[symbol]
-
     def books_and_tickers(
         self, symbols: list[str], *, max_age_ms: int | None = None
     ) -> dict[str, tuple[OrderBook | None, Ticker | None]]:
