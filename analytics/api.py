@@ -1,17 +1,22 @@
 """The analytics API: candles of a market (closed ones paginated, the open one beside them), risk reports (and an
 assessment on demand), each account's risk limits."""
 
+import csv
+import io
+
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, permissions, serializers, viewsets
+from rest_framework import mixins, permissions, renderers, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.api import ServiceWriteViewSet
 from core.permissions import HasActionPermission
 from exchanges.models import Exchange, Market
 
-from . import selectors, services
+from . import performance, selectors, services
 from .models import Candle, RiskLimits, RiskReport, Timeframe
 
 
@@ -138,3 +143,40 @@ class RiskLimitsViewSet(ServiceWriteViewSet):
     update_service = staticmethod(
         lambda limits, fields: services.risk_limits_set(**({"exchange": limits.exchange} | fields))
     )
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """A report's rows as CSV (nested figures as `pnl.USDT` columns)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        rows = [performance.flatten(row) for row in data] if isinstance(data, list) else [data]
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+
+
+class PerformanceQuerySerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=sorted(performance.REPORTS), default="account")
+    since = serializers.DateTimeField(required=False, help_text="what ended at or after this time (default: all)")
+
+
+class PerformanceView(APIView):
+    """Performance per cycle strategy, copied wallet or account: PnL per asset, win rate, fees per asset, slippage
+    against what was expected at decision time, latency. `?format=csv` for a spreadsheet."""
+
+    required_permissions = ["cycles.view_cycle", "positions.view_position", "orders.view_order"]
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer]
+
+    @extend_schema(parameters=[PerformanceQuerySerializer], responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        query = PerformanceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = performance.REPORTS[query.validated_data["scope"]]
+        return Response(report(since=query.validated_data.get("since")))

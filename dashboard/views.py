@@ -22,6 +22,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics.performance import account_performance, strategy_performance, wallet_performance
 from core.apicache import cached, invalidate
 from core.cache_stats import cache_stats
 from core.errors import Conflict, DomainError
@@ -121,6 +122,11 @@ PARTS = {
     "events": lambda: {"events": cached("positions", "dashboard:events", _recent_events)},
     "controls": lambda: {"strategies": _strategies(), "wallets": _wallets(), "failed_cycles": _failed_cycles()},
     "caches": lambda: {"caches": cache_stats()},
+    "performance": lambda: {
+        "strategies": strategy_performance(),
+        "wallets": wallet_performance(),
+        "accounts": account_performance(),
+    },
 }
 
 
@@ -136,7 +142,8 @@ def _permissions(user) -> dict:
     }
 
 
-LAZY_PARTS = ("figures", "caches")  # the slowest to compute and the least urgent: htmx loads them after the page
+# The slowest to compute and the least urgent: htmx loads them after the page.
+LAZY_PARTS = ("figures", "caches", "performance")
 
 
 @staff_member_required
