@@ -180,16 +180,16 @@ def _returns_by_asset(*, exchange: Exchange, assets: list[str], valuation: str, 
     ).values_list("market_id", "open_time", "close")
     for market_id, open_time, close in rows:
         closes[(to_ms(open_time) - start_ms) // pure.MINUTE_MS, column[market_id]] = float(close)
+    priced = [(asset, column[pk], inverse) for asset, (pk, inverse) in markets.items()
+              if np.count_nonzero(~np.isnan(closes[:, column[pk]])) >= 2]  # fmt: skip
+    for _, i, inverse in priced:
+        first = np.argmax(~np.isnan(closes[:, i]))
+        closes[:first, i] = closes[first, i]  # before its first candle: flat
+        if inverse:
+            closes[:, i] = 1.0 / closes[:, i]
+    returns = risk.returns_from_closes(closes[:, [i for _, i, _ in priced]])  # every column at once
     result = {valuation: np.zeros(minutes)} if valuation in assets else {}
-    for asset, (pk, inverse) in markets.items():
-        series = closes[:, column[pk]]
-        if np.count_nonzero(~np.isnan(series)) < 2:
-            continue
-        first = np.argmax(~np.isnan(series))
-        series[:first] = series[first]  # before its first candle: flat
-        series = 1.0 / series if inverse else series
-        result[asset] = risk.returns_from_closes(series[:, None])[:, 0]
-    return result
+    return result | {asset: returns[:, k] for k, (asset, _, _) in enumerate(priced)}
 
 
 def _portfolio_report(*, exchange: Exchange, values: dict[str, Decimal], now, **subject) -> RiskReport:
@@ -252,15 +252,13 @@ def risk_assess_account(*, exchange: Exchange, venue=None, now=None) -> RiskRepo
     """The account's risk from its balances, saved; its limits enforced through the kill switch: crossed, new
     entries stop with the reason; met again, a halt the limits set is lifted (an operator's halt is left alone)."""
     from exchanges.registry import get_venue
-    from exchanges.valuation import asset_prices
+    from exchanges.selectors import account_holdings
     from positions.actions import entries_halt
 
     now = now or timezone.now()
-    venue = venue or get_venue(exchange)
-    balances = {asset: entry.total for asset, entry in venue.fetch_balance().items() if entry.total > 0}
-    markets = Market.objects.filter(exchange=exchange, active=True).values_list("symbol", "base", "quote")
-    prices = asset_prices(balances, settings.DASHBOARD_VALUATION_ASSET, venue.fetch_tickers(), markets)
-    values = {asset: amount * prices[asset] for asset, amount in balances.items() if asset in prices}
+    balances, prices = account_holdings(exchange=exchange, venue=venue or get_venue(exchange),
+                                        valuation=settings.DASHBOARD_VALUATION_ASSET)  # fmt: skip
+    values = {asset: entry.total * prices[asset] for asset, entry in balances.items() if asset in prices}
     report = _portfolio_report(exchange=exchange, values=values, now=now, scope=RiskScope.ACCOUNT)
     report.unmeasured = sorted(set(report.unmeasured) | (set(balances) - set(prices)))
     drawdown = _equity_drawdown(exchange, report.value)

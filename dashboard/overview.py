@@ -18,9 +18,9 @@ from core.apicache import cached
 from cycles.models import Cycle, CycleState
 from cycles.scanner import scanner_stats
 from exchanges.errors import VenueError
-from exchanges.models import Exchange, Market
+from exchanges.models import Exchange
 from exchanges.registry import get_venue
-from exchanges.valuation import asset_prices
+from exchanges.selectors import account_holdings
 from liquidation.models import PanicSell, PanicSellState
 from orders.models import Order
 from positions.models import Position, PositionEvent, PositionEventKind, PositionPhase
@@ -56,14 +56,10 @@ def account_overview(exchange: Exchange, venue=None) -> dict:
         summary["error"] = "account disabled"
         return summary
     try:
-        venue = venue or get_venue(exchange)
-        balances = {asset: entry for asset, entry in venue.fetch_balance().items() if entry.total > 0}
-        tickers = venue.fetch_tickers()
+        balances, prices = account_holdings(exchange=exchange, venue=venue or get_venue(exchange), valuation=valuation)
     except VenueError as exc:
         summary["error"] = f"venue unavailable: {exc}"
         return summary
-    markets = Market.objects.filter(exchange=exchange, active=True).values_list("symbol", "base", "quote")
-    prices = asset_prices(balances, valuation, tickers, markets)
     rows, equity = [], Decimal(0)
     for asset, entry in balances.items():
         price = prices.get(asset)

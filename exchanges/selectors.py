@@ -1,8 +1,13 @@
 """Reads for venue accounts and markets."""
 
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
 from .models import Exchange, Market
+from .types import BalanceEntry
+from .valuation import asset_prices
+from .venue import Venue
 
 
 def exchange_list() -> QuerySet[Exchange]:
@@ -11,3 +16,12 @@ def exchange_list() -> QuerySet[Exchange]:
 
 def market_list() -> QuerySet[Market]:
     return Market.objects.select_related("exchange")
+
+
+def account_holdings(*, exchange: Exchange, venue: Venue, valuation: str) -> tuple[dict[str, BalanceEntry], dict]:
+    """What the account holds (balances above zero) and each asset's price in `valuation` where it has a path to it
+    (exchanges.valuation), from one balance call and one tickers call. Raises the venue's errors."""
+    balances = {asset: entry for asset, entry in venue.fetch_balance().items() if entry.total > 0}
+    markets = Market.objects.filter(exchange=exchange, active=True).values_list("symbol", "base", "quote")
+    prices: dict[str, Decimal] = asset_prices(balances, valuation, venue.fetch_tickers(), markets)
+    return balances, prices
