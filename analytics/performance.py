@@ -50,11 +50,11 @@ def strategy_performance(*, since: datetime | None = None) -> list[dict]:
         legs = Order.objects.filter(cycle__in=cycles, role=OrderRole.LEG, submitted_at__isnull=False)
         first_legs = legs.values("cycle_id").annotate(sent=Min("submitted_at")).values_list("sent", "cycle__created_at")
         latency = [(sent - opened).total_seconds() * 1000 for sent, opened in first_legs]
-        ended = cycles.count()
+        ended, won = cycles.count(), cycles.filter(realized_pnl__gt=0).count()
         result.append({
             "scope": "strategy", "id": strategy.pk, "name": strategy.name, "account": strategy.exchange.name,
-            "ended": ended, "completed": completed.count(), "won": cycles.filter(realized_pnl__gt=0).count(),
-            "win_rate": round(cycles.filter(realized_pnl__gt=0).count() / ended, 4) if ended else None,
+            "ended": ended, "completed": completed.count(), "won": won,
+            "win_rate": round(won / ended, 4) if ended else None,
             "pnl": _by_asset([(strategy.start_asset, cycles.aggregate(t=Sum("realized_pnl"))["t"])]),
             "fees": _fees(Fill.objects.filter(order__cycle__in=cycles)),
             "slippage_bps_mean": round(sum(slippage) / len(slippage), 3) if slippage else None,

@@ -59,18 +59,17 @@ class TradeReaders:
             reader.add(symbol, price, size, ts_ms)
 
     def maybe_flush(self) -> None:
-        for reader in self.readers:
-            try:
-                reader.maybe_flush()
-            except Exception as exc:
-                log.warning("trade reader %s: %s", type(reader).__name__, exc)
+        self._each("maybe_flush")
 
     def flush(self) -> None:
+        self._each("flush")
+
+    def _each(self, method: str) -> None:
         for reader in self.readers:
             try:
-                reader.flush()
+                getattr(reader, method)()
             except Exception as exc:
-                log.warning("trade reader %s: %s", type(reader).__name__, exc)
+                log.warning("trade reader %s: %s failed: %s", type(reader).__name__, method, exc)
 
 
 class TradeThread:

@@ -116,12 +116,7 @@ def test_the_scanner_places_leg_one_itself_and_says_where_the_time_went(paper, s
     queued = []
     monkeypatch.setattr("cycles.services.cycle_execute_schedule",
                         lambda *, cycle_id, countdown=0.0: queued.append((cycle_id, countdown)))  # fmt: skip
-    snapshot = MarketDataSnapshot(paper.exchange.name)
-    scanner = Scanner(paper.exchange, venue=paper, snapshot=snapshot)
-    _publish(snapshot, books)
-    scanner.scan_once()
-    books.set_book(ladder("ETHUSDT", "2949.00", "2950.00", "0.50", sizes=("10", "20", "30")))
-    _publish(snapshot, books, ["ETHUSDT"])
+    scanner = _mispriced(paper, books)
     [cycle_id] = scanner.scan_once()
     orders = Order.objects.filter(cycle_id=cycle_id).order_by("id")
     assert orders.count() == 1  # leg 1 only: the worker takes the next legs (queued by the order-ended hook)
@@ -129,7 +124,7 @@ def test_the_scanner_places_leg_one_itself_and_says_where_the_time_went(paper, s
     assert first.market.symbol == "ETHUSDT"
     assert first.role == "leg"
     assert queued[0] == (cycle_id, 2.0)  # the worker's safety net, later
-    timing = json.loads(snapshot.r.lindex(f"{TIMINGS_KEY}:{paper.exchange.name}", 0))
+    timing = json.loads(scanner.snapshot.r.lindex(f"{TIMINGS_KEY}:{paper.exchange.name}", 0))
     marks = [timing[m] for m in ("picked_up", "scored", "books", "walked", "reserved", "created", "sent")]
     assert timing["cycle"] == cycle_id
     assert marks == sorted(marks)
