@@ -54,6 +54,8 @@ run: setup
 	@$(BIN)/python manage.py setup_demo
 	@$(BIN)/python manage.py load_strategy configs/strategies/optimized_strategy.yaml
 	@$(BIN)/python manage.py setup_copy_demo $(COPY_DEMO_ARGS)
+	@$(BIN)/python manage.py setup_demo --exchange paper-portfolio
+	@$(BIN)/python manage.py rebalance --targets configs/rebalance/demo.yaml
 	@$(BIN)/python manage.py ensure_operator
 	@echo
 	@echo "  dashboard http://127.0.0.1:$(WEB_PORT)/dashboard/"

@@ -1,4 +1,5 @@
-"""Candles (OHLCV with trade counts) per market and timeframe, and the risk figures beat computes from them."""
+"""Candles (OHLCV with trade counts) per market and timeframe, the risk figures beat computes from them, and
+rebalances (an account's target weights, each plan and its trades)."""
 
 from decimal import Decimal
 
@@ -7,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from core.fields import amount_field
+from core.statemachine import check_transition_map
 
 from .candles import TIMEFRAMES
 
@@ -131,3 +133,139 @@ class RiskReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} risk of {self.exchange_id} at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class RebalanceTarget(models.Model):
+    """An account's target weights. The portfolio is the assets named plus the quote, which takes the weight the
+    others leave; assets the account holds but the targets do not name are left alone and not counted."""
+
+    exchange = models.OneToOneField("exchanges.Exchange", on_delete=models.CASCADE, related_name="rebalance_target")
+    quote = models.CharField(max_length=32, default="USDT", help_text="what every trade sells into or buys with")
+    weights = models.JSONField(default=dict, help_text='asset -> weight, e.g. {"BTC": "0.5", "ETH": "0.3"}')
+    tolerance = models.DecimalField(
+        max_digits=6, decimal_places=4, default=Decimal("0.02"),
+        validators=[MinValueValidator(Decimal("0.0001")), MaxValueValidator(Decimal("0.5"))],
+        help_text="how far a weight may drift from its target before it is traded, in weight (0.02 = 2 points)",
+    )  # fmt: skip
+    aim = models.DecimalField(
+        max_digits=4, decimal_places=2, default=Decimal("0.5"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal("0.9"))],
+        help_text="where a traded asset lands: 0 anywhere in its band (cheapest), 0.9 close to its target",
+    )  # fmt: skip
+    auto = models.BooleanField(
+        default=False, help_text="rebalance on its own (beat, every REBALANCE_AUTO_S) whenever a weight drifts out"
+    )
+    updated_by = models.CharField(max_length=150, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tolerance__gt=0, tolerance__lte=Decimal("0.5"), aim__gte=0, aim__lte=Decimal("0.9")),
+                name="rebalance_target_bounds",
+                violation_error_message="The tolerance is above 0 and at most 0.5; the aim between 0 and 0.9.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rebalance target of {self.exchange_id}"
+
+
+class RebalanceState(models.TextChoices):
+    PLANNED = "PLANNED", "planned (dry run)"
+    EXECUTING = "EXECUTING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+R = RebalanceState
+REBALANCE_TRANSITIONS = {
+    R.PLANNED: {R.EXECUTING, R.CANCELED},
+    R.EXECUTING: {R.COMPLETED, R.FAILED, R.CANCELED},
+    R.COMPLETED: set(),
+    R.FAILED: set(),
+    R.CANCELED: set(),
+}
+check_transition_map(RebalanceState, REBALANCE_TRANSITIONS)
+
+
+class Rebalance(models.Model):
+    """One plan to bring an account to its targets (a dry run until an operator executes it), and its outcome."""
+
+    exchange = models.ForeignKey("exchanges.Exchange", on_delete=models.PROTECT, related_name="rebalances")
+    state = models.CharField(max_length=10, choices=RebalanceState.choices, default=RebalanceState.PLANNED)
+    quote = models.CharField(max_length=32)
+    weights = models.JSONField(help_text="the targets it was planned for")
+    tolerance = models.DecimalField(max_digits=6, decimal_places=4)
+    aim = models.DecimalField(max_digits=4, decimal_places=2)
+    value = amount_field(help_text="the portfolio's value when planned, in the quote")
+    before = models.JSONField(help_text="asset -> {amount, price, value, weight} when planned")
+    expected_after = models.JSONField(help_text="asset -> weight once the trades are done, as planned")
+    expected_cost = amount_field(help_text="fees, spread and depth the trades are expected to lose, in the quote")
+    orders = models.PositiveSmallIntegerField(help_text="orders the trades place (a routed trade places several)")
+    after = models.JSONField(null=True, blank=True, help_text="asset -> weight once done")
+    requested_by = models.CharField(max_length=150)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    ALLOWED_TRANSITIONS = REBALANCE_TRANSITIONS
+    STATUS_FIELD = "state"
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("execute_rebalance", "Can execute a planned rebalance")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["exchange"],
+                condition=Q(state="EXECUTING"),
+                name="rebalance_one_executing_per_account",
+                violation_error_message="A rebalance of this account is executing already.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rebalance {self.pk} of {self.exchange_id} [{self.state}]"
+
+
+class RebalanceTradeState(models.TextChoices):
+    PLANNED = "PLANNED"
+    WORKING = "WORKING", "working (its conversion is placing orders)"
+    DONE = "DONE"
+    SKIPPED = "SKIPPED", "skipped (under the market's minimum when its turn came)"
+    FAILED = "FAILED"
+
+
+class RebalanceTrade(models.Model):
+    """One asset sold to the quote or bought with it. It runs as a conversion (a liquidation.PanicSell to the
+    asset wanted), which places its orders through order_place, one hop at a time, with intents of its own."""
+
+    rebalance = models.ForeignKey(Rebalance, on_delete=models.CASCADE, related_name="trades")
+    seq = models.PositiveSmallIntegerField()
+    asset = models.CharField(max_length=32)
+    side = models.CharField(max_length=4, choices=[("sell", "sell"), ("buy", "buy")])
+    amount = amount_field(help_text="a sell: the asset sold; a buy: the quote spent")
+    value = amount_field(help_text="in the quote, at the planning price")
+    expected_cost = amount_field()
+    route = models.JSONField(help_text="the assets it passes through, from the one sold to the one bought")
+    orders = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=8, choices=RebalanceTradeState.choices, default=RebalanceTradeState.PLANNED)
+    conversion = models.OneToOneField(
+        "liquidation.PanicSell", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    received = amount_field(null=True, blank=True)
+    received_asset = models.CharField(max_length=32, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["rebalance_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["rebalance", "seq"], name="rebalance_trade_seq_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="rebalance_trade_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.asset} ({self.amount}) [{self.state}]"

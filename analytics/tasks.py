@@ -3,10 +3,12 @@
 import logging
 
 from core.isolation import Loop
+from core.resilience import task_retry
 from core.schedule import task
+from exchanges.errors import VenueError
 from exchanges.models import Exchange
 
-from . import services
+from . import rebalancing, services
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +37,22 @@ def assess_risk(exchange_id: int | None = None) -> dict:
 def prune_candles() -> dict:
     """Candles past their timeframe's retention (ANALYTICS_CANDLE_RETENTION_DAYS) deleted."""
     return services.candles_prune()
+
+
+@task(name="analytics.rebalance_advance", queue="execution", acks_late=True, ignore_result=True,
+      **task_retry(VenueError))  # fmt: skip
+def rebalance_advance(rebalance_id: int) -> str:
+    """Start the rebalance's next trade or drive the working one; a duplicate finds the step taken."""
+    return rebalancing.rebalance_advance(rebalance_id=rebalance_id)
+
+
+@task(name="analytics.resume_rebalances", queue="maintenance", every="REBALANCE_STALL_S", ignore_result=True)
+def resume_rebalances() -> int:
+    """Executing rebalances nobody advanced for REBALANCE_STALL_S (a worker died) advanced again."""
+    return rebalancing.rebalances_resume()
+
+
+@task(name="analytics.auto_rebalance", queue="maintenance", every="REBALANCE_AUTO_S", ignore_result=True)
+def auto_rebalance() -> list[int]:
+    """Accounts whose targets say `auto` rebalanced when a weight has drifted out of tolerance."""
+    return rebalancing.rebalances_auto()

@@ -15,6 +15,8 @@ risk_ms / risk_pandas_ms / risk_speedup_vs_pandas
     `--rounds`; against the same figures computed asset by asset with pandas Series methods and DataFrame.corr
     (the older system's way), in the same run. `risk_max_difference`: the largest absolute difference over every
     figure and correlation (must stay under 1e-9).
+rebalance_*
+    The rebalance planner against an exhaustive search: see bench/bench_rebalance.py.
 """
 
 import argparse
@@ -188,11 +190,16 @@ def run(argv: list[str]) -> dict:
     parser.add_argument("--periods", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3, help="the vectorized risk's best of this many")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--parts", default="candles,risk", help="candles, risk (comma-separated)")
+    parser.add_argument("--rebalance-cases", type=int, default=400)
+    parser.add_argument("--parts", default="candles,risk,rebalance", help="candles, risk, rebalance (comma-separated)")
     args = parser.parse_args(argv)
     parts, result = set(args.parts.split(",")), {}
     if "candles" in parts:
         result |= bench_candles(args.candle_rounds)
     if "risk" in parts:
         result |= bench_risk(args.assets, args.periods, args.rounds, args.seed)
+    if "rebalance" in parts:
+        from bench.bench_rebalance import bench_rebalance
+
+        result |= bench_rebalance(args.rebalance_cases, args.seed)
     return result

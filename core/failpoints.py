@@ -13,7 +13,8 @@ called), `order.after_submit` (the venue answered, the answer not recorded),
 `position.after_exit` (a position's TP or stop sold, not yet accounted),
 `position.before_entry` (a position recorded, its entry order not yet),
 `wallet.before_commit` (a scan's fills and copies inserted, not committed),
-`wallet.stream_before_commit` (the same for fills the wallet stream saw).
+`wallet.stream_before_commit` (the same for fills the wallet stream saw), `rebalance.between_trades` (a
+rebalance's trade done, the next not started).
 """
 
 import os
@@ -28,6 +29,7 @@ POINTS = (
     "position.before_entry",
     "wallet.before_commit",
     "wallet.stream_before_commit",
+    "rebalance.between_trades",
 )
 
 

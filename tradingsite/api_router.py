@@ -3,6 +3,7 @@
 from rest_framework.routers import DefaultRouter
 
 from analytics.api import CandleViewSet, RiskLimitsViewSet, RiskReportViewSet
+from analytics.rebalance_api import RebalanceTargetViewSet, RebalanceViewSet
 from cycles.api import CycleViewSet, ReservationViewSet, StrategyViewSet
 from exchanges.api import ExchangeViewSet, MarketViewSet
 from liquidation.api import PanicSellViewSet
@@ -27,6 +28,8 @@ router.register("copy-trades", CopyTradeViewSet)
 router.register("candles", CandleViewSet)
 router.register("risk-reports", RiskReportViewSet)
 router.register("risk-limits", RiskLimitsViewSet)
+router.register("rebalance-targets", RebalanceTargetViewSet)
+router.register("rebalances", RebalanceViewSet)
 
 app_name = "api"
 urlpatterns = router.urls

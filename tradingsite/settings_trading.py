@@ -185,3 +185,13 @@ ANALYTICS_RISK_S = env.float("ANALYTICS_RISK_S", default=300.0)
 ANALYTICS_RISK_WINDOW_MIN = env.int("ANALYTICS_RISK_WINDOW_MIN", default=1440)
 ANALYTICS_RISK_BENCHMARK = env.str("ANALYTICS_RISK_BENCHMARK", default="BTC")
 ANALYTICS_RISK_RETENTION_DAYS = env.int("ANALYTICS_RISK_RETENTION_DAYS", default=7)
+
+# --- Rebalancing ----------------------------------------------------------------------
+# A planned rebalance may be executed this long after it was planned; after that the prices are too old: plan again.
+REBALANCE_PLAN_TTL_S = env.float("REBALANCE_PLAN_TTL_S", default=300.0)
+# While a trade's orders work, the rebalance looks again this often; beat's sweep advances one nobody has
+# advanced for REBALANCE_STALL_S (its chained task lost with a worker).
+REBALANCE_POLL_S = env.float("REBALANCE_POLL_S", default=1.0)
+REBALANCE_STALL_S = env.float("REBALANCE_STALL_S", default=15.0)
+# Targets marked `auto` are checked this often, and rebalanced when a weight has drifted out of tolerance.
+REBALANCE_AUTO_S = env.float("REBALANCE_AUTO_S", default=60.0)
