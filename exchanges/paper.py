@@ -67,7 +67,7 @@ class PaperVenue(Venue):
     def market_data(self) -> MarketDataSource:
         if self._market_data is None:
             self._market_data = SnapshotSource(
-                self.name,
+                settings.PAPER_MARKET_DATA_FROM.get(self.name, self.name),  # two accounts on one simulated venue
                 price_steps={s: m.price_step for s, m in self.markets.items()},
                 profile=load_profile(str(settings.PAPER_DEPTH_PROFILE)),
             )

@@ -20,6 +20,10 @@ SIMULATOR_MISPRICING_RATE = env.float("SIMULATOR_MISPRICING_RATE", default=2.0) 
 PAPER_BOOK_MAX_AGE_MS = env.int("PAPER_BOOK_MAX_AGE_MS", default=5000)
 PAPER_FAULTS_CACHE_S = env.float("PAPER_FAULTS_CACHE_S", default=1.0)
 PAPER_STARTING_BALANCES = env.dict("PAPER_STARTING_BALANCES", default={"USDT": "10000"})
+# Paper accounts that trade on another's simulated market (its simulator's prices and books), as two accounts on one
+# exchange share its market data: account -> the account whose simulator writes them. The demo's portfolio account
+# trades on the demo exchange's market.
+PAPER_MARKET_DATA_FROM = env.dict("PAPER_MARKET_DATA_FROM", default={"paper-portfolio": "paper"})
 
 # --- Market-data feeds (run_feed) ---------------------------------------------------
 # A real venue's book is read from the feed's snapshot while it is this fresh, else asked for over REST.

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 import analytics.rebalancing
 import liquidation.services
@@ -228,3 +229,33 @@ def test_targets_marked_auto_are_rebalanced_by_beat_once_out_of_tolerance_and_le
     assert rebalance_advance(rebalance_id=started, venue=venue) == "completed"
     assert rebalances_auto() == []  # within tolerance now: nothing planned, nothing recorded
     assert Rebalance.objects.count() == 1
+
+
+def test_operators_set_targets_plan_and_execute_from_the_admin(account, venue, client, operator, monkeypatch):
+    monkeypatch.setattr(analytics.rebalancing, "get_venue", lambda exchange: venue)
+    client.force_login(operator)
+    add = reverse("admin:analytics_rebalancetarget_add")
+    form = {"exchange": account.pk, "quote": "USDT", "tolerance": "0.02", "aim": "0.5"}
+    refused = client.post(add, form | {"weights": '{"BTC": "0.8", "ETH": "0.4"}'})
+    assert refused.status_code == 200
+    assert "the weights add up to 1.2, over 1" in refused.content.decode()
+    assert not RebalanceTarget.objects.exists()
+    saved = client.post(add, form | {"weights": '{"btc": "0.4", "ETH": "0.3", "LINK": "0.1"}'})
+    assert saved.status_code == 302
+    target = RebalanceTarget.objects.get()
+    assert target.weights == TARGETS
+    assert target.updated_by == "operator-test"
+
+    targets = reverse("admin:analytics_rebalancetarget_changelist")
+    client.post(targets, {"action": "plan", "_selected_action": [target.pk]})
+    rebalance = Rebalance.objects.get()
+    assert rebalance.state == RebalanceState.PLANNED
+    assert not Order.objects.exists()
+    page = client.get(reverse("admin:analytics_rebalance_change", args=[rebalance.pk])).content.decode()
+    assert "USDT" in page
+    assert "LINK" in page
+
+    rebalances = reverse("admin:analytics_rebalance_changelist")
+    client.post(rebalances, {"action": "execute", "_selected_action": [rebalance.pk]})
+    rebalance.refresh_from_db()
+    assert rebalance.state == RebalanceState.EXECUTING
