@@ -1,6 +1,7 @@
 """Reads for analytics: which markets get candles, and the candles themselves (closed ones, then the open one)."""
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
@@ -11,7 +12,7 @@ from exchanges.models import Exchange, Market
 from orders.models import Order
 from positions.models import Position, PositionPhase
 
-from .models import Candle
+from .models import Candle, Rebalance, RebalanceTarget
 from .services import OPEN_KEY, decode_open
 
 TRADED_WITHIN = timedelta(hours=24)
@@ -80,3 +81,21 @@ def latest_account_risk(*, exchange: Exchange) -> dict | None:
     return {"computed_at": f"{report.computed_at:%H:%M} UTC", "figures": report.figures, "largest": largest,
             "breaches": report.breaches, "unmeasured": report.unmeasured, "periods": report.periods,
             "limits": bounds}  # fmt: skip
+
+
+def latest_rebalance(*, exchange: Exchange) -> dict | None:
+    """The account's rebalance targets (the quote's share included) and its newest rebalance, for the dashboard."""
+    target = RebalanceTarget.objects.filter(exchange=exchange).first()
+    if target is None:
+        return None
+    weights = {a: Decimal(w) for a, w in target.weights.items()}
+    weights.setdefault(target.quote, 1 - sum(weights.values(), Decimal(0)))
+    last = Rebalance.objects.filter(exchange=exchange).order_by("-created_at", "-id").first()
+    return {
+        "targets": weights, "tolerance": target.tolerance, "auto": target.auto, "quote": target.quote,
+        "last": None if last is None else {
+            "id": last.pk, "state": last.state, "at": f"{(last.finished_at or last.created_at):%H:%M} UTC",
+            "orders": last.orders, "expected_cost": last.expected_cost, "after": last.after or {},
+            "error": last.error,
+        },
+    }  # fmt: skip

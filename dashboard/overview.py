@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from analytics.selectors import latest_account_risk
+from analytics.selectors import latest_account_risk, latest_rebalance
 from core.apicache import cached
 from cycles.models import Cycle, CycleState
 from cycles.scanner import scanner_stats
@@ -50,7 +50,7 @@ def account_overview(exchange: Exchange, venue=None) -> dict:
         ).count(),
         "active_panic_sells": PanicSell.objects.filter(exchange=exchange, state=PanicSellState.ACTIVE).count(),
         "balances": None, "equity": None, "unvalued_assets": [], "error": "",
-        "risk": latest_account_risk(exchange=exchange),
+        "risk": latest_account_risk(exchange=exchange), "rebalance": latest_rebalance(exchange=exchange),
     }  # fmt: skip
     if not exchange.enabled:
         summary["error"] = "account disabled"

@@ -1,6 +1,7 @@
 """Rebalancing on the paper venue: targets checked, a dry run that places nothing, an execution that reaches the
 targets (a routed asset included), and one killed mid-way that resumes without placing anything twice."""
 
+import re
 from collections import Counter
 from decimal import Decimal
 
@@ -259,3 +260,16 @@ def test_operators_set_targets_plan_and_execute_from_the_admin(account, venue, c
     client.post(rebalances, {"action": "execute", "_selected_action": [rebalance.pk]})
     rebalance.refresh_from_db()
     assert rebalance.state == RebalanceState.EXECUTING
+
+
+def test_the_dashboard_shows_the_targets_and_how_the_last_rebalance_ended(account, venue, client, operator):
+    rebalance_target_set(exchange=account, weights=TARGETS, auto=True, updated_by="test")
+    rebalance = rebalance_plan(exchange=account, requested_by="test", venue=venue)
+    rebalance_execute(rebalance_id=rebalance.pk, requested_by="test")
+    rebalance_advance(rebalance_id=rebalance.pk, venue=venue)
+    client.force_login(operator)
+    page = " ".join(client.get("/dashboard/part/accounts/").content.decode().split())
+    assert "Rebalance targets: BTC 40% · ETH 30% · LINK 10% · USDT 20% (± 2.0%, rebalanced automatically)." in page
+    assert f'rebalance {rebalance.pk}</a> <span class="">COMPLETED</span>' in page
+    assert "4 orders, expected cost" in page
+    assert re.search(r"weights after: BTC \d+\.\d\d% · ETH \d+\.\d\d% · LINK \d+\.\d\d% · USDT \d+\.\d\d%", page)
