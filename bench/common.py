@@ -21,6 +21,7 @@ def drop_account(name: str) -> None:
     """Delete a benchmark's exchange account and everything traded on it (a clean start)."""
     from django.db import connection
 
+    from analytics.models import Rebalance
     from cycles.models import Cycle, CycleLeg, Strategy
     from exchanges.models import Exchange
     from liquidation.models import PanicSell
@@ -38,6 +39,7 @@ def drop_account(name: str) -> None:
     TakeProfitLevel.objects.filter(position__exchange=exchange).update(order=None)
     Position.objects.filter(exchange=exchange).update(last_exit_order=None)
     Order.objects.filter(exchange=exchange).delete()
+    Rebalance.objects.filter(exchange=exchange).delete()  # its trades with it, then the conversions they ran
     PanicSell.objects.filter(exchange=exchange).delete()
     Position.objects.filter(exchange=exchange).delete()
     Cycle.objects.filter(strategy__exchange=exchange).delete()
