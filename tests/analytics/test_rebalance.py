@@ -6,7 +6,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 import analytics.rebalancing
@@ -273,3 +273,35 @@ def test_the_dashboard_shows_the_targets_and_how_the_last_rebalance_ended(accoun
     assert f'rebalance {rebalance.pk}</a> <span class="">COMPLETED</span>' in page
     assert "4 orders, expected cost" in page
     assert re.search(r"weights after: BTC \d+\.\d\d% · ETH \d+\.\d\d% · LINK \d+\.\d\d% · USDT \d+\.\d\d%", page)
+
+
+def test_the_command_executes_and_follows_a_rebalance_to_its_end(account, venue, monkeypatch, capsys):
+    monkeypatch.setattr(analytics.rebalancing, "get_venue", lambda exchange: venue)
+    rebalance_target_set(exchange=account, weights=TARGETS, updated_by="test")
+    call_command("rebalance", "--exchange", account.name, "--execute")
+    out = capsys.readouterr().out
+    assert "trade 3 (buy LINK): DONE" in out
+    assert re.search(r"rebalance \d+ completed; weights now BTC 0\.\d{4}, ETH 0\.\d{4}", out)
+    assert in_band(weights_now(venue), TARGETS)
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "message"),
+    [
+        ((), None, "Give --targets FILE, --exchange NAME, or both."),
+        (("--exchange", "nowhere"), None, "nowhere: no such account."),
+        (("--targets", "{path}"), "accounts: [1, 2]", "A targets file has `accounts:`, a mapping"),
+        (("--targets", "{path}"), "accounts:\n  nowhere: {weights: {BTC: 0.5}}", "nowhere: no such account."),
+        (("--targets", "{path}"), "accounts:\n  {account}: {weights: {BTC: 0.5}, sizes: 1}", "unknown keys sizes"),
+        (("--targets", "{path}"), "accounts:\n  {account}: {weights: {BTC: 1.5}}", "the weight of BTC is between"),
+        (("--targets", "{path}"), "accounts: {", "not valid YAML"),
+        (("--targets", "{path}.missing"), None, "cannot be read"),
+    ],
+)
+def test_the_command_says_what_is_wrong_and_changes_nothing(account, tmp_path, args, text, message):
+    path = tmp_path / "targets.yaml"
+    if text is not None:
+        path.write_text(text.replace("{account}", account.name))
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("rebalance", *(a.replace("{path}", str(path)) for a in args))
+    assert not RebalanceTarget.objects.exists()
