@@ -181,7 +181,7 @@ class RebalanceState(models.TextChoices):
 
 R = RebalanceState
 REBALANCE_TRANSITIONS = {
-    R.PLANNED: {R.EXECUTING, R.CANCELED},
+    R.PLANNED: {R.EXECUTING, R.COMPLETED, R.CANCELED},  # completed at once when there is nothing to trade
     R.EXECUTING: {R.COMPLETED, R.FAILED, R.CANCELED},
     R.COMPLETED: set(),
     R.FAILED: set(),

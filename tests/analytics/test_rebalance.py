@@ -305,3 +305,13 @@ def test_the_command_says_what_is_wrong_and_changes_nothing(account, tmp_path, a
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command("rebalance", *(a.replace("{path}", str(path)) for a in args))
     assert not RebalanceTarget.objects.exists()
+
+
+def test_a_plan_with_nothing_to_trade_completes_at_once_when_executed(account, venue):
+    rebalance_target_set(exchange=account, weights={"BTC": "0.01"}, tolerance="0.05", updated_by="test")
+    rebalance = rebalance_plan(exchange=account, requested_by="test", venue=venue)
+    assert rebalance.trades.count() == 0
+    done = rebalance_execute(rebalance_id=rebalance.pk, requested_by="test")
+    assert done.state == RebalanceState.COMPLETED
+    assert done.after == {"BTC": 0.0, "USDT": 1.0}
+    assert not Order.objects.exists()
