@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.clock import from_ms, to_ms
 from core.redis_client import redis_client
 from exchanges.models import Exchange, Market
+from exchanges.selectors import market_data_account
 
 from . import candles as pure
 from . import risk
@@ -168,7 +169,7 @@ def _returns_by_asset(*, exchange: Exchange, assets: list[str], valuation: str, 
     start_ms, end_ms = to_ms(since) // pure.MINUTE_MS * pure.MINUTE_MS, to_ms(until)
     minutes = max(0, (end_ms - start_ms) // pure.MINUTE_MS)
     markets = {}
-    for market in Market.objects.filter(exchange=exchange).filter(
+    for market in Market.objects.filter(exchange=market_data_account(exchange)).filter(
         Q(base__in=assets, quote=valuation) | Q(quote__in=assets, base=valuation)
     ):  # fmt: skip
         asset, inverse = (market.base, False) if market.quote == valuation else (market.quote, True)

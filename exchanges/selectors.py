@@ -2,9 +2,10 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import QuerySet
 
-from .models import Exchange, Market
+from .models import Exchange, ExchangeKind, Market
 from .types import BalanceEntry
 from .valuation import asset_prices
 from .venue import Venue
@@ -25,3 +26,10 @@ def account_holdings(*, exchange: Exchange, venue: Venue, valuation: str) -> tup
     markets = Market.objects.filter(exchange=exchange, active=True).values_list("symbol", "base", "quote")
     prices: dict[str, Decimal] = asset_prices(balances, valuation, venue.fetch_tickers(), markets)
     return balances, prices
+
+
+def market_data_account(exchange: Exchange) -> Exchange:
+    """The account whose markets carry this one's market data (its candles): itself, or for a paper account that
+    trades on another's simulated market (PAPER_MARKET_DATA_FROM), that account when it exists."""
+    source = settings.PAPER_MARKET_DATA_FROM.get(exchange.name) if exchange.kind == ExchangeKind.PAPER else None
+    return (Exchange.objects.filter(name=source).first() if source else None) or exchange

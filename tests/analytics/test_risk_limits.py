@@ -11,8 +11,11 @@ from analytics.models import Candle, RiskReport
 from analytics.services import risk_assess_account, risk_assess_strategies, risk_limits_set
 from cycles.reservations import cycle_reserve
 from exchanges.errors import EntriesHalted
-from exchanges.paper import paper_deposit
+from exchanges.models import Exchange
+from exchanges.paper import PaperVenue, paper_deposit
+from exchanges.services import markets_sync
 from positions.actions import entries_halt
+from tests.conftest import MARKETS
 
 D = Decimal
 
@@ -126,3 +129,15 @@ def test_the_dashboard_shows_the_risk_and_why_entries_stopped(held, client, oper
     assert "Risk limit crossed: BTC 31.58% of equity, over the 25.00% limit." in page
     assert "VaR 99% " in page
     assert "largest BTC 31.58% (limit 25.00%)" in page
+
+
+def test_a_paper_account_on_another_s_simulated_market_is_measured_by_that_market_s_candles(held, settings):
+    other = Exchange.objects.create(name="paper-other")
+    markets_sync(exchange=other, markets=MARKETS)
+    paper_deposit(exchange=other, asset="BTC", amount=D("1"))
+    venue = PaperVenue(other, market_data=held.market_data)
+    assert risk_assess_account(exchange=other, venue=venue).unmeasured == ["BTC"]  # no candles of its own
+    settings.PAPER_MARKET_DATA_FROM = {"paper-other": held.exchange.name}
+    report = risk_assess_account(exchange=other, venue=venue)
+    assert report.unmeasured == []
+    assert report.periods >= 240
