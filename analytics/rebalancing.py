@@ -53,9 +53,7 @@ def rebalance_plan(
     venue = venue or get_venue(exchange)
     quote, weights = target.quote, {a: Decimal(w) for a, w in target.weights.items()}
     assets = sorted(set(weights) - {quote})
-    balances = venue.fetch_balance()
-    markets = list(Market.objects.filter(exchange=exchange, active=True).values_list("symbol", "base", "quote"))
-    prices = asset_prices({a for _, b, q in markets for a in (b, q)}, quote, venue.fetch_tickers(), markets)
+    balances, prices = _priced(exchange, venue, quote)
     unpriced = [a for a in assets if a not in prices]
     if unpriced:
         raise DomainError(f"No price in {quote} for {', '.join(unpriced)}: nothing trades them to it.")
@@ -96,6 +94,13 @@ def rebalance_plan(
     log.info("rebalance %s of %s planned: %s trades, %s orders, expected cost %s %s", rebalance.pk, exchange.name,
              len(rows), rebalance.orders, rebalance.expected_cost, quote)  # fmt: skip
     return rebalance
+
+
+def _priced(exchange: Exchange, venue: Venue, quote: str) -> tuple[dict, dict[str, Decimal]]:
+    """The account's balances, and the price in `quote` of every asset its markets trade (one call each)."""
+    balances = venue.fetch_balance()
+    markets = list(Market.objects.filter(exchange=exchange, active=True).values_list("symbol", "base", "quote"))
+    return balances, asset_prices({a for _, b, q in markets for a in (b, q)}, quote, venue.fetch_tickers(), markets)
 
 
 def _dec(value: float) -> Decimal:
@@ -286,12 +291,9 @@ def _start(rebalance: Rebalance, trade: RebalanceTrade, venue: Venue) -> bool:
 
 
 def _finish(rebalance: Rebalance, venue: Venue) -> str:
-    weights = set(rebalance.weights) | {rebalance.quote}
-    balances = venue.fetch_balance()
-    markets = list(Market.objects.filter(exchange=rebalance.exchange, active=True)
-                   .values_list("symbol", "base", "quote"))  # fmt: skip
-    prices = asset_prices(weights, rebalance.quote, venue.fetch_tickers(), markets)
-    values = {a: float(balances[a].free * prices[a]) if a in balances and a in prices else 0.0 for a in weights}
+    balances, prices = _priced(rebalance.exchange, venue, rebalance.quote)
+    values = {a: float(balances[a].free * prices[a]) if a in balances and a in prices else 0.0
+              for a in {*rebalance.weights, rebalance.quote}}  # fmt: skip
     total = sum(values.values()) or 1.0
     transition_locked(_locked(), pk=rebalance.pk, to=RebalanceState.COMPLETED, finished_at=timezone.now(),
                       after={a: round(v / total, 6) for a, v in sorted(values.items())})  # fmt: skip
