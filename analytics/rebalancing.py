@@ -308,9 +308,11 @@ def _fail(rebalance: Rebalance, why: str) -> str:
 
 
 def rebalances_auto() -> list[int]:
-    """Beat's: each account whose targets say `auto`, out of tolerance and not rebalancing, rebalanced now."""
+    """Beat's: each account whose targets say `auto`, out of tolerance and not rebalancing, rebalanced now. An
+    account whose new entries are halted (the kill switch, a risk limit) is not: an operator may still execute."""
     started = []
-    targets = RebalanceTarget.objects.filter(auto=True, exchange__enabled=True).select_related("exchange")
+    targets = RebalanceTarget.objects.filter(auto=True, exchange__enabled=True, exchange__entries_halted_by="")
+    targets = targets.select_related("exchange")
     for target in targets.order_by("exchange__name"):
         if Rebalance.objects.filter(exchange=target.exchange, state=RebalanceState.EXECUTING).exists():
             continue

@@ -22,6 +22,7 @@ from analytics.rebalancing import (
     rebalances_resume,
 )
 from core.errors import Conflict, DomainError
+from exchanges.models import Exchange
 from exchanges.paper import paper_deposit
 from exchanges.services import markets_sync
 from exchanges.types import MarketInfo
@@ -224,6 +225,9 @@ def test_targets_marked_auto_are_rebalanced_by_beat_once_out_of_tolerance_and_le
     rebalance_target_set(exchange=account, weights=TARGETS, auto=False, updated_by="test")
     assert rebalances_auto() == []  # not auto: an operator's call
     rebalance_target_set(exchange=account, weights=TARGETS, auto=True, updated_by="test")
+    Exchange.objects.filter(pk=account.pk).update(entries_halted_by="operator-test")
+    assert rebalances_auto() == []  # entries halted: nothing bought on its own
+    Exchange.objects.filter(pk=account.pk).update(entries_halted_by="")
     [started] = rebalances_auto()
     assert Rebalance.objects.get(pk=started).state == RebalanceState.EXECUTING
     assert rebalances_auto() == []  # one at a time
