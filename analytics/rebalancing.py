@@ -63,7 +63,8 @@ def rebalance_plan(
     if total <= 0:
         raise DomainError(f"{exchange.name} holds none of {', '.join([*assets, quote])}: nothing to rebalance.")
     router = venue_router(exchange, venue)
-    legs = {a: _legs(router, a, quote, held[a], abs(float(weights[a]) * total - values[a]), total, prices)
+    refused: dict[str, str] = {}  # asset -> why the router had no leg for it, one way or the other
+    legs = {a: _legs(router, a, quote, held[a], abs(float(weights[a]) * total - values[a]), total, prices, refused)
             for a in assets}  # fmt: skip
     problem = Problem(
         quote, values[quote], float(1 - sum(w for a, w in weights.items() if a != quote)),
@@ -72,7 +73,9 @@ def rebalance_plan(
     )  # fmt: skip
     planned = plan(problem)
     if not planned.ok:
-        raise DomainError(f"No rebalance of {exchange.name} reaches its targets: {planned.reason}.")
+        why = "; ".join(r for a, r in sorted(refused.items()) if a in planned.reason)
+        raise DomainError(f"No rebalance of {exchange.name} reaches its targets: {planned.reason}"
+                          + (f" ({why})." if why else "."))  # fmt: skip
     rows, after = _walk(router, planned, quote, held, prices, values)
     if not rows and not record_empty:
         return None
@@ -112,8 +115,9 @@ def _policy(target: str):
                         max_total_slippage_bps=settings.PANIC_MAX_SLIPPAGE_BPS)  # fmt: skip
 
 
-def _legs(router: Router, asset: str, quote: str, held: Decimal, gap: float, total: float, prices) -> tuple:
-    """The asset's sell and buy legs, measured on the books for a trade the size of its gap to target."""
+def _legs(router: Router, asset: str, quote: str, held: Decimal, gap: float, total: float, prices, refused) -> tuple:
+    """The asset's sell and buy legs, measured on the books for a trade the size of its gap to target; the
+    router's reason for a leg it has not goes in `refused`."""
     legs = []
     for side in (SELL, BUY):
         probe = max(gap, 0.01 * total)
@@ -125,6 +129,7 @@ def _legs(router: Router, asset: str, quote: str, held: Decimal, gap: float, tot
             router.route(asset, amount, _policy(quote)) if side == SELL else router.route(quote, amount, _policy(asset))
         )
         if not result.ok:
+            refused[asset] = "; ".join(filter(None, [refused.get(asset), f"to {side} {asset}: {result.reason}"]))
             legs.append(None)
             continue
         route = result.route

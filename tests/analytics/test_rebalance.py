@@ -319,3 +319,15 @@ def test_a_plan_with_nothing_to_trade_completes_at_once_when_executed(account, v
     assert done.state == RebalanceState.COMPLETED
     assert done.after == {"BTC": 0.0, "USDT": 1.0}
     assert not Order.objects.exists()
+
+
+def test_a_plan_the_books_cannot_fill_says_what_the_router_found(account, venue, books):
+    books.set_book(ladder("LINKBTC", "0.00025000", "0.00025010", "0.00000010", sizes=("1", "1", "1", "1", "1")))
+    rebalance_target_set(exchange=account, weights=TARGETS, updated_by="test")
+    with pytest.raises(DomainError) as refused:
+        rebalance_plan(exchange=account, requested_by="test", venue=venue)
+    assert refused.value.message == (
+        "No rebalance of paper-test reaches its targets: LINK cannot be bought: no route to or from the quote "
+        "(to buy LINK: no route from USDT to LINK within 4 hops that the books can fill)."
+    )
+    assert not Rebalance.objects.exists()
