@@ -1,14 +1,13 @@
 """manage.py rebalance: load target weights from YAML, plan an account's rebalance (a dry run), execute it."""
 
 import time
-from pathlib import Path
 
-import yaml
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from analytics import rebalance_targets, rebalancing
 from analytics.models import Rebalance, RebalanceState
+from core.cli import read_yaml
 from core.errors import DomainError
 from exchanges.errors import VenueError
 from exchanges.models import Exchange
@@ -45,12 +44,7 @@ class Command(BaseCommand):
             raise CommandError(str(getattr(exc, "message", exc))) from exc
 
     def _load(self, path: str) -> None:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"{path}: cannot be read: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise CommandError(f"{path}: not valid YAML: {exc}") from exc
+        data = read_yaml(path, what="a targets file")
         for target in rebalance_targets.rebalance_targets_load(
             data, updated_by=f"manage.py rebalance --targets {path}"
         ):

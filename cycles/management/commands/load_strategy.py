@@ -1,11 +1,9 @@
 """manage.py load_strategy FILE: create or update a strategy from its YAML."""
 
-from pathlib import Path
-
-import yaml
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from core.cli import read_yaml
 from core.errors import DomainError
 from cycles.strategies import strategy_load
 from cycles.strategy_config import StrategyConfigError
@@ -19,18 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         for path in opts["files"]:
-            try:
-                data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-            except FileNotFoundError as exc:
-                raise CommandError(f"{path}: no such file") from exc
-            except IsADirectoryError as exc:
-                raise CommandError(f"{path}: a directory, not a strategy file") from exc
-            except UnicodeDecodeError as exc:
-                raise CommandError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
-            except OSError as exc:
-                raise CommandError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
-            except yaml.YAMLError as exc:
-                raise CommandError(f"{path}: not valid YAML: {exc}") from exc
+            data = read_yaml(path, what="a strategy file")
             try:
                 strategy, created = strategy_load(data)
             except StrategyConfigError as exc:
