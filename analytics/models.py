@@ -170,6 +170,12 @@ class RebalanceTarget(models.Model):
     def __str__(self) -> str:
         return f"rebalance target of {self.exchange_id}"
 
+    def portfolio(self) -> dict[str, Decimal]:
+        """asset -> target weight, the quote's share (what the others leave) included."""
+        weights = {a: Decimal(w) for a, w in self.weights.items()}
+        weights.setdefault(self.quote, 1 - sum(weights.values(), Decimal(0)))
+        return weights
+
 
 class RebalanceState(models.TextChoices):
     PLANNED = "PLANNED", "planned (dry run)"

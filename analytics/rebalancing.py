@@ -51,7 +51,7 @@ def rebalance_plan(
     if target is None:
         raise DomainError(f"{exchange.name} has no target weights: set them first.")
     venue = venue or get_venue(exchange)
-    quote, weights = target.quote, {a: Decimal(w) for a, w in target.weights.items()}
+    quote, weights = target.quote, target.portfolio()
     assets = sorted(set(weights) - {quote})
     balances, prices = _priced(exchange, venue, quote)
     unpriced = [a for a in assets if a not in prices]
@@ -67,7 +67,7 @@ def rebalance_plan(
     legs = {a: _legs(router, a, quote, held[a], abs(float(weights[a]) * total - values[a]), total, prices, refused)
             for a in assets}  # fmt: skip
     problem = Problem(
-        quote, values[quote], float(1 - sum(w for a, w in weights.items() if a != quote)),
+        quote, values[quote], float(weights[quote]),
         tuple(Holding(a, values[a], float(weights[a]), sell=legs[a][0], buy=legs[a][1]) for a in assets),
         tolerance=float(target.tolerance), aim=float(target.aim),
     )  # fmt: skip

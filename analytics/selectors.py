@@ -1,7 +1,6 @@
 """Reads for analytics: which markets get candles, and the candles themselves (closed ones, then the open one)."""
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
@@ -88,8 +87,7 @@ def latest_rebalance(*, exchange: Exchange) -> dict | None:
     target = RebalanceTarget.objects.filter(exchange=exchange).first()
     if target is None:
         return None
-    weights = {a: Decimal(w) for a, w in target.weights.items()}
-    weights.setdefault(target.quote, 1 - sum(weights.values(), Decimal(0)))
+    weights = target.portfolio()
     last = Rebalance.objects.filter(exchange=exchange).order_by("-created_at", "-id").first()
     return {
         "targets": weights, "tolerance": target.tolerance, "auto": target.auto, "quote": target.quote,
