@@ -32,6 +32,7 @@ from .errors import (
 from .models import Exchange, Market, PaperBalance, PaperOrder, PaperOrderStatus, PaperTrade, VenueFaults
 from .paper_data import MarketDataSource, SnapshotSource
 from .rules import check_order, floor_to_step, fmt, ledger, walk_book
+from .selectors import market_data_name
 from .types import BalanceEntry, MarketInfo, OrderBook, Resolution, Ticker, VenueOrder, VenueTrade
 from .venue import ORDER_TYPES, Venue
 
@@ -67,7 +68,7 @@ class PaperVenue(Venue):
     def market_data(self) -> MarketDataSource:
         if self._market_data is None:
             self._market_data = SnapshotSource(
-                settings.PAPER_MARKET_DATA_FROM.get(self.name, self.name),  # two accounts on one simulated venue
+                market_data_name(self.exchange),  # two paper accounts may share one simulated market
                 price_steps={s: m.price_step for s, m in self.markets.items()},
                 profile=load_profile(str(settings.PAPER_DEPTH_PROFILE)),
             )

@@ -28,8 +28,15 @@ def account_holdings(*, exchange: Exchange, venue: Venue, valuation: str) -> tup
     return balances, prices
 
 
+def market_data_name(exchange: Exchange) -> str:
+    """The account whose market-data snapshot this one reads: itself, or for a paper account that trades on
+    another's simulated market (PAPER_MARKET_DATA_FROM), that account."""
+    if exchange.kind != ExchangeKind.PAPER:
+        return exchange.name
+    return settings.PAPER_MARKET_DATA_FROM.get(exchange.name, exchange.name)
+
+
 def market_data_account(exchange: Exchange) -> Exchange:
-    """The account whose markets carry this one's market data (its candles): itself, or for a paper account that
-    trades on another's simulated market (PAPER_MARKET_DATA_FROM), that account when it exists."""
-    source = settings.PAPER_MARKET_DATA_FROM.get(exchange.name) if exchange.kind == ExchangeKind.PAPER else None
-    return (Exchange.objects.filter(name=source).first() if source else None) or exchange
+    """The account whose markets carry this one's market data (its candles): market_data_name's, when it exists."""
+    source = market_data_name(exchange)
+    return exchange if source == exchange.name else Exchange.objects.filter(name=source).first() or exchange
