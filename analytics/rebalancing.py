@@ -53,7 +53,7 @@ def rebalance_plan(
     venue = venue or get_venue(exchange)
     quote, weights = target.quote, target.portfolio()
     assets = sorted(set(weights) - {quote})
-    balances, prices = _priced(exchange, venue, quote)
+    balances, tickers, prices = _priced(exchange, venue, quote)
     unpriced = [a for a in assets if a not in prices]
     if unpriced:
         raise DomainError(f"No price in {quote} for {', '.join(unpriced)}: nothing trades them to it.")
@@ -62,7 +62,7 @@ def rebalance_plan(
     total = sum(values.values())
     if total <= 0:
         raise DomainError(f"{exchange.name} holds none of {', '.join([*assets, quote])}: nothing to rebalance.")
-    router = venue_router(exchange, venue)
+    router = venue_router(exchange, venue, tickers=tickers)
     refused: dict[str, str] = {}  # asset -> why the router had no leg for it, one way or the other
     legs = {a: _legs(router, a, quote, held[a], abs(float(weights[a]) * total - values[a]), total, prices, refused)
             for a in assets}  # fmt: skip
@@ -99,11 +99,12 @@ def rebalance_plan(
     return rebalance
 
 
-def _priced(exchange: Exchange, venue: Venue, quote: str) -> tuple[dict, dict[str, Decimal]]:
-    """The account's balances, and the price in `quote` of every asset its markets trade (one call each)."""
-    balances = venue.fetch_balance()
+def _priced(exchange: Exchange, venue: Venue, quote: str) -> tuple[dict, dict, dict[str, Decimal]]:
+    """The account's balances, the tickers, and the price in `quote` of every asset its markets trade (one call
+    each)."""
+    balances, tickers = venue.fetch_balance(), venue.fetch_tickers()
     markets = list(Market.objects.filter(exchange=exchange, active=True).values_list("symbol", "base", "quote"))
-    return balances, asset_prices({a for _, b, q in markets for a in (b, q)}, quote, venue.fetch_tickers(), markets)
+    return balances, tickers, asset_prices({a for _, b, q in markets for a in (b, q)}, quote, tickers, markets)
 
 
 def _dec(value: float) -> Decimal:
@@ -296,7 +297,7 @@ def _start(rebalance: Rebalance, trade: RebalanceTrade, venue: Venue) -> bool:
 
 
 def _finish(rebalance: Rebalance, venue: Venue) -> str:
-    balances, prices = _priced(rebalance.exchange, venue, rebalance.quote)
+    balances, _, prices = _priced(rebalance.exchange, venue, rebalance.quote)
     values = {a: float(balances[a].free * prices[a]) if a in balances and a in prices else 0.0
               for a in {*rebalance.weights, rebalance.quote}}  # fmt: skip
     total = sum(values.values()) or 1.0

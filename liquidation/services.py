@@ -85,13 +85,14 @@ def route_policy(
     )  # fmt: skip
 
 
-def venue_router(exchange: Exchange, venue: Venue) -> Router:
-    """A router over the account's markets: one tickers call for the bound, books fetched as explored."""
+def venue_router(exchange: Exchange, venue: Venue, *, tickers: dict | None = None) -> Router:
+    """A router over the account's markets: one tickers call for the bound (none when the caller has just read
+    them), books fetched as explored."""
     router = Router(
         [m.info() for m in Market.objects.filter(exchange=exchange, active=True)],
         book_loader=lambda symbol: venue.fetch_order_book(symbol, 20),
     )
-    router.set_tickers(venue.fetch_tickers().values())
+    router.set_tickers((venue.fetch_tickers() if tickers is None else tickers).values())
     return router
 
 

@@ -90,6 +90,7 @@ def test_a_dry_run_shows_the_fewest_trades_and_their_cost_and_places_nothing(acc
     assert in_band(rebalance.expected_after, TARGETS)
     assert not Order.objects.exists()
     assert not PanicSell.objects.exists()
+    assert (venue.calls["fetch_balance"], venue.calls["fetch_tickers"]) == (1, 1)  # one read of each for a plan
     assert venue.fetch_balance()["USDT"].free == D("100000")
 
 
